@@ -1,0 +1,38 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Dependencies point inward: `Recurrent` (the math) depends on nothing; `ModelIO` reads files into
+// it; the CLI wires them together. `AllocationCounter` counts mallocs for the real-time tests.
+let package = Package(
+  name: "StreamRNN",
+  products: [
+    .library(name: "Recurrent", targets: ["Recurrent"]),
+    .library(name: "ModelIO", targets: ["ModelIO"]),
+    .executable(name: "streamrnn", targets: ["streamrnn"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+  ],
+  targets: [
+    // Single-step PyTorch-exact GRU/LSTM/RNN stacks. No dependencies (not even Foundation).
+    .target(name: "Recurrent"),
+    // safetensors model files and .npy arrays → `Recurrent` values; one-line errors.
+    .target(name: "ModelIO", dependencies: ["Recurrent"]),
+    // Per-thread malloc counting by interposing malloc & co. in the linking executable.
+    .target(name: "AllocationCounter"),
+    // The subcommands, as a library so tests can reach their helpers.
+    .target(
+      name: "StreamRNNCommands",
+      dependencies: [
+        "Recurrent", "ModelIO",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .executableTarget(name: "streamrnn", dependencies: ["StreamRNNCommands"]),
+    .executableTarget(
+      name: "StepExample", dependencies: ["Recurrent", "ModelIO"], path: "Examples/StepExample"),
+    .testTarget(name: "RecurrentTests", dependencies: ["Recurrent", "ModelIO", "AllocationCounter"]),
+    .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Recurrent"]),
+    .testTarget(name: "CLITests", dependencies: ["streamrnn", "ModelIO"]),
+  ]
+)

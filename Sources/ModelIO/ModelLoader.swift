@@ -1,0 +1,58 @@
+import Foundation
+import Recurrent
+
+/// Loads recurrent models from safetensors files holding a PyTorch `state_dict`.
+///
+/// Metadata keys read: `kind` (`gru` | `lstm` | `rnn_tanh` | `rnn_relu`), `labels` (a JSON list of
+/// class names) and `head_activation` (`softmax` | `sigmoid` | `none`, default `none`). Other
+/// metadata keys are ignored (PyTorch tooling adds its own, such as `format`).
+public enum ModelLoader {
+  /// Reads, validates and packs the model at `path`.
+  ///
+  /// - Parameter kind: Overrides the file's `kind` metadata (the CLI's `--kind`). Without either,
+  ///   GRU and LSTM are recognised by their shapes.
+  /// - Throws: ``ModelFileError`` naming the file and the first problem found.
+  public static func load(path: String, kind: RecurrentKind? = nil) throws(ModelFileError) -> RecurrentModel {
+    let file = try SafeTensorsFile(path: path)
+    return try model(from: file, path: path, kind: kind)
+  }
+
+  /// Builds the model from an already parsed file; `path` only names it in errors.
+  public static func model(from file: SafeTensorsFile, path: String, kind: RecurrentKind? = nil)
+    throws(ModelFileError) -> RecurrentModel
+  {
+    func fail(_ reason: String) -> ModelFileError { ModelFileError(path: path, reason: reason) }
+    var resolvedKind = kind
+    if resolvedKind == nil, let text = file.metadata["kind"] {
+      guard let parsed = RecurrentKind(rawValue: text) else {
+        throw fail(
+          "metadata kind '\(text)' is not one of \(RecurrentKind.allCases.map(\.rawValue).joined(separator: ", "))")
+      }
+      resolvedKind = parsed
+    }
+    var activation = HeadActivation.none
+    if let text = file.metadata["head_activation"] {
+      guard let parsed = HeadActivation(rawValue: text) else {
+        throw fail(
+          "metadata head_activation '\(text)' is not one of \(HeadActivation.allCases.map(\.rawValue).joined(separator: ", "))")
+      }
+      activation = parsed
+    }
+    var labels: [String]?
+    if let text = file.metadata["labels"] {
+      guard let data = text.data(using: .utf8),
+        let list = try? JSONSerialization.jsonObject(with: data) as? [Any],
+        let names = list as? [String]
+      else {
+        throw fail("metadata labels must be a JSON list of strings, got \(text.prefix(60))")
+      }
+      labels = names
+    }
+    do {
+      return try RecurrentModel(
+        kind: resolvedKind, stateDict: file.tensors, headActivation: activation, labels: labels)
+    } catch {
+      throw fail(error.description)
+    }
+  }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import Recurrent
+
+/// The contents of a `.safetensors` file: float tensors by name plus the string metadata.
+///
+/// Format: an 8-byte little-endian header length `N`, `N` bytes of JSON
+/// (`{"__metadata__": {…}, "name": {"dtype", "shape", "data_offsets": [begin, end]}, …}`), then the
+/// data section, to which the offsets are relative. F32 is read as is; F64, F16 and BF16 are
+/// converted to float32. Everything is validated: a header longer than the file or than
+/// ``maximumHeaderSize``, malformed JSON, unknown dtypes, offsets that disagree with the shape or
+/// point past the end of the file, and bytes no tensor claims are each one-line errors.
+public struct SafeTensorsFile: Sendable {
+  /// The header length limit, the same as the reference `safetensors` library's (100 MB).
+  public static let maximumHeaderSize = 100_000_000
+
+  /// The `__metadata__` map (string to string), empty when absent.
+  public let metadata: [String: String]
+  /// Every tensor, converted to float32.
+  public let tensors: [String: FloatTensor]
+
+  /// Reads and validates the file at `path`.
+  public init(path: String) throws(ModelFileError) {
+    try self.init(bytes: FileBytes.read(path), path: path)
+  }
+
+  /// Parses a file's bytes; `path` only names the file in errors.
+  public init(bytes: [UInt8], path: String) throws(ModelFileError) {
+    func fail(_ reason: String) -> ModelFileError { ModelFileError(path: path, reason: reason) }
+    guard bytes.count >= 8 else {
+      throw fail(
+        "truncated: \(bytes.count) bytes, but a safetensors file starts with an 8-byte header length")
+    }
+    let headerSize = bytes[0..<8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+    guard headerSize <= UInt64(Self.maximumHeaderSize) else {
+      throw fail(
+        "header length \(headerSize) exceeds the limit of \(Self.maximumHeaderSize) bytes (corrupt or not a safetensors file)")
+    }
+    let dataStart = 8 + Int(headerSize)
+    guard dataStart <= bytes.count else {
+      throw fail("truncated: the header claims \(headerSize) bytes but only \(bytes.count - 8) follow")
+    }
+    let headerObject: Any
+    do {
+      headerObject = try JSONSerialization.jsonObject(with: Data(bytes[8..<dataStart]))
+    } catch {
+      throw fail("corrupt header: not valid JSON")
+    }
+    guard let header = headerObject as? [String: Any] else {
+      throw fail("corrupt header: expected a JSON object")
+    }
+
+    var metadata: [String: String] = [:]
+    if let rawMetadata = header["__metadata__"] {
+      guard let map = rawMetadata as? [String: Any] else {
+        throw fail("corrupt header: __metadata__ must be an object of strings")
+      }
+      for (key, value) in map {
+        guard let text = value as? String else {
+          throw fail("corrupt header: __metadata__ value for '\(key)' is not a string")
+        }
+        metadata[key] = text
+      }
+    }
+
+    let dataSize = bytes.count - dataStart
+    var tensors: [String: FloatTensor] = [:]
+    var claimedEnd = 0
+    for (name, entry) in header where name != "__metadata__" {
+      guard let fields = entry as? [String: Any], let dtypeName = fields["dtype"] as? String,
+        let shapeValues = fields["shape"] as? [Any], let offsetValues = fields["data_offsets"] as? [Any]
+      else {
+        throw fail("corrupt header: tensor '\(name)' needs dtype, shape and data_offsets")
+      }
+      let shape = shapeValues.compactMap { ($0 as? NSNumber)?.intValue }.filter { $0 >= 0 }
+      let offsets = offsetValues.compactMap { ($0 as? NSNumber)?.intValue }
+      guard shape.count == shapeValues.count else {
+        throw fail("corrupt header: tensor '\(name)' has an invalid shape")
+      }
+      guard offsets.count == 2, offsets[0] >= 0, offsets[0] <= offsets[1] else {
+        throw fail("corrupt header: tensor '\(name)' has invalid data_offsets")
+      }
+      guard let dtype = ElementType(rawValue: dtypeName) else {
+        throw fail(
+          "tensor '\(name)' has dtype \(dtypeName); expected F32 (F64, F16 and BF16 are converted)")
+      }
+      let (elementCount, overflow) = shape.reduce((1, false)) { partial, dimension in
+        let product = partial.0.multipliedReportingOverflow(by: dimension)
+        return (product.partialValue, partial.1 || product.overflow)
+      }
+      guard !overflow, elementCount * dtype.byteWidth == offsets[1] - offsets[0] else {
+        throw fail(
+          "corrupt header: tensor '\(name)' of shape \(shape) \(dtypeName) spans \(offsets[1] - offsets[0]) bytes")
+      }
+      guard offsets[1] <= dataSize else {
+        throw fail(
+          "truncated: tensor '\(name)' needs data bytes \(offsets[0])..<\(offsets[1]) but the file holds \(dataSize)")
+      }
+      claimedEnd = max(claimedEnd, offsets[1])
+      let values = bytes.withUnsafeBytes { raw in
+        dtype.decode(UnsafeRawBufferPointer(rebasing: raw[(dataStart + offsets[0])..<(dataStart + offsets[1])]))
+      }
+      tensors[name] = FloatTensor(shape: shape, values: values)
+    }
+    guard claimedEnd == dataSize else {
+      throw fail("corrupt: \(dataSize - claimedEnd) bytes after the last tensor's data")
+    }
+    self.metadata = metadata
+    self.tensors = tensors
+  }
+}
+
+/// Floating-point dtypes as spelled in safetensors headers, and how to read them as float32.
+enum ElementType: String {
+  case f32 = "F32"
+  case f64 = "F64"
+  case f16 = "F16"
+  case bf16 = "BF16"
+
+  var byteWidth: Int {
+    switch self {
+    case .f32: 4
+    case .f64: 8
+    case .f16, .bf16: 2
+    }
+  }
+
+  /// Little-endian elements → float32 (F64 rounds to nearest; F16/BF16 convert exactly).
+  func decode(_ raw: UnsafeRawBufferPointer) -> [Float] {
+    let count = raw.count / byteWidth
+    return (0..<count).map { index in
+      let offset = index * byteWidth
+      switch self {
+      case .f32:
+        return Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+      case .f64:
+        return Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))))
+      case .bf16:
+        let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+        return Float(bitPattern: UInt32(bits) << 16)
+      case .f16:
+        return halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+      }
+    }
+  }
+}
+
+/// IEEE 754 binary16 → binary32, exact (subnormals, infinities and NaN included).
+func halfToFloat(_ bits: UInt16) -> Float {
+  let sign = UInt32(bits & 0x8000) << 16
+  let exponent = Int((bits >> 10) & 0x1F)
+  let mantissa = UInt32(bits & 0x3FF)
+  switch exponent {
+  case 0:
+    // Zero or subnormal: mantissa · 2^-24.
+    let magnitude = Float(mantissa) * Float(sign: .plus, exponent: -24, significand: 1)
+    return sign != 0 ? -magnitude : magnitude
+  case 0x1F:
+    return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13))
+  default:
+    return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | (mantissa << 13))
+  }
+}

@@ -1,0 +1,46 @@
+/// The recurrent cell type, named as in the model file's `kind` metadata.
+public enum RecurrentKind: String, Sendable, CaseIterable {
+  /// `nn.GRU`: gates r|z|n.
+  case gru
+  /// `nn.LSTM`: gates i|f|g|o, optional `proj_size`.
+  case lstm
+  /// `nn.RNN(nonlinearity="tanh")`.
+  case rnnTanh = "rnn_tanh"
+  /// `nn.RNN(nonlinearity="relu")`.
+  case rnnRelu = "rnn_relu"
+
+  /// Rows of `weight_ih`/`weight_hh` per hidden unit: how many gates the cell stacks.
+  public var gateCount: Int {
+    switch self {
+    case .gru: 3
+    case .lstm: 4
+    case .rnnTanh, .rnnRelu: 1
+    }
+  }
+}
+
+/// What the classifier head applies to its logits to make the per-frame outputs users see.
+public enum HeadActivation: String, Sendable, CaseIterable {
+  /// Softmax over the classes.
+  case softmax
+  /// Independent sigmoid per class (multi-label, or one "probability of speech" output).
+  case sigmoid
+  /// Raw logits.
+  case none
+}
+
+/// A dense float32 tensor in row-major (C) order, as PyTorch's `state_dict` holds it.
+public struct FloatTensor: Sendable, Equatable {
+  /// Sizes of each dimension, outermost first.
+  public let shape: [Int]
+  /// `shape.reduce(1, *)` values, row-major.
+  public let values: [Float]
+
+  /// Wraps `values` with `shape`; the element count must match the shape.
+  public init(shape: [Int], values: [Float]) {
+    precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+    precondition(shape.reduce(1, *) == values.count, "\(values.count) values for shape \(shape)")
+    self.shape = shape
+    self.values = values
+  }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import ModelIO
+import Recurrent
+
+/// `streamrnn step`: runs a model over a `[T, input_size]` `.npy` of frames and writes the outputs
+/// and final state. Unidirectional models go frame by frame through the step API (the same path
+/// live audio takes); bidirectional models through the offline sequence API.
+struct StepCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "step",
+    abstract: "Run a model over frames from a .npy file, one step per frame.",
+    discussion: """
+      OUT is float32 [T, C] head logits (before the activation) when the model has a head, else
+      [T, D*H_out], the last layer's output per step. HN/CN are the final state in PyTorch's h_n/c_n
+      layout, [num_layers*D, H_out] and [num_layers*D, hidden_size].
+      """)
+
+  @Option(help: "Model file (safetensors holding a PyTorch state_dict).")
+  var model: String
+
+  @Option(help: "Cell kind, overriding the file's 'kind' metadata.")
+  var kind: RecurrentKind?
+
+  @Option(help: "Input frames: float32 .npy [T, input_size], C order.")
+  var frames: String
+
+  @Option(help: "Initial h: float32 .npy [num_layers*D, H_out] (default zeros).")
+  var h0: String?
+
+  @Option(help: "Initial c (LSTM): float32 .npy [num_layers*D, hidden_size] (default zeros).")
+  var c0: String?
+
+  @Option(help: "Where to write the outputs (.npy).")
+  var out: String
+
+  @Option(help: "Where to write the final h (.npy).")
+  var hn: String?
+
+  @Option(help: "Where to write the final c (.npy, LSTM only).")
+  var cn: String?
+
+  func run() throws {
+    let model = try ModelLoader.load(path: model, kind: kind)
+    if !model.hasCellState, let given = c0 ?? cn {
+      throw CommandError(
+        description: "\(given): only LSTMs have a cell state c, this model is \(model.kind.rawValue)")
+    }
+    let input = try NpyArray(path: frames)
+    guard input.shape.count == 2, input.shape[1] == model.inputSize else {
+      throw CommandError(
+        description: "\(frames): shape \(input.shape), expected [T, \(model.inputSize)] (T frames of input_size \(model.inputSize))")
+    }
+    let frameCount = input.shape[0]
+    let slots = model.layerCount * model.directionCount
+
+    var state = model.makeState()
+    if let h0 {
+      let array = try NpyArray(path: h0)
+      try expect(array, shape: [slots, model.hiddenOutputSize], path: h0, what: "[num_layers*D, H_out]")
+      try state.setH(array.values)
+    }
+    if let c0 {
+      let array = try NpyArray(path: c0)
+      try expect(array, shape: [slots, model.hiddenSize], path: c0, what: "[num_layers*D, hidden_size]")
+      try state.setC(array.values)
+    }
+
+    let outputs: [Float]
+    if model.isBidirectional {
+      outputs = model.run(sequence: input.values, frameCount: frameCount, state: &state)
+    } else {
+      outputs = stepFrameByFrame(model: model, frames: input.values, frameCount: frameCount, state: &state)
+    }
+
+    try NpyArray(shape: [frameCount, model.outputSize], values: outputs).write(to: out)
+    if let hn {
+      try NpyArray(shape: [slots, model.hiddenOutputSize], values: state.h).write(to: hn)
+    }
+    if let cn {
+      try NpyArray(shape: [slots, model.hiddenSize], values: state.c).write(to: cn)
+    }
+  }
+
+  private func expect(_ array: NpyArray, shape: [Int], path: String, what: String) throws {
+    guard array.shape == shape else {
+      throw CommandError(description: "\(path): shape \(array.shape), expected \(shape) \(what)")
+    }
+  }
+}
+
+/// Steps `model` over `[frameCount, input_size]` frames, returning `[frameCount, outputSize]`.
+func stepFrameByFrame(model: RecurrentModel, frames: [Float], frameCount: Int, state: inout RecurrentState)
+  -> [Float]
+{
+  var outputs = [Float](repeating: 0, count: frameCount * model.outputSize)
+  frames.withUnsafeBufferPointer { input in
+    outputs.withUnsafeMutableBufferPointer { output in
+      for t in 0..<frameCount {
+        model.step(
+          UnsafeBufferPointer(rebasing: input[(t * model.inputSize)..<((t + 1) * model.inputSize)]),
+          state: &state,
+          output: UnsafeMutableBufferPointer(
+            rebasing: output[(t * model.outputSize)..<((t + 1) * model.outputSize)]))
+      }
+    }
+  }
+  return outputs
+}

@@ -1,0 +1,19 @@
+import ArgumentParser
+import Recurrent
+
+/// The `streamrnn` command line: one subcommand per job.
+public struct StreamRNN: ParsableCommand {
+  public static let configuration = CommandConfiguration(
+    commandName: "streamrnn",
+    abstract: "Run PyTorch-trained recurrent networks (GRU/LSTM/RNN) one frame at a time.",
+    subcommands: [StepCommand.self])
+
+  public init() {}
+}
+
+extension RecurrentKind: ExpressibleByArgument {}
+
+/// An error the CLI reports as one line and a non-zero exit.
+struct CommandError: Error, CustomStringConvertible {
+  let description: String
+}

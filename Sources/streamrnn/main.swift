@@ -1,0 +1,3 @@
+import StreamRNNCommands
+
+StreamRNN.main()
