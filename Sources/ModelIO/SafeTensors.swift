@@ -160,3 +160,45 @@ func halfToFloat(_ bits: UInt16) -> Float {
     return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | (mantissa << 13))
   }
 }
+
+extension SafeTensorsFile {
+  /// The bytes of a safetensors file holding `tensors` as F32 and `metadata`, tensors laid out in
+  /// the given order (as `safetensors.torch.save_file` would write them, up to key order).
+  public static func encoded(tensors: [(name: String, tensor: FloatTensor)], metadata: [String: String] = [:])
+    -> [UInt8]
+  {
+    func quoted(_ text: String) -> String {
+      var result = "\""
+      for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": result += "\\\""
+        case "\\": result += "\\\\"
+        case _ where scalar.value < 0x20: result += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+        default: result.unicodeScalars.append(scalar)
+        }
+      }
+      return result + "\""
+    }
+    var entries: [String] = []
+    if !metadata.isEmpty {
+      let pairs = metadata.sorted { $0.key < $1.key }.map { "\(quoted($0.key)):\(quoted($0.value))" }
+      entries.append("\"__metadata__\":{\(pairs.joined(separator: ","))}")
+    }
+    var data: [UInt8] = []
+    for (name, tensor) in tensors {
+      let begin = data.count
+      for value in tensor.values {
+        let bits = value.bitPattern.littleEndian
+        data += [UInt8(bits & 0xFF), UInt8((bits >> 8) & 0xFF), UInt8((bits >> 16) & 0xFF), UInt8(bits >> 24)]
+      }
+      let shape = tensor.shape.map(String.init).joined(separator: ",")
+      entries.append(
+        "\(quoted(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(begin),\(data.count)]}")
+    }
+    var header = Array(("{" + entries.joined(separator: ",") + "}").utf8)
+    // Pad with spaces to a multiple of 8 bytes, as the reference writer does, to keep data aligned.
+    header += Array(repeating: UInt8(ascii: " "), count: (8 - header.count % 8) % 8)
+    let size = UInt64(header.count)
+    return (0..<8).map { UInt8((size >> (8 * UInt64($0))) & 0xFF) } + header + data
+  }
+}
