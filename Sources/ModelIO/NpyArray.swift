@@ -70,7 +70,7 @@ public struct NpyArray: Sendable, Equatable {
       return (product.partialValue, partial.1 || product.overflow)
     }
     let dataStart = headerStart + headerSize
-    guard !overflow, bytes.count - dataStart == count * 4 else {
+    guard !overflow, count <= (bytes.count - dataStart) / 4, bytes.count - dataStart == count * 4 else {
       throw fail(
         "holds \(bytes.count - dataStart) data bytes, but shape \(shape) float32 needs \(overflow ? "more" : String(count * 4)) (truncated or corrupt)"
       )

@@ -71,8 +71,8 @@ public struct SafeTensorsFile: Sendable {
       else {
         throw fail("corrupt header: tensor '\(name)' needs dtype, shape and data_offsets")
       }
-      let shape = shapeValues.compactMap { ($0 as? NSNumber)?.intValue }.filter { $0 >= 0 }
-      let offsets = offsetValues.compactMap { ($0 as? NSNumber)?.intValue }
+      let shape = shapeValues.compactMap(exactCount)
+      let offsets = offsetValues.compactMap(exactCount)
       guard shape.count == shapeValues.count else {
         throw fail("corrupt header: tensor '\(name)' has an invalid shape")
       }
@@ -87,7 +87,8 @@ public struct SafeTensorsFile: Sendable {
         let product = partial.0.multipliedReportingOverflow(by: dimension)
         return (product.partialValue, partial.1 || product.overflow)
       }
-      guard !overflow, elementCount * dtype.byteWidth == offsets[1] - offsets[0] else {
+      let byteCount = elementCount.multipliedReportingOverflow(by: dtype.byteWidth)
+      guard !overflow, !byteCount.overflow, byteCount.partialValue == offsets[1] - offsets[0] else {
         throw fail(
           "corrupt header: tensor '\(name)' of shape \(shape) \(dtypeName) spans \(offsets[1] - offsets[0]) bytes")
       }
@@ -107,6 +108,15 @@ public struct SafeTensorsFile: Sendable {
     self.metadata = metadata
     self.tensors = tensors
   }
+}
+
+/// A JSON number that is a non-negative whole number below 2^53 (the range JSON keeps exact),
+/// or nil; converting larger values to `Int` could trap.
+func exactCount(_ value: Any) -> Int? {
+  guard let number = value as? NSNumber else { return nil }
+  let double = number.doubleValue
+  guard double >= 0, double < 9_007_199_254_740_992, double.rounded() == double else { return nil }
+  return Int(double)
 }
 
 /// Floating-point dtypes as spelled in safetensors headers, and how to read them as float32.
