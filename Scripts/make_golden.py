@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Golden files for the recurrent core, computed by real PyTorch.
 
-Writes Tests/Golden/recurrent/<case>/ with:
+Writes Tests/Golden/recurrent/<case>/ (and the demo model in Examples/demo/) with:
   model.safetensors  the model (Scripts/export_model.py format)
   frames.npy         float32 [T, input_size]
   h0.npy, c0.npy     float32 initial state [num_layers*D, H_out] / [num_layers*D, hidden]
@@ -93,6 +93,22 @@ def write_case(name, kind, input_size, hidden, layers, steps=50, bias=True, bidi
     print(f"{name}: out {tuple(out.shape)} hn {tuple(hn.shape)}")
 
 
+def write_demo():
+    """Examples/demo: the model `make run` steps through, with PyTorch's logits to compare against."""
+    torch.manual_seed(42)
+    model = WithHead(torch.nn.GRU(40, 64, num_layers=2), 2).eval()
+    frames = torch.randn(300, 40)
+    with torch.no_grad():
+        logits = model.head(model.rnn(frames)[0])
+    folder = os.path.join(os.path.dirname(ROOT), "..", "..", "Examples", "demo")
+    os.makedirs(folder, exist_ok=True)
+    export_model(model, os.path.join(folder, "gru2x64-head2.safetensors"), labels=["quiet", "active"],
+                 head_activation="softmax")
+    np.save(os.path.join(folder, "frames.npy"), frames.numpy().astype(np.float32))
+    np.save(os.path.join(folder, "pytorch-logits.npy"), logits.numpy().astype(np.float32))
+    print("Examples/demo: gru2x64-head2, 300 frames")
+
+
 def main():
     print(f"torch {torch.__version__}")
     write_case("gru_1x16_in10", "gru", 10, 16, 1)
@@ -113,6 +129,7 @@ def main():
     # No drift over a long stateful run: 10,000 steps, outputs compared at every step.
     write_case("gru_long_1x24_in8_head3", "gru", 8, 24, 1, steps=10_000, classes=3, seed=15)
     write_case("lstm_long_1x16_in6_head2", "lstm", 6, 16, 1, steps=10_000, classes=2, seed=16)
+    write_demo()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ enum FileBytes {
     let readCount = bytes.withUnsafeMutableBytes { fread($0.baseAddress, 1, size, file) }
     guard readCount == size else {
       throw ModelFileError(
-        path: path, reason: "read \(readCount) of \(size) bytes: \(errorText(ferror(file) != 0 ? errno : EIO))")
+        path: path,
+        reason: "read \(readCount) of \(size) bytes: \(errorText(ferror(file) != 0 ? errno : EIO))")
     }
     return bytes
   }
@@ -49,7 +50,8 @@ enum FileBytes {
     guard rename(temporary, path) == 0 else {
       let renameErrno = errno
       unlink(temporary)
-      throw ModelFileError(path: path, reason: "cannot rename \(temporary) into place: \(errorText(renameErrno))")
+      throw ModelFileError(
+        path: path, reason: "cannot rename \(temporary) into place: \(errorText(renameErrno))")
     }
   }
 

@@ -12,5 +12,6 @@ public struct ModelFileError: Error, Equatable, CustomStringConvertible {
     self.reason = reason
   }
 
+  /// `path: reason`, one line.
   public var description: String { "\(path): \(reason)" }
 }

@@ -26,7 +26,8 @@ public enum ModelLoader {
     if resolvedKind == nil, let text = file.metadata["kind"] {
       guard let parsed = RecurrentKind(rawValue: text) else {
         throw fail(
-          "metadata kind '\(text)' is not one of \(RecurrentKind.allCases.map(\.rawValue).joined(separator: ", "))")
+          "metadata kind '\(text)' is not one of \(RecurrentKind.allCases.map(\.rawValue).joined(separator: ", "))"
+        )
       }
       resolvedKind = parsed
     }
@@ -34,7 +35,8 @@ public enum ModelLoader {
     if let text = file.metadata["head_activation"] {
       guard let parsed = HeadActivation(rawValue: text) else {
         throw fail(
-          "metadata head_activation '\(text)' is not one of \(HeadActivation.allCases.map(\.rawValue).joined(separator: ", "))")
+          "metadata head_activation '\(text)' is not one of \(HeadActivation.allCases.map(\.rawValue).joined(separator: ", "))"
+        )
       }
       activation = parsed
     }

@@ -78,7 +78,9 @@ public struct NpyArray: Sendable, Equatable {
     self.shape = shape
     self.values = bytes.withUnsafeBytes { raw in
       (0..<count).map { index in
-        Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: dataStart + 4 * index, as: UInt32.self)))
+        Float(
+          bitPattern: UInt32(
+            littleEndian: raw.loadUnaligned(fromByteOffset: dataStart + 4 * index, as: UInt32.self)))
       }
     }
   }
@@ -136,6 +138,7 @@ extension StringProtocol {
   func trimmingCharacters(quotes: Bool) -> String {
     let trimmed = trimmingSpaces
     guard quotes else { return trimmed }
-    return String(trimmed.drop { $0 == "'" || $0 == "\"" }.reversed().drop { $0 == "'" || $0 == "\"" }.reversed())
+    return String(
+      trimmed.drop { $0 == "'" || $0 == "\"" }.reversed().drop { $0 == "'" || $0 == "\"" }.reversed())
   }
 }

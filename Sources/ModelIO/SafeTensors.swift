@@ -33,7 +33,8 @@ public struct SafeTensorsFile: Sendable {
     let headerSize = bytes[0..<8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
     guard headerSize <= UInt64(Self.maximumHeaderSize) else {
       throw fail(
-        "header length \(headerSize) exceeds the limit of \(Self.maximumHeaderSize) bytes (corrupt or not a safetensors file)")
+        "header length \(headerSize) exceeds the limit of \(Self.maximumHeaderSize) bytes (corrupt or not a safetensors file)"
+      )
     }
     let dataStart = 8 + Int(headerSize)
     guard dataStart <= bytes.count else {
@@ -90,15 +91,18 @@ public struct SafeTensorsFile: Sendable {
       let byteCount = elementCount.multipliedReportingOverflow(by: dtype.byteWidth)
       guard !overflow, !byteCount.overflow, byteCount.partialValue == offsets[1] - offsets[0] else {
         throw fail(
-          "corrupt header: tensor '\(name)' of shape \(shape) \(dtypeName) spans \(offsets[1] - offsets[0]) bytes")
+          "corrupt header: tensor '\(name)' of shape \(shape) \(dtypeName) spans \(offsets[1] - offsets[0]) bytes"
+        )
       }
       guard offsets[1] <= dataSize else {
         throw fail(
-          "truncated: tensor '\(name)' needs data bytes \(offsets[0])..<\(offsets[1]) but the file holds \(dataSize)")
+          "truncated: tensor '\(name)' needs data bytes \(offsets[0])..<\(offsets[1]) but the file holds \(dataSize)"
+        )
       }
       claimedEnd = max(claimedEnd, offsets[1])
       let values = bytes.withUnsafeBytes { raw in
-        dtype.decode(UnsafeRawBufferPointer(rebasing: raw[(dataStart + offsets[0])..<(dataStart + offsets[1])]))
+        dtype.decode(
+          UnsafeRawBufferPointer(rebasing: raw[(dataStart + offsets[0])..<(dataStart + offsets[1])]))
       }
       tensors[name] = FloatTensor(shape: shape, values: values)
     }
@@ -141,9 +145,12 @@ enum ElementType: String {
       let offset = index * byteWidth
       switch self {
       case .f32:
-        return Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+        return Float(
+          bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
       case .f64:
-        return Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))))
+        return Float(
+          Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
+        )
       case .bf16:
         let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
         return Float(bitPattern: UInt32(bits) << 16)
@@ -183,7 +190,10 @@ extension SafeTensorsFile {
         switch scalar {
         case "\"": result += "\\\""
         case "\\": result += "\\\\"
-        case _ where scalar.value < 0x20: result += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+        case _ where scalar.value < 0x20:
+          result +=
+            "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+            + String(scalar.value, radix: 16)
         default: result.unicodeScalars.append(scalar)
         }
       }
@@ -199,7 +209,9 @@ extension SafeTensorsFile {
       let begin = data.count
       for value in tensor.values {
         let bits = value.bitPattern.littleEndian
-        data += [UInt8(bits & 0xFF), UInt8((bits >> 8) & 0xFF), UInt8((bits >> 16) & 0xFF), UInt8(bits >> 24)]
+        data += [
+          UInt8(bits & 0xFF), UInt8((bits >> 8) & 0xFF), UInt8((bits >> 16) & 0xFF), UInt8(bits >> 24),
+        ]
       }
       let shape = tensor.shape.map(String.init).joined(separator: ",")
       entries.append(

@@ -54,7 +54,9 @@ extension RecurrentModel {
   /// - Returns: `[T, outputSize]`: logits with a head, else the last layer's `D*H_out` outputs.
   public func run(sequence: [Float], frameCount: Int, state: inout RecurrentState) -> [Float] {
     precondition(sequence.count == frameCount * inputSize, "sequence is not [\(frameCount), \(inputSize)]")
-    precondition(state.slotCount == layerCount * directionCount && state.hiddenSize == hiddenSize, "state of another model")
+    precondition(
+      state.slotCount == layerCount * directionCount && state.hiddenSize == hiddenSize,
+      "state of another model")
     let hiddenOut = hiddenOutputSize
     let directions = directionCount
     let cellOffset = state.cellOffset

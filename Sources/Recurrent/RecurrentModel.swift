@@ -163,7 +163,8 @@ public struct RecurrentModel: Sendable {
   public func makeStepState() throws(RecurrentModelError) -> RecurrentState {
     if isBidirectional {
       throw .inconsistent(
-        "bidirectional models cannot run one step at a time (the reverse direction needs the future); use the sequence API")
+        "bidirectional models cannot run one step at a time (the reverse direction needs the future); use the sequence API"
+      )
     }
     return makeState()
   }

@@ -20,16 +20,20 @@ public enum RecurrentModelError: Error, Equatable, CustomStringConvertible {
   /// Anything else that makes the structure inconsistent.
   case inconsistent(String)
 
+  /// The error as one line.
   public var description: String {
     switch self {
     case .noRecurrentLayers:
-      return "no recurrent layers: expected a tensor named weight_ih_l0 (optionally with a prefix such as rnn.)"
+      return
+        "no recurrent layers: expected a tensor named weight_ih_l0 (optionally with a prefix such as rnn.)"
     case .ambiguousPrefixes(let prefixes):
-      return "several recurrent stacks (prefixes \(prefixes.map { "'\($0)'" }.joined(separator: ", "))); expected one"
+      return
+        "several recurrent stacks (prefixes \(prefixes.map { "'\($0)'" }.joined(separator: ", "))); expected one"
     case .missingTensor(let name, let expected):
       return "missing tensor '\(name)' (expected shape \(expected))"
     case .unexpectedTensor(let name):
-      return "unexpected tensor '\(name)': not part of a GRU/LSTM/RNN stack or its head (head.weight, head.bias)"
+      return
+        "unexpected tensor '\(name)': not part of a GRU/LSTM/RNN stack or its head (head.weight, head.bias)"
     case .wrongShape(let name, let shape, let expected, let context):
       return "tensor '\(name)' has shape \(shape), expected \(expected) (\(context))"
     case .nonFiniteValue(let name, let index, let value):

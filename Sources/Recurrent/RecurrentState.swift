@@ -61,7 +61,8 @@ public struct RecurrentState: Sendable {
     guard values.count == scratchOffset - cellOffset else {
       throw RecurrentStateError(
         description:
-          "c has \(values.count) values, expected [\(slotCount), \(hiddenSize)] = \(scratchOffset - cellOffset)")
+          "c has \(values.count) values, expected [\(slotCount), \(hiddenSize)] = \(scratchOffset - cellOffset)"
+      )
     }
     storage.replaceSubrange(cellOffset..<scratchOffset, with: values)
   }

@@ -79,10 +79,13 @@ struct StateDictStructure {
       case 4 * hidden: kind = .lstm
       case hidden:
         throw .unknownKind(
-          reason: "an RNN's nonlinearity is not in its weights; set metadata kind or pass --kind rnn_tanh|rnn_relu")
+          reason:
+            "an RNN's nonlinearity is not in its weights; set metadata kind or pass --kind rnn_tanh|rnn_relu")
       default:
         throw .unknownKind(
-          reason: "\(prefix)weight_hh_l0 has shape \(weightHH0.shape), which is no GRU (3H, H) or LSTM (4H, H); set metadata kind")
+          reason:
+            "\(prefix)weight_hh_l0 has shape \(weightHH0.shape), which is no GRU (3H, H) or LSTM (4H, H); set metadata kind"
+        )
       }
     }
     let gates = kind.gateCount

@@ -48,7 +48,9 @@ struct StepCommand: ParsableCommand {
     let input = try NpyArray(path: frames)
     guard input.shape.count == 2, input.shape[1] == model.inputSize else {
       throw CommandError(
-        description: "\(frames): shape \(input.shape), expected [T, \(model.inputSize)] (T frames of input_size \(model.inputSize))")
+        description:
+          "\(frames): shape \(input.shape), expected [T, \(model.inputSize)] (T frames of input_size \(model.inputSize))"
+      )
     }
     let frameCount = input.shape[0]
     let slots = model.layerCount * model.directionCount

@@ -3,11 +3,13 @@ import Recurrent
 
 /// The `streamrnn` command line: one subcommand per job.
 public struct StreamRNN: ParsableCommand {
+  /// The subcommands and help text.
   public static let configuration = CommandConfiguration(
     commandName: "streamrnn",
     abstract: "Run PyTorch-trained recurrent networks (GRU/LSTM/RNN) one frame at a time.",
     subcommands: [StepCommand.self])
 
+  /// Required by ArgumentParser; the command is built by parsing.
   public init() {}
 }
 

@@ -31,7 +31,9 @@ struct ConversionTests {
     func npy(_ header: String, dataBytes: Int) -> [UInt8] {
       var text = header
       text += String(repeating: " ", count: (64 - (10 + text.utf8.count + 1) % 64) % 64) + "\n"
-      return [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(text.utf8.count & 0xFF), UInt8(text.utf8.count >> 8)]
+      return [0x93] + Array("NUMPY".utf8) + [
+        1, 0, UInt8(text.utf8.count & 0xFF), UInt8(text.utf8.count >> 8),
+      ]
         + Array(text.utf8) + [UInt8](repeating: 0, count: dataBytes)
     }
     func message(_ bytes: [UInt8]) -> String {
@@ -40,11 +42,21 @@ struct ConversionTests {
         return "loaded"
       } catch { return error.description }
     }
-    #expect(message(npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", dataBytes: 48)).contains("dtype '<f8', expected float32"))
-    #expect(message(npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", dataBytes: 24)).contains("Fortran"))
-    #expect(message(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", dataBytes: 20)).contains("truncated"))
+    #expect(
+      message(npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", dataBytes: 48)).contains(
+        "dtype '<f8', expected float32"))
+    #expect(
+      message(npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", dataBytes: 24)).contains(
+        "Fortran"))
+    #expect(
+      message(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", dataBytes: 20)).contains(
+        "truncated"))
     #expect(message(Array("hello world".utf8)).contains("not a .npy file"))
-    #expect(message(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 2), }", dataBytes: 8)).contains("truncated"))
-    #expect(message(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", dataBytes: 24)) == "loaded")
+    #expect(
+      message(
+        npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 2), }", dataBytes: 8)
+      ).contains("truncated"))
+    #expect(
+      message(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", dataBytes: 24)) == "loaded")
   }
 }

@@ -43,7 +43,8 @@ struct SafeTensorsValidationTests {
   @Test func aValidFileLoads() throws {
     #expect(loadError(encode(smallGRU())) == nil)
     #expect(loadError(encode(smallGRU(prefix: ""))) == nil)
-    let file = try SafeTensorsFile(bytes: encode(smallGRU(), metadata: ["kind": "gru", "labels": #"["a","b"]"#]), path: "x")
+    let file = try SafeTensorsFile(
+      bytes: encode(smallGRU(), metadata: ["kind": "gru", "labels": #"["a","b"]"#]), path: "x")
     let model = try ModelLoader.model(from: file, path: "x")
     #expect(model.kind == .gru && model.hiddenSize == 4 && model.inputSize == 3 && model.outputSize == 2)
     #expect(model.head?.labels == ["a", "b"])
@@ -72,7 +73,8 @@ struct SafeTensorsValidationTests {
   @Test func missingUnexpectedAndMisshapenTensors() {
     let base = smallGRU()
     let missing = base.filter { $0.name != "rnn.bias_hh_l0" }
-    #expect(loadError(encode(missing))?.contains("missing tensor 'rnn.bias_hh_l0' (expected shape [12])") == true)
+    #expect(
+      loadError(encode(missing))?.contains("missing tensor 'rnn.bias_hh_l0' (expected shape [12])") == true)
     let unexpected = base + [("rnn.weight_ih_l0_extra", FloatTensor(shape: [1], values: [0]))]
     #expect(loadError(encode(unexpected))?.contains("unexpected tensor 'rnn.weight_ih_l0_extra'") == true)
     let stray = base + [("decoder.bias", FloatTensor(shape: [1], values: [0]))]
@@ -80,7 +82,8 @@ struct SafeTensorsValidationTests {
     var misshapen = base
     misshapen[3] = ("rnn.bias_hh_l0", FloatTensor(shape: [11], values: [Float](repeating: 0, count: 11)))
     let message = loadError(encode(misshapen))
-    #expect(message?.contains("tensor 'rnn.bias_hh_l0' has shape [11], expected [12]") == true, "\(message ?? "")")
+    #expect(
+      message?.contains("tensor 'rnn.bias_hh_l0' has shape [11], expected [12]") == true, "\(message ?? "")")
     var badHead = base
     badHead[4] = ("head.weight", FloatTensor(shape: [2, 5], values: [Float](repeating: 0, count: 10)))
     #expect(loadError(encode(badHead))?.contains("'head.weight' has shape [2, 5], expected [2, 4]") == true)
@@ -88,10 +91,14 @@ struct SafeTensorsValidationTests {
 
   @Test func wrongKindNamesTheTensorAndTheExpectation() {
     let message = loadError(encode(smallGRU(), metadata: ["kind": "lstm"]))
-    #expect(message?.contains("tensor 'rnn.weight_ih_l0' has shape [12, 3], expected [16, 3]") == true, "\(message ?? "")")
+    #expect(
+      message?.contains("tensor 'rnn.weight_ih_l0' has shape [12, 3], expected [16, 3]") == true,
+      "\(message ?? "")")
     // The explicit override wins over the file's metadata.
     #expect(loadError(encode(smallGRU(), metadata: ["kind": "lstm"]), kind: .gru) == nil)
-    #expect(loadError(encode(smallGRU(), metadata: ["kind": "transformer"]))?.contains("metadata kind 'transformer'") == true)
+    #expect(
+      loadError(encode(smallGRU(), metadata: ["kind": "transformer"]))?.contains(
+        "metadata kind 'transformer'") == true)
   }
 
   @Test func kindIsInferredForGRUAndLSTMButNotForRNN() throws {
@@ -116,14 +123,21 @@ struct SafeTensorsValidationTests {
   }
 
   @Test func labelsMustMatchTheHead() {
-    #expect(loadError(encode(smallGRU(), metadata: ["kind": "gru", "labels": #"["a"]"#]))?.contains("1 labels for 2 head outputs") == true)
-    #expect(loadError(encode(smallGRU(), metadata: ["kind": "gru", "labels": "a,b"]))?.contains("JSON list") == true)
-    #expect(loadError(encode(smallGRU(), metadata: ["kind": "gru", "head_activation": "relu"]))?.contains("head_activation 'relu'") == true)
+    #expect(
+      loadError(encode(smallGRU(), metadata: ["kind": "gru", "labels": #"["a"]"#]))?.contains(
+        "1 labels for 2 head outputs") == true)
+    #expect(
+      loadError(encode(smallGRU(), metadata: ["kind": "gru", "labels": "a,b"]))?.contains("JSON list") == true
+    )
+    #expect(
+      loadError(encode(smallGRU(), metadata: ["kind": "gru", "head_activation": "relu"]))?.contains(
+        "head_activation 'relu'") == true)
   }
 
   @Test func unsupportedDtypeAndMissingFile() {
     let header = Array(#"{"w":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#.utf8)
-    let bytes = (0..<8).map { UInt8((header.count >> (8 * $0)) & 0xFF) } + header + [UInt8](repeating: 0, count: 8)
+    let bytes =
+      (0..<8).map { UInt8((header.count >> (8 * $0)) & 0xFF) } + header + [UInt8](repeating: 0, count: 8)
     #expect(loadError(bytes)?.contains("dtype I64; expected F32") == true)
     do {
       _ = try ModelLoader.load(path: "/nonexistent/model.safetensors")
@@ -148,7 +162,8 @@ struct SafeTensorsValidationTests {
     for _ in 0..<300 {
       var bytes = original
       for _ in 0..<Int.random(in: 1...4, using: &generator) {
-        bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+        bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(
+          in: 0...255, using: &generator)
       }
       _ = try? SafeTensorsFile(bytes: bytes, path: "fuzz").tensors.count
     }

@@ -60,7 +60,8 @@ func stepAll(_ model: RecurrentModel, frames: [Float], state: inout RecurrentSta
         model.step(
           UnsafeBufferPointer(rebasing: input[(t * model.inputSize)..<((t + 1) * model.inputSize)]),
           state: &state,
-          output: UnsafeMutableBufferPointer(rebasing: output[(t * model.outputSize)..<((t + 1) * model.outputSize)]))
+          output: UnsafeMutableBufferPointer(
+            rebasing: output[(t * model.outputSize)..<((t + 1) * model.outputSize)]))
       }
     }
   }

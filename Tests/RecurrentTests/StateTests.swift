@@ -1,3 +1,4 @@
+import Foundation
 import Recurrent
 import Testing
 
@@ -67,5 +68,3 @@ struct StateTests {
     #expect(large.allSatisfy { $0.isFinite } && abs(large.reduce(0, +) - 1) <= 1e-6)
   }
 }
-
-import Foundation

@@ -1,0 +1,49 @@
+# StreamRNN — the two set-up commands for a fresh Debian 12 machine with Swift 6.3:
+#   make run    build (release) and run the main job on the bundled demo model and frames
+#   make test   format check, debug and release builds, and every test
+# Both install missing apt packages first (`make deps`, needs root or sudo).
+
+SWIFT ?= swift
+# Debian packages the build needs. Empty until the audio targets land; listed here so that
+# `make deps` stays the one place that installs system dependencies.
+APT_PACKAGES :=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO := Examples/demo
+
+.PHONY: deps build run test lint format golden clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+
+build: deps
+	$(SWIFT) build -c release
+
+run: build
+	@mkdir -p .build/demo
+	$(SWIFT) run -c release streamrnn step --model $(DEMO)/gru2x64-head2.safetensors \
+	  --frames $(DEMO)/frames.npy --out .build/demo/logits.npy --hn .build/demo/hn.npy
+	@echo "wrote .build/demo/logits.npy and .build/demo/hn.npy"
+	$(SWIFT) run -c release StepExample $(DEMO)/gru2x64-head2.safetensors $(DEMO)/frames.npy \
+	  $(DEMO)/pytorch-logits.npy
+
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel Sources Tests Examples Package.swift
+
+format:
+	$(SWIFT) format --in-place --recursive --parallel Sources Tests Examples Package.swift
+
+# Debug tests catch traps and precondition failures; release tests check the optimised kernels.
+test: deps lint
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing
+	$(SWIFT) test -c release --skip-build -Xswiftc -enable-testing
+
+# Regenerates the PyTorch golden files (needs torch: see Scripts/make_golden.py). Not run by CI.
+golden:
+	python3 Scripts/make_golden.py
+
+clean:
+	rm -rf .build

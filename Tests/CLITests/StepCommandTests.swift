@@ -1,0 +1,143 @@
+import Foundation
+import ModelIO
+import Testing
+
+/// Runs the built `streamrnn` executable and captures its exit status and output.
+struct CommandResult {
+  let status: Int32
+  let standardOutput: String
+  let standardError: String
+}
+
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+  .appendingPathComponent("../..").standardized
+
+/// The `streamrnn` binary built beside this test bundle.
+func streamrnnExecutable() throws -> URL {
+  var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+  // Swift Testing on Linux may run from inside the .xctest bundle's folder.
+  for _ in 0..<3 {
+    let candidate = folder.appendingPathComponent("streamrnn")
+    if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+    folder = folder.deletingLastPathComponent()
+  }
+  throw CocoaError(
+    .fileNoSuchFile, userInfo: [NSFilePathErrorKey: "streamrnn next to \(CommandLine.arguments[0])"])
+}
+
+func streamrnn(_ arguments: [String]) throws -> CommandResult {
+  let process = Process()
+  process.executableURL = try streamrnnExecutable()
+  process.arguments = arguments
+  let output = Pipe()
+  let error = Pipe()
+  process.standardOutput = output
+  process.standardError = error
+  try process.run()
+  let outData = output.fileHandleForReading.readDataToEndOfFile()
+  let errData = error.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return CommandResult(
+    status: process.terminationStatus, standardOutput: String(decoding: outData, as: UTF8.self),
+    standardError: String(decoding: errData, as: UTF8.self))
+}
+
+func temporaryPath(_ name: String) -> String {
+  let folder = FileManager.default.temporaryDirectory.appendingPathComponent("streamrnn-cli-\(getpid())")
+  try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+  return folder.appendingPathComponent(name).path
+}
+
+func golden(_ caseName: String, _ file: String) -> String {
+  packageRoot.appendingPathComponent("Tests/Golden/recurrent/\(caseName)/\(file)").path
+}
+
+func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
+  guard a.count == b.count else { return .infinity }
+  return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+}
+
+@Suite("streamrnn step follows its contract")
+struct StepCommandTests {
+  @Test(
+    "Outputs, h_n and c_n equal PyTorch's through the CLI",
+    arguments: [
+      "lstm_proj_2x20p7_in11_head3", "gru_3x33_in7_head5", "rnn_tanh_bi_1x10_in3", "lstm_bi_proj_2x12p5_in6",
+    ])
+  func matchesGolden(caseName: String) throws {
+    let isLSTM = caseName.hasPrefix("lstm")
+    let out = temporaryPath("\(caseName)-out.npy")
+    let hn = temporaryPath("\(caseName)-hn.npy")
+    let cn = temporaryPath("\(caseName)-cn.npy")
+    var arguments = [
+      "step", "--model", golden(caseName, "model.safetensors"), "--frames", golden(caseName, "frames.npy"),
+      "--h0", golden(caseName, "h0.npy"), "--out", out, "--hn", hn,
+    ]
+    if isLSTM { arguments += ["--c0", golden(caseName, "c0.npy"), "--cn", cn] }
+    let result = try streamrnn(arguments)
+    #expect(result.status == 0, "\(result.standardError)")
+    let expectedOut = try NpyArray(path: golden(caseName, "out.npy"))
+    let actualOut = try NpyArray(path: out)
+    #expect(actualOut.shape == expectedOut.shape)
+    #expect(maxAbsDifference(actualOut.values, expectedOut.values) <= 1e-5)
+    let actualHn = try NpyArray(path: hn)
+    let expectedHn = try NpyArray(path: golden(caseName, "hn.npy"))
+    #expect(actualHn.shape == expectedHn.shape)
+    #expect(maxAbsDifference(actualHn.values, expectedHn.values) <= 1e-5)
+    if isLSTM {
+      let actualCn = try NpyArray(path: cn)
+      let expectedCn = try NpyArray(path: golden(caseName, "cn.npy"))
+      #expect(actualCn.shape == expectedCn.shape)
+      #expect(maxAbsDifference(actualCn.values, expectedCn.values) <= 1e-5)
+    }
+  }
+
+  @Test func zeroInitialStateByDefault() throws {
+    let out = temporaryPath("zero-out.npy")
+    let hn = temporaryPath("zero-hn.npy")
+    let result = try streamrnn([
+      "step", "--model", golden("gru_1x16_in10", "model.safetensors"), "--frames",
+      golden("gru_1x16_in10", "frames.npy"), "--out", out, "--hn", hn,
+    ])
+    #expect(result.status == 0, "\(result.standardError)")
+    let output = try NpyArray(path: out)
+    #expect(output.shape == [50, 16])
+    // With h0 = 0 the outputs differ from the golden run (which starts from a random h0).
+    let withH0 = try NpyArray(path: golden("gru_1x16_in10", "out.npy"))
+    #expect(maxAbsDifference(output.values, withH0.values) > 1e-3)
+  }
+
+  @Test(
+    "Bad input: one line naming the file and what was expected, non-zero exit, no output written",
+    arguments: [
+      (["--model", "/nonexistent.safetensors"], "/nonexistent.safetensors: cannot open"),
+      (["--frames", "h0.npy"], "h0.npy: shape [1, 16], expected [T, 10]"),
+      (["--frames", "model.safetensors"], "model.safetensors: not a .npy file"),
+      (["--h0", "frames.npy"], "frames.npy: shape [50, 10], expected [1, 16]"),
+      (["--c0", "h0.npy"], "only LSTMs have a cell state"),
+      (["--kind", "lstm"], "tensor 'weight_ih_l0' has shape [48, 10], expected [64, 10]"),
+      (["--kind", "banana"], "banana"),
+    ])
+  func badInput(overrides: [String], expected: String) throws {
+    let out = temporaryPath("bad-\(UUID().uuidString).npy")
+    var options: [String: String] = [
+      "--model": "model.safetensors", "--frames": "frames.npy", "--out": out,
+    ]
+    for index in stride(from: 0, to: overrides.count, by: 2) {
+      options[overrides[index]] = overrides[index + 1]
+    }
+    var arguments = ["step"]
+    for (flag, value) in options.sorted(by: { $0.key < $1.key }) {
+      arguments += [flag, value.hasPrefix("/") || flag == "--kind" ? value : golden("gru_1x16_in10", value)]
+    }
+    let result = try streamrnn(arguments)
+    #expect(result.status != 0)
+    let lines = result.standardError.split(separator: "\n").filter { !$0.isEmpty }
+    #expect(lines.count == 1 || flagError(result.standardError), "\(result.standardError)")
+    #expect(result.standardError.contains(expected), "\(result.standardError)")
+    #expect(!FileManager.default.fileExists(atPath: out))
+  }
+
+  /// ArgumentParser adds a usage hint under errors about the flags themselves.
+  private func flagError(_ text: String) -> Bool { text.contains("Usage:") || text.contains("Help:") }
+}
