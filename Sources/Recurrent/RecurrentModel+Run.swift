@@ -7,6 +7,8 @@ extension RecurrentModel {
   ///
   /// Real-time safe: does not allocate, lock, throw or do I/O (given a `state` that is not shared
   /// with a copy). Sizes are checked with preconditions, which trap on programmer error.
+  /// Make one call before real-time use: the Swift runtime may instantiate type metadata on a
+  /// function's very first call in a process (a one-time allocation), never on later calls.
   ///
   /// - Parameters:
   ///   - input: One frame, `[input_size]` floats.
@@ -107,21 +109,25 @@ extension RecurrentModel {
   /// Turns head logits into outputs in place: softmax, sigmoid or nothing, per the head's
   /// ``ClassifierHead/activation``. Does not allocate or lock.
   public func applyHeadActivation(_ values: UnsafeMutableBufferPointer<Float>) {
-    guard let head else { return }
+    // Plain pointer loops: generic collection algorithms here could instantiate runtime metadata
+    // (an allocation) on their first call from a real-time thread.
+    guard let head, let v = values.baseAddress, values.count > 0 else { return }
+    let count = values.count
     switch head.activation {
     case .none:
       return
     case .sigmoid:
-      for index in values.indices { values[index] = sigmoid(values[index]) }
+      for index in 0..<count { v[index] = sigmoid(v[index]) }
     case .softmax:
       // Subtracting the maximum keeps exp from overflowing; the result is unchanged.
-      guard let maximum = values.max() else { return }
+      var maximum = v[0]
+      for index in 1..<count where v[index] > maximum { maximum = v[index] }
       var total: Float = 0
-      for index in values.indices {
-        values[index] = exponential(values[index] - maximum)
-        total += values[index]
+      for index in 0..<count {
+        v[index] = exponential(v[index] - maximum)
+        total += v[index]
       }
-      for index in values.indices { values[index] /= total }
+      for index in 0..<count { v[index] /= total }
     }
   }
 
