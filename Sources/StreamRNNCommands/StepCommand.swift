@@ -10,9 +10,9 @@ struct StepCommand: ParsableCommand {
     commandName: "step",
     abstract: "Run a model over frames from a .npy file, one step per frame.",
     discussion: """
-      OUT is float32 [T, C] head logits (before the activation) when the model has a head, else
-      [T, D*H_out], the last layer's output per step. HN/CN are the final state in PyTorch's h_n/c_n
-      layout, [num_layers*D, H_out] and [num_layers*D, hidden_size].
+      OUT is float32 [T, C] head logits (before the activation) when the model has a head, \
+      else [T, D*H_out], the last layer's output per step. HN/CN are the final state in \
+      PyTorch's h_n/c_n layout, [num_layers*D, H_out] and [num_layers*D, hidden_size].
       """)
 
   @Option(help: "Model file (safetensors holding a PyTorch state_dict).")
