@@ -85,7 +85,8 @@ public struct RecurrentModel: Sendable {
   ///
   /// Names are PyTorch's (`weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`,
   /// `weight_hr_l{k}`, each optionally with `_reverse`), all under one optional common prefix such as
-  /// `rnn.`; `head.weight` (`[C, D*H_out]`) and `head.bias` (`[C]`, optional) form the head.
+  /// `rnn.`; `head.weight` (`[C, D*H_out]`) and `head.bias` (`[C]`, optional) form the head, at the
+  /// top level or beside a nested recurrent module (`model.head.*` next to `model.rnn.*`).
   /// Every other tensor is an error, so a file is never half-understood.
   ///
   /// - Parameters:

@@ -139,23 +139,27 @@ struct StateDictStructure {
       }
     }
 
+    // The head is `head.` at the top level, or beside the recurrent module (`model.head.` next to
+    // `model.rnn.`), as a module that nests both would name it.
+    let parent = prefix.split(separator: ".").dropLast().map { $0 + "." }.joined()
+    let headPrefix = ["head.", parent + "head."].first { stateDict[$0 + "weight"] != nil } ?? "head."
     var head: (weight: FloatTensor, bias: FloatTensor?)?
-    if let headWeight = stateDict["head.weight"] {
-      used.insert("head.weight")
+    if let headWeight = stateDict[headPrefix + "weight"] {
+      used.insert(headPrefix + "weight")
       let features = directions * hiddenOut
       guard headWeight.shape.count == 2, headWeight.shape[1] == features, headWeight.shape[0] > 0
       else {
         throw .wrongShape(
-          name: "head.weight", shape: headWeight.shape,
+          name: headPrefix + "weight", shape: headWeight.shape,
           expected: [headWeight.shape.first ?? 1, features],
           context: "Linear over the last layer's \(features) outputs")
       }
       var headBias: FloatTensor?
-      if let bias = stateDict["head.bias"] {
-        used.insert("head.bias")
+      if let bias = stateDict[headPrefix + "bias"] {
+        used.insert(headPrefix + "bias")
         guard bias.shape == [headWeight.shape[0]] else {
           throw .wrongShape(
-            name: "head.bias", shape: bias.shape, expected: [headWeight.shape[0]],
+            name: headPrefix + "bias", shape: bias.shape, expected: [headWeight.shape[0]],
             context: "one bias per head output")
         }
         headBias = bias

@@ -83,8 +83,9 @@ struct StepCommand: ParsableCommand {
     }
   }
 
+  /// Accepts `shape`, or PyTorch's batched form with a batch of 1 in the middle (`[L*D, 1, H]`).
   private func expect(_ array: NpyArray, shape: [Int], path: String, what: String) throws {
-    guard array.shape == shape else {
+    guard array.shape == shape || array.shape == [shape[0], 1, shape[1]] else {
       throw CommandError(description: "\(path): shape \(array.shape), expected \(shape) \(what)")
     }
   }

@@ -107,6 +107,22 @@ struct StepCommandTests {
     #expect(maxAbsDifference(output.values, withH0.values) > 1e-3)
   }
 
+  @Test func initialStateMayCarryPyTorchsBatchDimension() throws {
+    // h0 saved from a batched PyTorch call is [L*D, 1, H_out]; same memory layout, accepted.
+    let caseName = "gru_1x16_in10"
+    let h0 = try NpyArray(path: golden(caseName, "h0.npy"))
+    let batched = temporaryPath("h0-batched.npy")
+    try NpyArray(shape: [h0.shape[0], 1, h0.shape[1]], values: h0.values).write(to: batched)
+    let out = temporaryPath("batched-out.npy")
+    let result = try streamrnn([
+      "step", "--model", golden(caseName, "model.safetensors"), "--frames", golden(caseName, "frames.npy"),
+      "--h0", batched, "--out", out,
+    ])
+    #expect(result.status == 0, "\(result.standardError)")
+    let expected = try NpyArray(path: golden(caseName, "out.npy"))
+    #expect(maxAbsDifference(try NpyArray(path: out).values, expected.values) <= 1e-5)
+  }
+
   @Test(
     "Bad input: one line naming the file and what was expected, non-zero exit, no output written",
     arguments: [

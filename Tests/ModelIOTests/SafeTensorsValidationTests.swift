@@ -169,3 +169,20 @@ struct SafeTensorsValidationTests {
     }
   }
 }
+
+@Suite("Where the head may live")
+struct HeadPlacementTests {
+  @Test func headBesideANestedRecurrentModule() throws {
+    let nested = smallGRU(prefix: "model.rnn.").map { entry in
+      entry.name.hasPrefix("head.") ? (name: "model." + entry.name, tensor: entry.tensor) : entry
+    }
+    #expect(loadError(encode(nested)) == nil)
+    let model = try ModelLoader.model(from: SafeTensorsFile(bytes: encode(nested), path: "x"), path: "x")
+    #expect(model.head?.classCount == 2)
+    // A head elsewhere is not guessed at: it is an unexpected tensor.
+    let elsewhere = smallGRU(prefix: "model.rnn.").map { entry in
+      entry.name.hasPrefix("head.") ? (name: "other." + entry.name, tensor: entry.tensor) : entry
+    }
+    #expect(loadError(encode(elsewhere))?.contains("unexpected tensor 'other.head.") == true)
+  }
+}
