@@ -8,6 +8,8 @@ let package = Package(
   products: [
     .library(name: "Recurrent", targets: ["Recurrent"]),
     .library(name: "ModelIO", targets: ["ModelIO"]),
+    .library(name: "Features", targets: ["Features"]),
+    .library(name: "AudioFile", targets: ["AudioFile"]),
     .executable(name: "streamrnn", targets: ["streamrnn"]),
   ],
   dependencies: [
@@ -18,13 +20,21 @@ let package = Package(
     .target(name: "Recurrent"),
     // safetensors model files and .npy arrays → `Recurrent` values; one-line errors.
     .target(name: "ModelIO", dependencies: ["Recurrent"]),
+    // C libraries, each wrapped by one Swift file that makes all of its calls.
+    .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+    .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+    .systemLibrary(name: "CKissFFT", pkgConfig: "kissfft-float", providers: [.apt(["libkissfft-dev"])]),
+    // Streaming log-mel and Kaldi fbank frames, equal to torchaudio's. No audio I/O.
+    .target(name: "Features", dependencies: ["CKissFFT"]),
+    // Audio files (libsndfile) and resampling (libsoxr) into mono float32 streams.
+    .target(name: "AudioFile", dependencies: ["CSndFile", "CSoxr"]),
     // Per-thread malloc counting by interposing malloc & co. in the linking executable.
     .target(name: "AllocationCounter"),
     // The subcommands, as a library so tests can reach their helpers.
     .target(
       name: "StreamRNNCommands",
       dependencies: [
-        "Recurrent", "ModelIO",
+        "Recurrent", "ModelIO", "Features", "AudioFile",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -33,6 +43,9 @@ let package = Package(
       name: "StepExample", dependencies: ["Recurrent", "ModelIO"], path: "Examples/StepExample"),
     .testTarget(name: "RecurrentTests", dependencies: ["Recurrent", "ModelIO", "AllocationCounter"]),
     .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Recurrent"]),
+    .testTarget(
+      name: "FeaturesTests",
+      dependencies: ["Features", "AudioFile", "ModelIO", "AllocationCounter", "StreamRNNCommands"]),
     .testTarget(name: "CLITests", dependencies: ["streamrnn", "ModelIO"]),
   ]
 )

@@ -1,0 +1,213 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// Parameters of ``LogMelExtractor``, named after `torchaudio.transforms.MelSpectrogram`'s.
+///
+/// Defaults are torchaudio's except `n_mels` 40, `n_fft` 512, `win_length` 400 and `hop_length` 160
+/// at 16 kHz (25 ms windows every 10 ms, the usual speech front end), and `center` false: a causal
+/// stream cannot reflect-pad samples it has not seen yet without adding `n_fft / 2` of latency.
+public struct LogMelConfiguration: Sendable, Equatable {
+  /// `sample_rate`, Hz.
+  public var sampleRate = 16000
+  /// `n_fft`: FFT size; `n_fft / 2 + 1` frequency bins.
+  public var nFFT = 512
+  /// `win_length`: samples of the periodic Hann window, zero-padded to `n_fft` (centered).
+  public var winLength = 400
+  /// `hop_length`: samples between frames.
+  public var hopLength = 160
+  /// `n_mels`.
+  public var nMels = 40
+  /// `f_min`, Hz.
+  public var fMin: Double = 0
+  /// `f_max`, Hz; nil means `sample_rate // 2`, as torchaudio.
+  public var fMax: Double?
+  /// `power`: 2 for power, 1 for magnitude.
+  public var power: Float = 2
+  /// `mel_scale`.
+  public var melScale = MelScale.htk
+  /// `norm`.
+  public var norm = MelNorm.none
+  /// `center`: reflect-pad `n_fft / 2` samples at both ends, as `torch.stft(center=True)`.
+  public var center = false
+  /// Added before the log: frames are `log(mel + logOffset)`.
+  public var logOffset: Float = 1e-6
+  /// Multiplies every input sample: 1 for float audio in [-1, 1), 32768 for Kaldi's int16 scale.
+  public var inputScale: Float = 1
+
+  /// The defaults described above.
+  public init() {}
+
+  /// Checks every parameter; the error names the parameter and what it must be.
+  public func validate() throws(FeatureConfigurationError) {
+    func fail(_ text: String) -> FeatureConfigurationError { FeatureConfigurationError(description: text) }
+    guard sampleRate > 0 else { throw fail("sample_rate must be positive, got \(sampleRate)") }
+    guard nFFT >= 2, PowerSpectrum.isSupported(size: nFFT) else {
+      throw fail("n_fft \(nFFT) must be ≥ 2 with prime factors 2, 3 and 5 only (e.g. 256, 400, 512, 1024)")
+    }
+    guard (1...nFFT).contains(winLength) else {
+      throw fail("win_length \(winLength) must be in 1...n_fft (\(nFFT))")
+    }
+    guard hopLength > 0 else { throw fail("hop_length must be positive, got \(hopLength)") }
+    guard nMels > 0 else { throw fail("n_mels must be positive, got \(nMels)") }
+    let top = fMax ?? Double(sampleRate / 2)
+    guard fMin >= 0, fMin < top, top <= Double(sampleRate) / 2 else {
+      throw fail("need 0 ≤ f_min (\(fMin)) < f_max (\(top)) ≤ sample_rate / 2 (\(Double(sampleRate) / 2))")
+    }
+    guard power > 0, power.isFinite else { throw fail("power must be positive, got \(power)") }
+    guard logOffset >= 0, logOffset.isFinite else { throw fail("log offset must be ≥ 0, got \(logOffset)") }
+  }
+}
+
+/// Streaming log-mel frames equal to `log(torchaudio.transforms.MelSpectrogram(...)(wave) + offset)`,
+/// transposed to `[frames, n_mels]`.
+///
+/// Without `center`, frame `t` covers samples `t·hop ..< t·hop + n_fft` and is emitted as soon as
+/// its last sample arrives; `1 + (N − n_fft) / hop` frames in all (none when `N < n_fft`). With
+/// `center`, the stream is reflect-padded by `n_fft / 2` at both ends: the first frame waits for
+/// `n_fft / 2 + 1` samples, the last `n_fft / 2 / hop` frames come from ``finish(emit:)``, and there
+/// are `1 + N / hop` frames (none when `N ≤ n_fft / 2`, where PyTorch raises an error).
+///
+/// Does not allocate or lock in ``push(_:emit:)`` or ``finish(emit:)``.
+public final class LogMelExtractor: FeatureExtractor {
+  /// The parameters.
+  public let configuration: LogMelConfiguration
+  /// `n_mels`.
+  public var featureCount: Int { configuration.nMels }
+  /// `hop_length`.
+  public var hopLength: Int { configuration.hopLength }
+
+  private let assembler: FrameAssembler
+  private let spectrum: PowerSpectrum
+  private let filterbank: MelFilterbank
+  /// `[n_fft]`: the Hann window, zero-padded to `n_fft`, times `inputScale`.
+  private let window: UnsafeMutablePointer<Float>
+  /// `[n_fft]`: the windowed frame.
+  private let windowed: UnsafeMutablePointer<Float>
+  /// `[n_fft / 2 + 1]`: `|X|^power`.
+  private let power: UnsafeMutablePointer<Float>
+  /// `[n_mels]`: the output frame.
+  private let output: UnsafeMutablePointer<Float>
+
+  // Centered mode. `pad = n_fft / 2`.
+  private let pad: Int
+  /// `[pad + 1]`: the first samples of the stream, needed for the reflected prefix.
+  private let head: UnsafeMutablePointer<Float>
+  private var headCount = 0
+  /// `[pad + 1]` ring of the latest samples, needed for the reflected suffix.
+  private let tail: UnsafeMutablePointer<Float>
+  private var tailNext = 0
+  /// `[pad]`: reflected samples being fed.
+  private let reflected: UnsafeMutablePointer<Float>
+
+  /// Allocates every buffer for `configuration`.
+  public init(configuration: LogMelConfiguration) throws(FeatureConfigurationError) {
+    try configuration.validate()
+    self.configuration = configuration
+    let nFFT = configuration.nFFT
+    assembler = FrameAssembler(frameLength: nFFT, hop: configuration.hopLength)
+    spectrum = PowerSpectrum(size: nFFT, power: configuration.power)
+    filterbank = .torchaudio(
+      binCount: nFFT / 2 + 1, fMin: configuration.fMin,
+      fMax: configuration.fMax ?? Double(configuration.sampleRate / 2),
+      melCount: configuration.nMels, sampleRate: configuration.sampleRate, norm: configuration.norm,
+      scale: configuration.melScale)
+    window = .allocate(capacity: nFFT)
+    window.initialize(repeating: 0, count: nFFT)
+    // torch.stft centers a shorter window inside n_fft.
+    let offset = (nFFT - configuration.winLength) / 2
+    for (index, value) in periodicHannWindow(length: configuration.winLength).enumerated() {
+      window[offset + index] = value * configuration.inputScale
+    }
+    windowed = .allocate(capacity: nFFT)
+    windowed.initialize(repeating: 0, count: nFFT)
+    power = .allocate(capacity: nFFT / 2 + 1)
+    power.initialize(repeating: 0, count: nFFT / 2 + 1)
+    output = .allocate(capacity: configuration.nMels)
+    output.initialize(repeating: 0, count: configuration.nMels)
+    pad = nFFT / 2
+    head = .allocate(capacity: pad + 1)
+    head.initialize(repeating: 0, count: pad + 1)
+    tail = .allocate(capacity: pad + 1)
+    tail.initialize(repeating: 0, count: pad + 1)
+    reflected = .allocate(capacity: max(pad, 1))
+    reflected.initialize(repeating: 0, count: max(pad, 1))
+  }
+
+  deinit {
+    for buffer in [window, windowed, power, output, head, tail, reflected] { buffer.deallocate() }
+  }
+
+  /// Feeds mono samples at `sample_rate`. Does not allocate or lock.
+  public func push(_ samples: UnsafeBufferPointer<Float>, emit: (UnsafeBufferPointer<Float>) -> Void) {
+    guard let base = samples.baseAddress, samples.count > 0 else { return }
+    guard configuration.center else {
+      feed(base, count: samples.count, emit: emit)
+      return
+    }
+    remember(base, count: samples.count)
+    var start = 0
+    if headCount <= pad {
+      let taken = min(pad + 1 - headCount, samples.count)
+      (head + headCount).update(from: base, count: taken)
+      headCount += taken
+      start = taken
+      guard headCount == pad + 1 else { return }
+      // Reflect padding: x[pad], x[pad-1], …, x[1], then the signal from x[0].
+      for index in 0..<pad { reflected[index] = head[pad - index] }
+      feed(reflected, count: pad, emit: emit)
+      feed(head, count: pad + 1, emit: emit)
+    }
+    if start < samples.count { feed(base + start, count: samples.count - start, emit: emit) }
+  }
+
+  /// Ends the stream (emitting the frames the reflected end decides, when centered) and resets.
+  public func finish(emit: (UnsafeBufferPointer<Float>) -> Void) {
+    if configuration.center && headCount == pad + 1 {
+      // Reflect padding at the end: x[N-2], x[N-3], …, x[N-1-pad]; the ring holds x[N-1-pad ... N-1].
+      let ringSize = pad + 1
+      for index in 0..<pad {
+        // Sample x[N-2-index] sits (index + 2) places before the next write position.
+        reflected[index] = tail[(tailNext - 2 - index + 2 * ringSize) % ringSize]
+      }
+      feed(reflected, count: pad, emit: emit)
+    }
+    reset()
+  }
+
+  /// Forgets the stream so far.
+  public func reset() {
+    assembler.reset()
+    headCount = 0
+    tailNext = 0
+  }
+
+  /// Keeps the last `pad + 1` samples in the ring.
+  private func remember(_ samples: UnsafePointer<Float>, count: Int) {
+    let ringSize = pad + 1
+    let kept = min(count, ringSize)
+    for index in (count - kept)..<count {
+      tail[tailNext] = samples[index]
+      tailNext = tailNext + 1 == ringSize ? 0 : tailNext + 1
+    }
+  }
+
+  private func feed(_ samples: UnsafePointer<Float>, count: Int, emit: (UnsafeBufferPointer<Float>) -> Void) {
+    assembler.push(samples, count: count) { frame in
+      computeFrame(frame)
+      emit(UnsafeBufferPointer(start: output, count: configuration.nMels))
+    }
+  }
+
+  /// `log(mel(|FFT(frame · window)|^power) + offset)` into `output`.
+  private func computeFrame(_ frame: UnsafePointer<Float>) {
+    let nFFT = configuration.nFFT
+    for index in 0..<nFFT { windowed[index] = frame[index] * window[index] }
+    spectrum.compute(windowed, into: power)
+    filterbank.apply(power, into: output)
+    let offset = configuration.logOffset
+    for mel in 0..<configuration.nMels { output[mel] = logf(output[mel] + offset) }
+  }
+}
