@@ -50,6 +50,24 @@ public final class AudioFileReader {
     channelCount = Int(opened.info.channels)
     frameCount = Int(opened.info.frames)
     formatName = SndFileCalls.formatName(opened.info.format)
+    // libsndfile reads a WAV/AIFF whose data chunk is cut short as a shorter file, and says so
+    // only in its log ("data : 32000 (should be 19956)"): that is a truncated file, not a short one.
+    // Streaming writers leave 0 or ~2^31/2^32 as a placeholder length: those mean "unknown".
+    if let line = SndFileCalls.log(handle).split(separator: "\n").first(where: { line in
+      let trimmed = line.drop { $0 == " " }
+      guard trimmed.hasPrefix("data") || trimmed.hasPrefix("SSND"), line.contains("should be") else {
+        return false
+      }
+      let declared = trimmed.split(separator: " ").dropFirst(2).first.flatMap { UInt64($0) } ?? 1
+      return declared != 0 && declared < 0x7FFF_0000
+    }) {
+      SndFileCalls.close(handle)
+      throw AudioFileError(
+        path: path,
+        reason:
+          "truncated: the audio data chunk is shorter than its header declares (libsndfile: \(line.drop { $0 == " " }))"
+      )
+    }
     guard frameCount > 0, channelCount > 0, sampleRate > 0 else {
       SndFileCalls.close(handle)
       throw AudioFileError(

@@ -28,6 +28,13 @@ enum SndFileCalls {
     sf_close(handle)
   }
 
+  /// libsndfile's parse log for an open file (`SFC_GET_LOG_INFO`).
+  static func log(_ handle: OpaquePointer) -> String {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    sf_command(handle, Int32(SFC_GET_LOG_INFO), &buffer, Int32(buffer.count))
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
+
   /// A readable name for the file's container and encoding (`SFC_GET_FORMAT_INFO`).
   static func formatName(_ format: Int32) -> String {
     func name(_ code: Int32) -> String {
