@@ -4,9 +4,8 @@
 # Both install missing apt packages first (`make deps`, needs root or sudo).
 
 SWIFT ?= swift
-# Debian packages the build needs. Empty until the audio targets land; listed here so that
-# `make deps` stays the one place that installs system dependencies.
-APT_PACKAGES :=
+# Debian packages the build needs (the C libraries and pkg-config, which finds their flags).
+APT_PACKAGES := pkg-config libsndfile1-dev libsoxr-dev libkissfft-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO := Examples/demo
 

@@ -171,7 +171,8 @@ struct AudioFileTests {
     var bytes = wavFile(
       encoding: .signed16, channels: 1, rate: 16000, frames: Self.signal.map { [$0[0]] }, extensible: false
     ).bytes
-    bytes.replaceSubrange(40..<44, with: [0xFF, 0xFF, 0xFF, 0xFF])  // data size unknown, as arecord writes to a pipe
+    // Data size unknown, as arecord writes it to a pipe.
+    bytes.replaceSubrange(40..<44, with: [0xFF, 0xFF, 0xFF, 0xFF])
     let path = writeTemporary(bytes)
     defer { try? FileManager.default.removeItem(atPath: path) }
     #expect(try MonoAudioStream(path: path).readAll().count == 1000)
