@@ -34,7 +34,7 @@ let package = Package(
     .target(
       name: "StreamRNNCommands",
       dependencies: [
-        "Recurrent", "ModelIO", "Features", "AudioFile",
+        "Recurrent", "ModelIO", "Features", "AudioFile", "AllocationCounter",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),

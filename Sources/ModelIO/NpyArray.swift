@@ -107,6 +107,11 @@ public struct NpyArray: Sendable, Equatable {
     return bytes
   }
 
+  /// Writes any bytes to `path` atomically, as ``write(to:)`` does (for the CLI's other outputs).
+  public static func writeBytes(_ bytes: [UInt8], to path: String) throws(ModelFileError) {
+    try FileBytes.writeAtomically(bytes, to: path)
+  }
+
   /// Writes the array to `path` atomically (a partial file is never left behind).
   public func write(to path: String) throws(ModelFileError) {
     try FileBytes.writeAtomically(encoded(), to: path)

@@ -1,0 +1,331 @@
+import AllocationCounter
+import ArgumentParser
+import Features
+import Foundation
+import ModelIO
+import Recurrent
+
+/// `streamrnn bench`: per-step time of recurrent models, per-frame time of the feature extractors,
+/// and of the whole frame path (features + step + head activation), on this machine, now.
+///
+/// Method: each step is timed alone with the monotonic clock (`CLOCK_MONOTONIC`, ns) after
+/// warm-up; the clock's own cost (median of back-to-back reads) is subtracted. "median" is the
+/// lowest of 5 consecutive block medians, which is robust to other load on a shared machine;
+/// p90/p99/max are over all timed steps. Allocations are counted on the benchmark thread during
+/// the timed loop.
+struct BenchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "bench",
+    abstract: "Time one recurrent step (and feature frames) on this machine.",
+    discussion: """
+      With no --model, runs the zoo. Prints one line per model: median, p90, p99, max µs per step, \
+      steps/s, x real-time at a 10 ms hop, allocations per step.
+      """)
+
+  @Flag(
+    help:
+      "Run the five zoo models (seeded random weights): \(ZooModel.all.map(\.name).joined(separator: ", ")).")
+  var zoo = false
+
+  @Option(help: "A model file to time (repeatable).")
+  var model: [String] = []
+
+  @Option(help: "Timed steps per model.")
+  var steps = 20_000
+
+  @Option(help: "Untimed warm-up steps per model.")
+  var warmup = 2_000
+
+  @Option(help: "Also write the results as JSON to this file.")
+  var json: String?
+
+  @Flag(help: "Skip the feature-extractor and whole-frame measurements.")
+  var noFeatures = false
+
+  func validate() throws {
+    guard steps >= 100 else { throw ValidationError("--steps must be at least 100") }
+    guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+  }
+
+  func run() throws {
+    var models: [(String, RecurrentModel)] = []
+    if zoo || model.isEmpty { models += ZooModel.all.map { ($0.name, $0.make()) } }
+    for path in model {
+      let loaded = try ModelLoader.load(path: path)
+      if loaded.isBidirectional {
+        throw CommandError(description: "\(path): bidirectional models have no single step to time")
+      }
+      models.append((URL(fileURLWithPath: path).lastPathComponent, loaded))
+    }
+    let clockCost = Timer.clockCost()
+    print(machineLine())
+    print(
+      String(
+        format: "clock: CLOCK_MONOTONIC, %.0f ns per read subtracted; median = lowest of 5 block medians",
+        clockCost))
+    var results: [BenchResult] = []
+    for (name, recurrent) in models {
+      let result = benchStep(name: name, model: recurrent, clockCost: clockCost)
+      print(result.line(unit: "step"))
+      results.append(result)
+    }
+    var featureResults: [BenchResult] = []
+    if !noFeatures {
+      for (name, extractor) in try featureExtractors() {
+        let result = benchFeatures(name: name, extractor: extractor, model: nil, clockCost: clockCost)
+        print(result.line(unit: "frame"))
+        featureResults.append(result)
+      }
+      if let (name, recurrent) = models.first(where: { $0.1.inputSize == 40 }) {
+        let result = benchFeatures(
+          name: "logmel+\(name)", extractor: try LogMelExtractor(configuration: LogMelConfiguration()),
+          model: recurrent, clockCost: clockCost)
+        print(result.line(unit: "frame"))
+        featureResults.append(result)
+      }
+    }
+    if let json {
+      let document: [String: Any] = [
+        "results": results.map(\.json), "features": featureResults.map(\.json), "machine": machineLine(),
+        "load_average": loadAverage(), "clock_cost_ns": clockCost,
+      ]
+      let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
+      try FileBytesWriter.write(Array(data), to: json)
+    }
+  }
+
+  private func featureExtractors() throws -> [(String, any FeatureExtractor)] {
+    [
+      ("logmel40", try LogMelExtractor(configuration: LogMelConfiguration())),
+      ("fbank40", try FbankExtractor(configuration: FbankConfiguration())),
+    ]
+  }
+
+  /// Times `steps` single steps after `warmup` untimed ones.
+  private func benchStep(name: String, model: RecurrentModel, clockCost: Double) -> BenchResult {
+    var state = model.makeState()
+    var generator = SplitMix64(seed: 7)
+    let frames = (0..<(64 * model.inputSize)).map { _ in generator.nextFloat(in: -1...1) }
+    var output = [Float](repeating: 0, count: model.outputSize)
+    var durations = [UInt64](repeating: 0, count: steps)
+    let allocations = frames.withUnsafeBufferPointer { frames in
+      output.withUnsafeMutableBufferPointer { output in
+        durations.withUnsafeMutableBufferPointer { durations in
+          func frame(_ index: Int) -> UnsafeBufferPointer<Float> {
+            let start = (index & 63) * model.inputSize
+            return UnsafeBufferPointer(rebasing: frames[start..<(start + model.inputSize)])
+          }
+          for index in 0..<warmup {
+            model.step(frame(index), state: &state, output: output)
+            model.applyHeadActivation(output)
+          }
+          allocation_counter_start()
+          for index in 0..<durations.count {
+            let begin = Timer.now()
+            model.step(frame(index), state: &state, output: output)
+            model.applyHeadActivation(output)
+            durations[index] = Timer.now() &- begin
+          }
+          return allocation_counter_stop()
+        }
+      }
+    }
+    return BenchResult(name: name, durations: durations, clockCost: clockCost, allocations: allocations)
+  }
+
+  /// Times one hop of samples through `extractor` (and `model`, when given): the cost of a frame.
+  private func benchFeatures(
+    name: String, extractor: any FeatureExtractor, model: RecurrentModel?, clockCost: Double
+  )
+    -> BenchResult
+  {
+    let hop = extractor.hopLength
+    var generator = SplitMix64(seed: 11)
+    let samples = (0..<(hop * 128)).map { _ in generator.nextFloat(in: -0.5...0.5) }
+    var state = model?.makeState()
+    var output = [Float](repeating: 0, count: model?.outputSize ?? 1)
+    var durations = [UInt64](repeating: 0, count: steps)
+    var sink: Float = 0
+    let allocations = samples.withUnsafeBufferPointer { samples in
+      output.withUnsafeMutableBufferPointer { output in
+        durations.withUnsafeMutableBufferPointer { durations in
+          func block(_ index: Int) -> UnsafeBufferPointer<Float> {
+            let start = (index & 127) * hop
+            return UnsafeBufferPointer(rebasing: samples[start..<(start + hop)])
+          }
+          // Fill the first window so every timed push completes exactly one frame.
+          var index = 0
+          var framesSeen = 0
+          while framesSeen < 4 + warmup / 10 {
+            extractor.push(block(index)) { _ in framesSeen += 1 }
+            index += 1
+          }
+          allocation_counter_start()
+          for timed in 0..<durations.count {
+            let begin = Timer.now()
+            extractor.push(block(index &+ timed)) { frame in
+              if let model, state != nil {
+                model.step(frame, state: &state!, output: output)
+                model.applyHeadActivation(output)
+                sink += output[0]
+              } else {
+                sink += frame[0]
+              }
+            }
+            durations[timed] = Timer.now() &- begin
+          }
+          return allocation_counter_stop()
+        }
+      }
+    }
+    _ = sink
+    return BenchResult(name: name, durations: durations, clockCost: clockCost, allocations: allocations)
+  }
+
+  private func machineLine() -> String {
+    let cpu =
+      (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
+      .first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces)
+      ?? "unknown CPU"
+    let load = loadAverage().map { String(format: "%.2f", $0) }.joined(separator: " ")
+    return "machine: \(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores, load average \(load)"
+  }
+
+  private func loadAverage() -> [Double] {
+    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return [] }
+    return text.split(separator: " ").prefix(3).compactMap { Double($0) }
+  }
+}
+
+/// Timings of one benchmark, summarised.
+struct BenchResult {
+  let name: String
+  let medianMicroseconds: Double
+  let p90Microseconds: Double
+  let p99Microseconds: Double
+  let maxMicroseconds: Double
+  let allocationsPerStep: Double
+
+  init(name: String, durations: [UInt64], clockCost: Double, allocations: UInt64) {
+    self.name = name
+    let corrected = durations.map { max(0, Double($0) - clockCost) }
+    // Lowest of 5 consecutive block medians.
+    let blockSize = corrected.count / 5
+    medianMicroseconds =
+      (0..<5).map { block in
+        let sorted = corrected[(block * blockSize)..<((block + 1) * blockSize)].sorted()
+        return sorted[sorted.count / 2]
+      }.min()! / 1000
+    let sorted = corrected.sorted()
+    func percentile(_ p: Double) -> Double {
+      sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] / 1000
+    }
+    p90Microseconds = percentile(0.90)
+    p99Microseconds = percentile(0.99)
+    maxMicroseconds = sorted.last! / 1000
+    allocationsPerStep = Double(allocations) / Double(durations.count)
+  }
+
+  func line(unit: String) -> String {
+    let paddedName = name.count >= 22 ? name : name + String(repeating: " ", count: 22 - name.count)
+    return paddedName
+      + String(
+        format:
+          " median %8.3f µs  p90 %8.3f  p99 %8.3f  max %9.3f  %@s/s %10.0f  x real-time %8.0f  allocs/%@ %g",
+        medianMicroseconds, p90Microseconds, p99Microseconds, maxMicroseconds, unit as NSString,
+        1e6 / medianMicroseconds, 10_000 / medianMicroseconds, unit as NSString, allocationsPerStep)
+  }
+
+  var json: [String: Any] {
+    [
+      "model": name, "median_us": medianMicroseconds, "p90_us": p90Microseconds, "p99_us": p99Microseconds,
+      "max_us": maxMicroseconds, "allocs_per_step": allocationsPerStep,
+      "steps_per_second": 1e6 / medianMicroseconds, "x_real_time_10ms": 10_000 / medianMicroseconds,
+    ]
+  }
+}
+
+/// The monotonic clock in nanoseconds.
+enum Timer {
+  @inline(__always)
+  static func now() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+  }
+
+  /// Median cost of one clock read, ns, from back-to-back reads.
+  static func clockCost() -> Double {
+    var samples = [UInt64](repeating: 0, count: 10_001)
+    for index in samples.indices {
+      let begin = now()
+      samples[index] = now() &- begin
+    }
+    return Double(samples.sorted()[samples.count / 2])
+  }
+}
+
+/// A small, seeded generator (SplitMix64) so zoo weights are the same in every run.
+struct SplitMix64 {
+  private var state: UInt64
+  init(seed: UInt64) { state = seed }
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+  mutating func nextFloat(in range: ClosedRange<Float>) -> Float {
+    range.lowerBound + (range.upperBound - range.lowerBound) * Float(next() >> 40) / Float(1 << 24)
+  }
+}
+
+/// The benchmark zoo of ../shared/bench (PyTorch-style uniform(±1/√H) random weights, seeded).
+struct ZooModel {
+  let name: String
+  let kind: RecurrentKind
+  let input: Int
+  let hidden: Int
+  let layers: Int
+  let classes: Int
+
+  static let all = [
+    ZooModel(name: "gru2x64+head", kind: .gru, input: 40, hidden: 64, layers: 2, classes: 4),
+    ZooModel(name: "lstm2x64+head", kind: .lstm, input: 40, hidden: 64, layers: 2, classes: 4),
+    ZooModel(name: "gru1x256", kind: .gru, input: 40, hidden: 256, layers: 1, classes: 0),
+    ZooModel(name: "lstm1x256", kind: .lstm, input: 40, hidden: 256, layers: 1, classes: 0),
+    ZooModel(name: "gru1x16", kind: .gru, input: 16, hidden: 16, layers: 1, classes: 0),
+  ]
+
+  func make() -> RecurrentModel {
+    var generator = SplitMix64(seed: UInt64(name.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude))
+    let bound = 1 / Float(hidden).squareRoot()
+    func tensor(_ shape: [Int]) -> FloatTensor {
+      FloatTensor(
+        shape: shape, values: (0..<shape.reduce(1, *)).map { _ in generator.nextFloat(in: -bound...bound) })
+    }
+    let rows = kind.gateCount * hidden
+    var dictionary: [String: FloatTensor] = [:]
+    for layer in 0..<layers {
+      dictionary["weight_ih_l\(layer)"] = tensor([rows, layer == 0 ? input : hidden])
+      dictionary["weight_hh_l\(layer)"] = tensor([rows, hidden])
+      dictionary["bias_ih_l\(layer)"] = tensor([rows])
+      dictionary["bias_hh_l\(layer)"] = tensor([rows])
+    }
+    if classes > 0 {
+      dictionary["head.weight"] = tensor([classes, hidden])
+      dictionary["head.bias"] = tensor([classes])
+    }
+    // The zoo is valid by construction; a failure here is a bug in this table.
+    return try! RecurrentModel(
+      kind: kind, stateDict: dictionary, headActivation: classes > 0 ? .softmax : .none)
+  }
+}
+
+/// Writes bytes atomically through ModelIO's writer (shared with the .npy output).
+enum FileBytesWriter {
+  static func write(_ bytes: [UInt8], to path: String) throws {
+    try NpyArray.writeBytes(bytes, to: path)
+  }
+}

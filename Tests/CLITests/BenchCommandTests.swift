@@ -1,0 +1,35 @@
+import Foundation
+import Testing
+
+@Suite("streamrnn bench follows its contract")
+struct BenchCommandTests {
+  @Test func zooLinesAndJSON() throws {
+    let json = temporaryPath("bench-\(UUID().uuidString).json")
+    let result = try streamrnn(["bench", "--zoo", "--steps", "200", "--warmup", "20", "--json", json])
+    #expect(result.status == 0, "\(result.standardError)")
+    let names = ["gru2x64+head", "lstm2x64+head", "gru1x256", "lstm1x256", "gru1x16"]
+    for name in names {
+      #expect(result.standardOutput.contains("\(name) "), "no line for \(name)")
+    }
+    let data = try Data(contentsOf: URL(fileURLWithPath: json))
+    let document = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    let results = try #require(document["results"] as? [[String: Any]])
+    #expect(results.compactMap { $0["model"] as? String } == names)
+    for entry in results {
+      for key in ["median_us", "p90_us", "p99_us", "max_us"] {
+        let value = try #require(entry[key] as? Double, "\(key)")
+        #expect(value > 0 && value.isFinite)
+      }
+      // Timings are measured, never asserted; allocations are a contract: none per step.
+      #expect(entry["allocs_per_step"] as? Double == 0, "\(entry["model"] ?? "")")
+    }
+  }
+
+  @Test func aBidirectionalModelIsRefused() throws {
+    let result = try streamrnn([
+      "bench", "--model", golden("gru_bi_2x15_in8_head4", "model.safetensors"), "--steps", "100",
+    ])
+    #expect(result.status != 0)
+    #expect(result.standardError.contains("bidirectional"))
+  }
+}
