@@ -3,6 +3,27 @@ import PackageDescription
 
 // Dependencies point inward: `Recurrent` (the math) depends on nothing; `ModelIO` reads files into
 // it; the CLI wires them together. `AllocationCounter` counts mallocs for the real-time tests.
+// x86-64 gets AVX2 and AVX-512 builds of the kernels besides the portable one. `unsafeFlags` are
+// accepted in a root package; depend on StreamRNN by path or branch (not by version) to use it.
+#if arch(x86_64)
+  let simdKernels: [Target] = [
+    .target(
+      name: "RecurrentKernelsAVX512",
+      swiftSettings: [
+        .unsafeFlags(["-target-cpu", "skylake-avx512"]), .define("KERNEL_AVX512"), .define("KERNEL_FMA"),
+      ]),
+    .target(
+      name: "RecurrentKernelsAVX2",
+      swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"]), .define("KERNEL_FMA")]),
+  ]
+  let recurrentKernels: [Target.Dependency] = [
+    "RecurrentKernelsPortable", "CPUFeatures", "RecurrentKernelsAVX2", "RecurrentKernelsAVX512",
+  ]
+#else
+  let simdKernels: [Target] = []
+  let recurrentKernels: [Target.Dependency] = ["RecurrentKernelsPortable", "CPUFeatures"]
+#endif
+
 let package = Package(
   name: "StreamRNN",
   products: [
@@ -16,8 +37,13 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
   ],
   targets: [
-    // Single-step PyTorch-exact GRU/LSTM/RNN stacks. No dependencies (not even Foundation).
-    .target(name: "Recurrent"),
+    // Single-step PyTorch-exact GRU/LSTM/RNN stacks. No dependencies beyond its own kernels (not
+    // even Foundation).
+    .target(name: "Recurrent", dependencies: recurrentKernels),
+    // The step's inner loops: one source (RecurrentKernelSource/Kernels.swift, linked into each)
+    // compiled per instruction set, picked at run time with CPUFeatures.
+    .target(name: "RecurrentKernelsPortable"),
+    .target(name: "CPUFeatures"),
     // safetensors model files and .npy arrays → `Recurrent` values; one-line errors.
     .target(name: "ModelIO", dependencies: ["Recurrent"]),
     // C libraries, each wrapped by one Swift file that makes all of its calls.
@@ -47,5 +73,5 @@ let package = Package(
       name: "FeaturesTests",
       dependencies: ["Features", "AudioFile", "ModelIO", "AllocationCounter", "StreamRNNCommands"]),
     .testTarget(name: "CLITests", dependencies: ["streamrnn", "ModelIO"]),
-  ]
+  ] + simdKernels
 )

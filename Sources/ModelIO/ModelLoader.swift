@@ -12,13 +12,18 @@ public enum ModelLoader {
   /// - Parameter kind: Overrides the file's `kind` metadata (the CLI's `--kind`). Without either,
   ///   GRU and LSTM are recognised by their shapes.
   /// - Throws: ``ModelFileError`` naming the file and the first problem found.
-  public static func load(path: String, kind: RecurrentKind? = nil) throws(ModelFileError) -> RecurrentModel {
+  /// - Parameter kernel: The instruction set to run on (default: the fastest this CPU has).
+  public static func load(path: String, kind: RecurrentKind? = nil, kernel: RecurrentKernel = .preferred)
+    throws(ModelFileError) -> RecurrentModel
+  {
     let file = try SafeTensorsFile(path: path)
-    return try model(from: file, path: path, kind: kind)
+    return try model(from: file, path: path, kind: kind, kernel: kernel)
   }
 
   /// Builds the model from an already parsed file; `path` only names it in errors.
-  public static func model(from file: SafeTensorsFile, path: String, kind: RecurrentKind? = nil)
+  public static func model(
+    from file: SafeTensorsFile, path: String, kind: RecurrentKind? = nil, kernel: RecurrentKernel = .preferred
+  )
     throws(ModelFileError) -> RecurrentModel
   {
     func fail(_ reason: String) -> ModelFileError { ModelFileError(path: path, reason: reason) }
@@ -52,7 +57,8 @@ public enum ModelLoader {
     }
     do {
       return try RecurrentModel(
-        kind: resolvedKind, stateDict: file.tensors, headActivation: activation, labels: labels)
+        kind: resolvedKind, stateDict: file.tensors, headActivation: activation, labels: labels,
+        kernel: kernel)
     } catch {
       throw fail(error.description)
     }

@@ -26,18 +26,18 @@ extension RecurrentModel {
     let hiddenOut = hiddenOutputSize
     let cellOffset = state.cellOffset
     let scratchOffset = state.scratchOffset
-    parameters.withUnsafeBufferPointer { parameterBuffer in
+    descriptors.withUnsafeBufferPointer { descriptorBuffer in
       state.storage.withUnsafeMutableBufferPointer { storageBuffer in
-        let p = parameterBuffer.baseAddress!
+        let d = descriptorBuffer.baseAddress!
         let s = storageBuffer.baseAddress!
         for layer in 0..<layerCount {
           let x = layer == 0 ? input.baseAddress! : UnsafePointer(s + (layer - 1) * hiddenOut)
           updateCell(
-            cells[layer], parameters: p, input: x, h: s + layer * hiddenOut,
+            cells[layer], descriptors: d, input: x, h: s + layer * hiddenOut,
             c: s + cellOffset + layer * hiddenSize, scratch: s + scratchOffset)
         }
         let last = UnsafePointer(s + (layerCount - 1) * hiddenOut)
-        writeOutput(from: last, parameters: p, into: output.baseAddress!)
+        writeOutput(from: last, descriptors: d, scratch: s + scratchOffset, into: output.baseAddress!)
       }
     }
   }
@@ -66,9 +66,9 @@ extension RecurrentModel {
     var layerInput = sequence
     var layerInputWidth = inputSize
     var result = [Float](repeating: 0, count: frameCount * outputSize)
-    parameters.withUnsafeBufferPointer { parameterBuffer in
+    descriptors.withUnsafeBufferPointer { descriptorBuffer in
       state.storage.withUnsafeMutableBufferPointer { storageBuffer in
-        let p = parameterBuffer.baseAddress!
+        let d = descriptorBuffer.baseAddress!
         let s = storageBuffer.baseAddress!
         for layer in 0..<layerCount {
           // [T, D*H_out]: this layer's outputs, the next layer's inputs.
@@ -81,7 +81,7 @@ extension RecurrentModel {
                 for index in 0..<frameCount {
                   let t = direction == 0 ? index : frameCount - 1 - index
                   updateCell(
-                    cells[slot], parameters: p, input: inputBuffer.baseAddress! + t * layerInputWidth,
+                    cells[slot], descriptors: d, input: inputBuffer.baseAddress! + t * layerInputWidth,
                     h: h, c: s + cellOffset + slot * hiddenSize, scratch: s + scratchOffset)
                   (outputBuffer.baseAddress! + (t * directions + direction) * hiddenOut)
                     .update(from: h, count: hiddenOut)
@@ -96,7 +96,8 @@ extension RecurrentModel {
           result.withUnsafeMutableBufferPointer { resultBuffer in
             for t in 0..<frameCount {
               writeOutput(
-                from: finalBuffer.baseAddress! + t * layerInputWidth, parameters: p,
+                from: finalBuffer.baseAddress! + t * layerInputWidth, descriptors: d,
+                scratch: s + scratchOffset,
                 into: resultBuffer.baseAddress! + t * outputSize)
             }
           }
@@ -134,13 +135,15 @@ extension RecurrentModel {
   /// Writes the head's logits for `features` (`[D*H_out]`), or copies the features without a head.
   @inline(__always)
   func writeOutput(
-    from features: UnsafePointer<Float>, parameters p: UnsafePointer<Float>,
+    from features: UnsafePointer<Float>, descriptors d: UnsafePointer<Int>,
+    scratch: UnsafeMutablePointer<Float>,
     into output: UnsafeMutablePointer<Float>
   ) {
-    if let head {
-      matrixVector(
-        p + headWeight, rows: head.classCount, columns: directionCount * hiddenOutputSize, features,
-        bias: p + headBias, into: output, accumulate: false)
+    if let head, let headPanels {
+      // Panels write whole vectors, so they go to scratch first; then the C logits are copied out.
+      let logits = scratch + scratchPanelOutput
+      functions.multiply(packed.base, d + 5 * headPanels.start, headPanels.count, features, logits)
+      output.update(from: logits, count: head.classCount)
     } else {
       output.update(from: features, count: directionCount * hiddenOutputSize)
     }
@@ -148,74 +151,37 @@ extension RecurrentModel {
 
   /// One cell update in place: `h` (`[H_out]`) and `c` (`[H]`, LSTM) become `h'` and `c'`.
   ///
-  /// `scratch` holds at least ``scratchSize`` floats. Formulas and gate order are PyTorch's.
+  /// `scratch` holds ``scratchSize`` floats. Formulas and gate order are PyTorch's; the kernels
+  /// (see ``RecurrentKernel``) do the arithmetic.
   @inline(__always)
   func updateCell(
-    _ cell: CellLayout, parameters p: UnsafePointer<Float>, input x: UnsafePointer<Float>,
-    h: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>,
-    scratch: UnsafeMutablePointer<Float>
+    _ cell: CellPlan, descriptors d: UnsafePointer<Int>, input x: UnsafePointer<Float>,
+    h: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
   ) {
-    let hidden = hiddenSize
     let hiddenOut = hiddenOutputSize
-    let rows = kind.gateCount * hidden
+    // u = [x; h]: the gate panels read x and h from one vector.
+    let u = scratch + scratchU
+    u.update(from: x, count: cell.inputSize)
+    (u + cell.inputSize).update(from: h, count: hiddenOut)
+    let pre = scratch + scratchPre
+    functions.multiply(packed.base, d + 5 * cell.gates.start, cell.gates.count, u, pre)
     switch kind {
     case .gru:
-      // inputGates = W_ih x + b_ih, [3H] r|z|n; hiddenGates = W_hh h + b_hh, [3H] r|z|n.
-      let inputGates = scratch
-      let hiddenGates = scratch + rows
-      matrixVector(
-        p + cell.weightIH, rows: rows, columns: cell.inputSize, x, bias: p + cell.biasIH,
-        into: inputGates, accumulate: false)
-      matrixVector(
-        p + cell.weightHH, rows: rows, columns: hiddenOut, h, bias: p + cell.biasHH,
-        into: hiddenGates, accumulate: false)
-      for j in 0..<hidden {
-        let r = sigmoid(inputGates[j] + hiddenGates[j])
-        let z = sigmoid(inputGates[hidden + j] + hiddenGates[hidden + j])
-        let n = hyperbolicTangent(inputGates[2 * hidden + j] + r * hiddenGates[2 * hidden + j])
-        h[j] = (1 - z) * n + z * h[j]
-      }
+      functions.gru(pre, paddedHidden, hiddenSize, h)
     case .lstm:
-      // gates = (W_ih x + b_ih) + (W_hh h + b_hh), [4H] i|f|g|o.
-      let gates = scratch
-      matrixVector(
-        p + cell.weightIH, rows: rows, columns: cell.inputSize, x, bias: p + cell.biasIH,
-        into: gates, accumulate: false)
-      matrixVector(
-        p + cell.weightHH, rows: rows, columns: hiddenOut, h, bias: p + cell.biasHH,
-        into: gates, accumulate: true)
-      // Without projection h' is written directly; with it, o ⊙ tanh(c') goes to scratch [H] first.
-      let projected = cell.weightHR >= 0
-      let beforeProjection = projected ? scratch + rows : h
-      for j in 0..<hidden {
-        let i = sigmoid(gates[j])
-        let f = sigmoid(gates[hidden + j])
-        let g = hyperbolicTangent(gates[2 * hidden + j])
-        let o = sigmoid(gates[3 * hidden + j])
-        let cellValue = f * c[j] + i * g
-        c[j] = cellValue
-        beforeProjection[j] = o * hyperbolicTangent(cellValue)
-      }
-      if projected {
-        // h' = W_hr (o ⊙ tanh(c')), [P]; PyTorch's projection has no bias.
-        matrixVector(
-          p + cell.weightHR, rows: hiddenOut, columns: hidden, beforeProjection, bias: nil,
-          into: h, accumulate: false)
+      if let projection = cell.projection {
+        // h' = W_hr (o ⊙ tanh(c')): the projection input goes to scratch, its output is copied to h.
+        let projectionInput = scratch + scratchProjectionInput
+        functions.lstm(pre, paddedHidden, hiddenSize, c, projectionInput)
+        let projected = scratch + scratchPanelOutput
+        functions.multiply(
+          packed.base, d + 5 * projection.start, projection.count, projectionInput, projected)
+        h.update(from: projected, count: hiddenOut)
+      } else {
+        functions.lstm(pre, paddedHidden, hiddenSize, c, h)
       }
     case .rnnTanh, .rnnRelu:
-      // a = (W_ih x + b_ih) + (W_hh h + b_hh), [H].
-      let preActivation = scratch
-      matrixVector(
-        p + cell.weightIH, rows: rows, columns: cell.inputSize, x, bias: p + cell.biasIH,
-        into: preActivation, accumulate: false)
-      matrixVector(
-        p + cell.weightHH, rows: rows, columns: hiddenOut, h, bias: p + cell.biasHH,
-        into: preActivation, accumulate: true)
-      if kind == .rnnTanh {
-        for j in 0..<hidden { h[j] = hyperbolicTangent(preActivation[j]) }
-      } else {
-        for j in 0..<hidden { h[j] = max(preActivation[j], 0) }
-      }
+      functions.rnn(pre, hiddenSize, kind == .rnnRelu, h)
     }
   }
 }

@@ -1,23 +1,3 @@
-/// Where one cell's (one layer, one direction) parameters live inside `RecurrentModel.parameters`.
-///
-/// Offsets count `Float`s. All matrices are row-major, in PyTorch's layout and gate order
-/// (GRU r|z|n, LSTM i|f|g|o). A model without biases (`bias=False`) stores zeros, which leaves
-/// every sum bit-identical because `x + 0 == x`.
-struct CellLayout: Sendable {
-  /// Width of this cell's input: `input_size` for layer 0, `D * H_out` above it.
-  var inputSize: Int
-  /// `weight_ih`: `[G*H, inputSize]`.
-  var weightIH: Int
-  /// `weight_hh`: `[G*H, H_out]`.
-  var weightHH: Int
-  /// `bias_ih`: `[G*H]`.
-  var biasIH: Int
-  /// `bias_hh`: `[G*H]`.
-  var biasHH: Int
-  /// `weight_hr` (LSTM with `proj_size > 0` only): `[P, H]`; -1 when absent.
-  var weightHR: Int
-}
-
 /// A classifier head: a `Linear(D*H_out, C)` over the last layer's output.
 public struct ClassifierHead: Sendable {
   /// `C`, the number of logits per frame.
@@ -55,14 +35,21 @@ public struct RecurrentModel: Sendable {
   /// The optional classifier head.
   public let head: ClassifierHead?
 
-  /// Every weight and bias, packed once at load: cells in `h_n` order (layer-major, forward then
-  /// reverse), then the head's `[C, D*H_out]` weight and `[C]` bias.
-  let parameters: [Float]
+  /// The instruction set the step runs on.
+  public let kernel: RecurrentKernel
+  let functions: KernelFunctions
+  /// Every weight and bias in panels (see ``PackedWeights``).
+  let packed: PackedWeights
+  /// Five Ints per panel: `[outputRow, inputStart, inputCount, weightOffset, biasOffset]`.
+  let descriptors: [Int]
   /// `[L*D]` cells, indexed `layer * D + direction` like PyTorch's `h_n`.
-  let cells: [CellLayout]
-  /// Offsets of the head's weight and bias in `parameters` (-1 without a head).
-  let headWeight: Int
-  let headBias: Int
+  let cells: [CellPlan]
+  /// The head's panels over the last layer's `D*H_out` outputs.
+  let headPanels: PanelRun?
+  /// `H` rounded up to the lane count: the stride between gate blocks in `pre`.
+  let paddedHidden: Int
+  /// The widest cell input (`max(input_size, D*H_out)`).
+  let widestInput: Int
 
   /// `H_out`: width of each layer's `h` (`P` if projected, else `H`).
   public var hiddenOutputSize: Int { projectionSize > 0 ? projectionSize : hiddenSize }
@@ -72,13 +59,14 @@ public struct RecurrentModel: Sendable {
   public var outputSize: Int { head?.classCount ?? directionCount * hiddenOutputSize }
   /// Whether the state has a `c` part (LSTM only).
   public var hasCellState: Bool { kind == .lstm }
-  /// Floats of scratch one cell update needs (gate pre-activations and the LSTM projection input).
+  /// Scratch layout (floats): `u = [x; h]` | `pre` (4 gate blocks of `paddedHidden`) | the LSTM
+  /// projection input `[paddedHidden]` | projection/head output `[padded max(P, C)]`.
+  var scratchU: Int { 0 }
+  var scratchPre: Int { padded(widestInput + hiddenOutputSize, to: functions.lanes) }
+  var scratchProjectionInput: Int { scratchPre + 4 * paddedHidden }
+  var scratchPanelOutput: Int { scratchProjectionInput + paddedHidden }
   var scratchSize: Int {
-    switch kind {
-    case .gru: 6 * hiddenSize
-    case .lstm: 5 * hiddenSize
-    case .rnnTanh, .rnnRelu: hiddenSize
-    }
+    scratchPanelOutput + padded(max(projectionSize, head?.classCount ?? 0, 1), to: functions.lanes)
   }
 
   /// Reads a PyTorch `state_dict` and checks every tensor's presence, shape and finiteness.
@@ -94,9 +82,11 @@ public struct RecurrentModel: Sendable {
   ///     be inferred, so it must be given).
   ///   - headActivation: Applied by ``applyHeadActivation(_:)``; ignored without a head.
   ///   - labels: Class names, one per head output; requires a head.
+  ///   - kernel: The instruction set to run on (default: ``RecurrentKernel/preferred``); an
+  ///     unavailable one falls back to the preferred kernel.
   public init(
     kind: RecurrentKind?, stateDict: [String: FloatTensor], headActivation: HeadActivation = .none,
-    labels: [String]? = nil
+    labels: [String]? = nil, kernel: RecurrentKernel = .preferred
   ) throws(RecurrentModelError) {
     let structure = try StateDictStructure(stateDict: stateDict, kind: kind)
     self.kind = structure.kind
@@ -107,35 +97,80 @@ public struct RecurrentModel: Sendable {
     self.isBidirectional = structure.isBidirectional
     self.hasBias = structure.hasBias
 
-    var packed: [Float] = []
-    /// Appends a tensor's values (or `zeros` zeros when it is absent) and returns its offset.
-    func pack(_ tensor: FloatTensor?, zeros: Int = 0) -> Int {
-      let offset = packed.count
-      if let tensor {
-        packed.append(contentsOf: tensor.values)
-      } else {
-        packed.append(contentsOf: repeatElement(0, count: zeros))
-      }
-      return offset
-    }
+    let kernel = kernel.isAvailable ? kernel : .preferred
+    self.kernel = kernel
+    functions = kernel.functions
+    let lanes = functions.lanes
+    let hidden = structure.hiddenSize
+    let hiddenOut = structure.projectionSize > 0 ? structure.projectionSize : hidden
+    let paddedHidden = padded(hidden, to: lanes)
+    self.paddedHidden = paddedHidden
+    widestInput = max(structure.inputSize, structure.cells.map(\.inputSize).max() ?? 0)
 
-    let gateRows = structure.kind.gateCount * structure.hiddenSize
-    self.cells = structure.cells.map { cell in
-      CellLayout(
-        inputSize: cell.inputSize,
-        weightIH: pack(cell.weightIH),
-        weightHH: pack(cell.weightHH),
-        biasIH: pack(cell.biasIH, zeros: gateRows),
-        biasHH: pack(cell.biasHH, zeros: gateRows),
-        weightHR: cell.weightHR.map { pack($0) } ?? -1)
+    var packer = PanelPacker(lanes: lanes)
+    var cells: [CellPlan] = []
+    for cell in structure.cells {
+      let input = cell.inputSize
+      let first = packer.panelCount
+      // Gates over u = [x; h]: column k < input reads W_ih, the rest W_hh. PyTorch adds b_ih and
+      // b_hh; a fused row starts from their sum.
+      func fused(_ gate: Int) -> (Int, Int) -> Float {
+        { row, k in
+          k < input
+            ? cell.weightIH.at(gate * hidden + row, k) : cell.weightHH.at(gate * hidden + row, k - input)
+        }
+      }
+      func biasIH(_ gate: Int) -> (Int) -> Float { { row in cell.biasIH?.at(gate * hidden + row) ?? 0 } }
+      func biasHH(_ gate: Int) -> (Int) -> Float { { row in cell.biasHH?.at(gate * hidden + row) ?? 0 } }
+      func bothBiases(_ gate: Int) -> (Int) -> Float { { row in biasIH(gate)(row) + biasHH(gate)(row) } }
+      switch structure.kind {
+      case .gru:
+        // pre = [r, z, n_x, n_h]: n keeps its two halves apart, since n = tanh(n_x + r ⊙ n_h).
+        for gate in 0..<2 {
+          packer.addGroup(
+            rows: hidden, outputRow: gate * paddedHidden, inputStart: 0, inputCount: input + hiddenOut,
+            weight: fused(gate), bias: bothBiases(gate))
+        }
+        packer.addGroup(
+          rows: hidden, outputRow: 2 * paddedHidden, inputStart: 0, inputCount: input,
+          weight: { row, k in cell.weightIH.at(2 * hidden + row, k) }, bias: biasIH(2))
+        packer.addGroup(
+          rows: hidden, outputRow: 3 * paddedHidden, inputStart: input, inputCount: hiddenOut,
+          weight: { row, k in cell.weightHH.at(2 * hidden + row, k) }, bias: biasHH(2))
+      case .lstm:
+        for gate in 0..<4 {
+          packer.addGroup(
+            rows: hidden, outputRow: gate * paddedHidden, inputStart: 0, inputCount: input + hiddenOut,
+            weight: fused(gate), bias: bothBiases(gate))
+        }
+      case .rnnTanh, .rnnRelu:
+        packer.addGroup(
+          rows: hidden, outputRow: 0, inputStart: 0, inputCount: input + hiddenOut, weight: fused(0),
+          bias: bothBiases(0))
+      }
+      let gates = PanelRun(start: first, count: packer.panelCount - first)
+      var projection: PanelRun?
+      if let weightHR = cell.weightHR {
+        let start = packer.panelCount
+        packer.addGroup(
+          rows: hiddenOut, outputRow: 0, inputStart: 0, inputCount: hidden,
+          weight: { row, k in weightHR.at(row, k) }, bias: { _ in 0 })
+        projection = PanelRun(start: start, count: packer.panelCount - start)
+      }
+      cells.append(CellPlan(inputSize: input, gates: gates, projection: projection))
     }
+    self.cells = cells
+
     if let headTensors = structure.head {
       let classCount = headTensors.weight.shape[0]
       if let labels, labels.count != classCount {
         throw .labelCount(labels: labels.count, outputs: classCount)
       }
-      headWeight = pack(headTensors.weight)
-      headBias = pack(headTensors.bias, zeros: classCount)
+      let start = packer.panelCount
+      packer.addGroup(
+        rows: classCount, outputRow: 0, inputStart: 0, inputCount: headTensors.weight.shape[1],
+        weight: { row, k in headTensors.weight.at(row, k) }, bias: { row in headTensors.bias?.at(row) ?? 0 })
+      headPanels = PanelRun(start: start, count: packer.panelCount - start)
       head = ClassifierHead(
         classCount: classCount, activation: headActivation, labels: labels,
         hasBias: headTensors.bias != nil)
@@ -143,11 +178,11 @@ public struct RecurrentModel: Sendable {
       if let labels {
         throw .inconsistent("\(labels.count) labels given but the model has no head (head.weight)")
       }
-      headWeight = -1
-      headBias = -1
+      headPanels = nil
       head = nil
     }
-    self.parameters = packed
+    packed = PackedWeights(packer.weights)
+    descriptors = packer.descriptors
   }
 
   /// A zero state (`h_0 = 0`, `c_0 = 0`) sized for this model, with its scratch allocated now.

@@ -1,3 +1,4 @@
+import Foundation
 import Recurrent
 import Testing
 
@@ -10,7 +11,7 @@ struct GoldenTests {
     let names = GoldenCase.names()
     // The generator writes 17 cases; losing some would quietly weaken every test below.
     #expect(names.count >= 17, "golden cases found: \(names)")
-    let cases = try names.map(GoldenCase.load)
+    let cases = try names.map { try GoldenCase.load($0) }
     #expect(cases.contains { $0.model.kind == .gru && $0.model.head != nil })
     #expect(cases.contains { $0.model.kind == .lstm && $0.model.projectionSize > 0 })
     #expect(cases.contains { $0.model.kind == .rnnTanh } && cases.contains { $0.model.kind == .rnnRelu })
@@ -20,9 +21,12 @@ struct GoldenTests {
     #expect(cases.contains { $0.frameCount >= 10_000 })
   }
 
-  @Test("Outputs and final state equal PyTorch's", arguments: GoldenCase.names())
-  func matchesPyTorch(name: String) throws {
-    let golden = try GoldenCase.load(name)
+  @Test(
+    "Outputs and final state equal PyTorch's, on every kernel this CPU runs",
+    arguments: GoldenCase.names(), RecurrentKernel.available)
+  func matchesPyTorch(name: String, kernel: RecurrentKernel) throws {
+    let golden = try GoldenCase.load(name, kernel: kernel)
+    #expect(golden.model.kernel == kernel)
     var state = try golden.initialState()
     let outputs: [Float]
     if golden.model.isBidirectional {
@@ -40,9 +44,11 @@ struct GoldenTests {
     }
   }
 
-  @Test("The sequence API equals stepping frame by frame", arguments: GoldenCase.names())
-  func sequenceEqualsSteps(name: String) throws {
-    let golden = try GoldenCase.load(name)
+  @Test(
+    "The sequence API equals stepping frame by frame", arguments: GoldenCase.names(),
+    RecurrentKernel.available)
+  func sequenceEqualsSteps(name: String, kernel: RecurrentKernel) throws {
+    let golden = try GoldenCase.load(name, kernel: kernel)
     guard !golden.model.isBidirectional else { return }
     var stepped = try golden.initialState()
     var sequenced = try golden.initialState()
@@ -52,5 +58,35 @@ struct GoldenTests {
     #expect(maxAbsDifference(stepOutputs, sequenceOutputs) <= 1e-6)
     #expect(maxAbsDifference(stepped.h, sequenced.h) <= 1e-6)
     #expect(maxAbsDifference(stepped.c, sequenced.c) <= 1e-6)
+  }
+}
+
+@Suite("Kernels")
+struct KernelTests {
+  @Test func thisMachineRunsTheSIMDKernels() {
+    // The portable path always exists; on x86-64 CI machines (AVX2 at least) the SIMD paths must be
+    // found, or every "fast" number would silently be the portable one.
+    #expect(RecurrentKernel.available.first == .portable)
+    #if arch(x86_64)
+      #expect(RecurrentKernel.available.contains(.avx2))
+    #endif
+    #expect(RecurrentKernel.available.contains(RecurrentKernel.preferred))
+  }
+
+  @Test("Vector sigmoid and tanh stay within 3e-7 of the C library", arguments: RecurrentKernel.available)
+  func activationAccuracy(kernel: RecurrentKernel) {
+    // Dense grid over [-20, 20] plus the extremes, where clamping and saturation matter.
+    var inputs = (0...400_000).map { Float(-20 + Double($0) * 1e-4) }
+    inputs += [-100, -88.5, -87.5, 87.5, 88.5, 100, 0, -0.0, 1e-8, -1e-8]
+    for tangent in [false, true] {
+      var values = inputs
+      values.withUnsafeMutableBufferPointer { kernel.applyVectorActivation($0, tangent: tangent) }
+      var worst: Float = 0
+      for (input, value) in zip(inputs, values) {
+        let exact = tangent ? Float(tanh(Double(input))) : Float(1 / (1 + exp(-Double(input))))
+        worst = max(worst, abs(value - exact))
+      }
+      #expect(worst <= 3e-7, "\(kernel) \(tangent ? "tanh" : "sigmoid"): max error \(worst)")
+    }
   }
 }

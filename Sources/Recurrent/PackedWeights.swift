@@ -1,0 +1,79 @@
+/// Every weight and bias of a model, packed once at load into panels the kernels stream.
+///
+/// A panel is `L` output rows (`L` = the kernel's lane count) over a run of `K` inputs, stored
+/// k-major: `K × L` weights, then `L` biases. Rows beyond a group's end are zero. Descriptors (five
+/// Ints each) say where each panel reads, writes and lives; see `multiplyPanels` in
+/// RecurrentKernelSource/Kernels.swift. The buffer is 64-byte aligned and never changes after init.
+final class PackedWeights: @unchecked Sendable {
+  /// `count` floats, 64-byte aligned.
+  let base: UnsafeMutablePointer<Float>
+  let count: Int
+
+  init(_ values: [Float]) {
+    count = values.count
+    let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+    base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    base.initialize(repeating: 0, count: max(count, 1))
+    values.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: count) }
+  }
+
+  deinit { UnsafeMutableRawPointer(base).deallocate() }
+}
+
+/// A run of panel descriptors: `count` of them from index `start`.
+struct PanelRun: Sendable {
+  var start: Int
+  var count: Int
+}
+
+/// How one cell (layer, direction) runs.
+struct CellPlan: Sendable {
+  /// Width of this cell's input: `input_size` for layer 0, `D * H_out` above.
+  var inputSize: Int
+  /// The gate panels over `u = [x; h]`, writing `pre`.
+  var gates: PanelRun
+  /// LSTM `proj_size > 0`: `W_hr` panels over `o ⊙ tanh(c)`.
+  var projection: PanelRun?
+}
+
+/// Builds the packed weights and descriptors.
+struct PanelPacker {
+  let lanes: Int
+  var weights: [Float] = []
+  var descriptors: [Int] = []
+  var panelCount: Int { descriptors.count / 5 }
+
+  /// Appends panels computing `rows` outputs at `outputRow…` from inputs `inputStart ..< + inputCount`:
+  /// `out[r] = bias(r) + Σ_k weight(r, k) · u[inputStart + k]`.
+  mutating func addGroup(
+    rows: Int, outputRow: Int, inputStart: Int, inputCount: Int, weight: (Int, Int) -> Float,
+    bias: (Int) -> Float
+  ) {
+    var panelStart = 0
+    while panelStart < rows {
+      descriptors += [
+        outputRow + panelStart, inputStart, inputCount, weights.count, weights.count + inputCount * lanes,
+      ]
+      for k in 0..<inputCount {
+        for lane in 0..<lanes {
+          let row = panelStart + lane
+          weights.append(row < rows ? weight(row, k) : 0)
+        }
+      }
+      for lane in 0..<lanes {
+        let row = panelStart + lane
+        weights.append(row < rows ? bias(row) : 0)
+      }
+      panelStart += lanes
+    }
+  }
+}
+
+extension FloatTensor {
+  /// Element `[row, column]` of a matrix, or `[row]` of a vector (`column` 0).
+  @inline(__always)
+  func at(_ row: Int, _ column: Int = 0) -> Float { values[row * (shape.count == 2 ? shape[1] : 1) + column] }
+}
+
+/// Rounds `count` up to a multiple of `lanes`.
+func padded(_ count: Int, to lanes: Int) -> Int { (count + lanes - 1) / lanes * lanes }

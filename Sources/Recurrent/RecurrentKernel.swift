@@ -1,0 +1,95 @@
+import CPUFeatures
+import RecurrentKernelsPortable
+
+#if arch(x86_64)
+  import RecurrentKernelsAVX2
+  import RecurrentKernelsAVX512
+#endif
+
+/// Which build of the step's inner loops runs: the same math compiled for three instruction sets.
+///
+/// ``preferred`` is chosen once per process: the environment variable `STREAMRNN_KERNEL`
+/// (`portable`, `avx2`, `avx512`) when it names an available kernel, else the fastest available.
+/// All three pass the same golden tests; they differ in float rounding only (≤ 1e-6 apart).
+public enum RecurrentKernel: String, Sendable, CaseIterable {
+  /// 8-lane vectors without fused multiply-add: any x86-64 CPU, and aarch64.
+  case portable
+  /// 8-lane AVX2 with FMA (Intel Haswell / AMD Excavator and later).
+  case avx2
+  /// 16-lane AVX-512 (F, CD, BW, DQ, VL) with FMA (Intel Skylake-SP, AMD Zen 4 and later).
+  case avx512
+
+  /// The kernels this CPU can run, slowest first.
+  public static let available: [RecurrentKernel] = {
+    var kernels: [RecurrentKernel] = [.portable]
+    #if arch(x86_64)
+      if streamrnn_cpu_supports_avx2() != 0 { kernels.append(.avx2) }
+      if streamrnn_cpu_supports_avx512() != 0 { kernels.append(.avx512) }
+    #endif
+    return kernels
+  }()
+
+  /// `STREAMRNN_KERNEL` if set to an available kernel, else the fastest available.
+  public static let preferred: RecurrentKernel = {
+    if let name = environmentValue("STREAMRNN_KERNEL"), let kernel = RecurrentKernel(rawValue: name),
+      available.contains(kernel)
+    {
+      return kernel
+    }
+    return available.last!
+  }()
+
+  /// Whether this CPU runs this kernel.
+  public var isAvailable: Bool { Self.available.contains(self) }
+
+  var functions: KernelFunctions {
+    switch self {
+    case .portable:
+      return KernelFunctions(
+        lanes: RecurrentKernelsPortable.kernelLaneCount, multiply: RecurrentKernelsPortable.multiplyPanels,
+        gru: RecurrentKernelsPortable.updateGRU, lstm: RecurrentKernelsPortable.updateLSTM,
+        rnn: RecurrentKernelsPortable.updateRNN, activation: RecurrentKernelsPortable.applyActivation)
+    case .avx2:
+      #if arch(x86_64)
+        return KernelFunctions(
+          lanes: RecurrentKernelsAVX2.kernelLaneCount, multiply: RecurrentKernelsAVX2.multiplyPanels,
+          gru: RecurrentKernelsAVX2.updateGRU, lstm: RecurrentKernelsAVX2.updateLSTM,
+          rnn: RecurrentKernelsAVX2.updateRNN, activation: RecurrentKernelsAVX2.applyActivation)
+      #else
+        return RecurrentKernel.portable.functions
+      #endif
+    case .avx512:
+      #if arch(x86_64)
+        return KernelFunctions(
+          lanes: RecurrentKernelsAVX512.kernelLaneCount, multiply: RecurrentKernelsAVX512.multiplyPanels,
+          gru: RecurrentKernelsAVX512.updateGRU, lstm: RecurrentKernelsAVX512.updateLSTM,
+          rnn: RecurrentKernelsAVX512.updateRNN, activation: RecurrentKernelsAVX512.applyActivation)
+      #else
+        return RecurrentKernel.portable.functions
+      #endif
+    }
+  }
+
+  /// Applies this kernel's vector sigmoid (or tanh) to `values` in place: for accuracy tests.
+  public func applyVectorActivation(_ values: UnsafeMutableBufferPointer<Float>, tangent: Bool) {
+    guard let base = values.baseAddress else { return }
+    functions.activation(base, values.count, tangent)
+  }
+}
+
+/// One instruction set's entry points (see RecurrentKernelSource/Kernels.swift).
+struct KernelFunctions: Sendable {
+  let lanes: Int
+  let multiply:
+    @Sendable (
+      UnsafePointer<Float>, UnsafePointer<Int>, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>
+    ) ->
+      Void
+  let gru: @Sendable (UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>) -> Void
+  let lstm:
+    @Sendable (UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) ->
+      Void
+  let rnn: @Sendable (UnsafePointer<Float>, Int, Bool, UnsafeMutablePointer<Float>) -> Void
+  let activation: @Sendable (UnsafeMutablePointer<Float>, Int, Bool) -> Void
+
+}
