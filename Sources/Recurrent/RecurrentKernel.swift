@@ -48,13 +48,15 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
       return KernelFunctions(
         lanes: RecurrentKernelsPortable.kernelLaneCount, multiply: RecurrentKernelsPortable.multiplyPanels,
         gru: RecurrentKernelsPortable.updateGRU, lstm: RecurrentKernelsPortable.updateLSTM,
-        rnn: RecurrentKernelsPortable.updateRNN, activation: RecurrentKernelsPortable.applyActivation)
+        rnn: RecurrentKernelsPortable.updateRNN, activation: RecurrentKernelsPortable.applyActivation,
+        softmax: RecurrentKernelsPortable.softmax)
     case .avx2:
       #if arch(x86_64)
         return KernelFunctions(
           lanes: RecurrentKernelsAVX2.kernelLaneCount, multiply: RecurrentKernelsAVX2.multiplyPanels,
           gru: RecurrentKernelsAVX2.updateGRU, lstm: RecurrentKernelsAVX2.updateLSTM,
-          rnn: RecurrentKernelsAVX2.updateRNN, activation: RecurrentKernelsAVX2.applyActivation)
+          rnn: RecurrentKernelsAVX2.updateRNN, activation: RecurrentKernelsAVX2.applyActivation,
+          softmax: RecurrentKernelsAVX2.softmax)
       #else
         return RecurrentKernel.portable.functions
       #endif
@@ -63,7 +65,8 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
         return KernelFunctions(
           lanes: RecurrentKernelsAVX512.kernelLaneCount, multiply: RecurrentKernelsAVX512.multiplyPanels,
           gru: RecurrentKernelsAVX512.updateGRU, lstm: RecurrentKernelsAVX512.updateLSTM,
-          rnn: RecurrentKernelsAVX512.updateRNN, activation: RecurrentKernelsAVX512.applyActivation)
+          rnn: RecurrentKernelsAVX512.updateRNN, activation: RecurrentKernelsAVX512.applyActivation,
+          softmax: RecurrentKernelsAVX512.softmax)
       #else
         return RecurrentKernel.portable.functions
       #endif
@@ -91,5 +94,6 @@ struct KernelFunctions: Sendable {
       Void
   let rnn: @Sendable (UnsafePointer<Float>, Int, Bool, UnsafeMutablePointer<Float>) -> Void
   let activation: @Sendable (UnsafeMutablePointer<Float>, Int, Bool) -> Void
+  let softmax: @Sendable (UnsafeMutablePointer<Float>, Int) -> Void
 
 }

@@ -121,14 +121,7 @@ extension RecurrentModel {
       for index in 0..<count { v[index] = sigmoid(v[index]) }
     case .softmax:
       // Subtracting the maximum keeps exp from overflowing; the result is unchanged.
-      var maximum = v[0]
-      for index in 1..<count where v[index] > maximum { maximum = v[index] }
-      var total: Float = 0
-      for index in 0..<count {
-        v[index] = exponential(v[index] - maximum)
-        total += v[index]
-      }
-      for index in 0..<count { v[index] /= total }
+      functions.softmax(v, count)
     }
   }
 

@@ -31,6 +31,16 @@ func store(_ value: KernelVector, _ pointer: UnsafeMutablePointer<Float>) {
   UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: KernelVector.self)
 }
 
+/// `a · b + c`, fused where the instruction set has FMA.
+@_transparent
+func fusedMultiplyAdd(_ a: KernelVector, _ b: KernelVector, _ c: KernelVector) -> KernelVector {
+  #if KERNEL_FMA
+    return c.addingProduct(a, b)
+  #else
+    return a * b + c
+  #endif
+}
+
 /// `accumulator += a · b`, fused where the instruction set has FMA.
 @_transparent
 func multiplyAdd(_ accumulator: inout KernelVector, _ a: KernelVector, _ b: KernelVector) {
@@ -107,16 +117,18 @@ func exponential(_ x: KernelVector) -> KernelVector {
   // no float→int conversion (which Swift's generic SIMD init does lane by lane).
   let shifted = clamped * 1.442_695_04 + 12_582_912
   let n = shifted - 12_582_912
-  var r = clamped - n * 0.693_145_75
-  r = r - n * 1.428_606_8e-6
+  // Horner steps `c + p·r` (fused where the instruction set has FMA).
+  let r = fusedMultiplyAdd(
+    n, KernelVector(repeating: -1.428_606_8e-6),
+    fusedMultiplyAdd(n, KernelVector(repeating: -0.693_145_75), clamped))
   var p = KernelVector(repeating: 1.0 / 5040)
-  p = p * r + 1.0 / 720
-  p = p * r + 1.0 / 120
-  p = p * r + 1.0 / 24
-  p = p * r + 1.0 / 6
-  p = p * r + 0.5
-  p = p * r + 1
-  p = p * r + 1
+  p = fusedMultiplyAdd(p, r, KernelVector(repeating: 1.0 / 720))
+  p = fusedMultiplyAdd(p, r, KernelVector(repeating: 1.0 / 120))
+  p = fusedMultiplyAdd(p, r, KernelVector(repeating: 1.0 / 24))
+  p = fusedMultiplyAdd(p, r, KernelVector(repeating: 1.0 / 6))
+  p = fusedMultiplyAdd(p, r, KernelVector(repeating: 0.5))
+  p = fusedMultiplyAdd(p, r, KernelVector(repeating: 1))
+  p = fusedMultiplyAdd(p, r, KernelVector(repeating: 1))
   // 2^n: n's bits sit in the low mantissa of `shifted` (0x4B40_0000 + n); rebias to 127 + n.
   let exponent = (unsafeBitCast(shifted, to: KernelBitsVector.self) &- 0x4B40_0000 &+ 127) &<< 23
   return p * unsafeBitCast(exponent, to: KernelVector.self)
@@ -215,6 +227,26 @@ public func updateRNN(_ pre: UnsafePointer<Float>, hidden: Int, relu: Bool, h: U
     if valid == lanes { store(next, h + j) } else { storePartial(next, h + j, valid) }
     j &+= lanes
   }
+}
+
+/// Softmax over `count` logits in place (`e^(x − max) / Σ`), with the vector exp.
+@inline(never)
+public func softmax(_ values: UnsafeMutablePointer<Float>, count: Int) {
+  guard count > 0 else { return }
+  var maximum = values[0]
+  for index in 1..<count where values[index] > maximum { maximum = values[index] }
+  let lanes = KernelVector.scalarCount
+  var total: Float = 0
+  var j = 0
+  while j < count {
+    let valid = min(lanes, count &- j)
+    let e = exponential(loadPartial(values + j, valid) - maximum)
+    storePartial(e, values + j, valid)
+    for lane in 0..<valid { total += e[lane] }
+    j &+= lanes
+  }
+  let scale = 1 / total
+  for index in 0..<count { values[index] *= scale }
 }
 
 /// Applies the vector sigmoid (`tanh` when `tangent`) to `count` floats in place; for tests.
