@@ -1,8 +1,8 @@
 /// Every weight and bias of a model, packed once at load into panels the kernels stream.
 ///
-/// A panel is `L` output rows (`L` = the kernel's lane count) over a run of `K` inputs, stored
-/// k-major: `K × L` weights, then `L` biases. Rows beyond a group's end are zero. Descriptors (five
-/// Ints each) say where each panel reads, writes and lives; see `multiplyPanels` in
+/// A panel is `R` output rows (1 or 4 vectors of the kernel's lane count) over a run of `K` inputs,
+/// stored k-major: `K × R` weights, then `R` biases. Rows beyond a group's end are zero. Descriptors
+/// (six Ints each) say where each panel reads, writes and lives; see `multiplyPanels` in
 /// RecurrentKernelSource/Kernels.swift. The buffer is 64-byte aligned and never changes after init.
 final class PackedWeights: @unchecked Sendable {
   /// `count` floats, 64-byte aligned.
@@ -41,7 +41,7 @@ struct PanelPacker {
   let lanes: Int
   var weights: [Float] = []
   var descriptors: [Int] = []
-  var panelCount: Int { descriptors.count / 5 }
+  var panelCount: Int { descriptors.count / 6 }
 
   /// Appends panels computing `rows` outputs at `outputRow…` from inputs `inputStart ..< + inputCount`:
   /// `out[r] = bias(r) + Σ_k weight(r, k) · u[inputStart + k]`.
@@ -49,22 +49,27 @@ struct PanelPacker {
     rows: Int, outputRow: Int, inputStart: Int, inputCount: Int, weight: (Int, Int) -> Float,
     bias: (Int) -> Float
   ) {
+    // Four-vector panels for big groups (fewer broadcasts per weight), one-vector panels for the rest.
+    let paddedRows = padded(rows, to: lanes)
     var panelStart = 0
     while panelStart < rows {
+      let vectors = paddedRows >= 8 * lanes && paddedRows - panelStart >= 4 * lanes ? 4 : 1
+      let height = vectors * lanes
       descriptors += [
-        outputRow + panelStart, inputStart, inputCount, weights.count, weights.count + inputCount * lanes,
+        outputRow + panelStart, inputStart, inputCount, weights.count, weights.count + inputCount * height,
+        vectors,
       ]
       for k in 0..<inputCount {
-        for lane in 0..<lanes {
-          let row = panelStart + lane
+        for offset in 0..<height {
+          let row = panelStart + offset
           weights.append(row < rows ? weight(row, k) : 0)
         }
       }
-      for lane in 0..<lanes {
-        let row = panelStart + lane
+      for offset in 0..<height {
+        let row = panelStart + offset
         weights.append(row < rows ? bias(row) : 0)
       }
-      panelStart += lanes
+      panelStart += height
     }
   }
 }

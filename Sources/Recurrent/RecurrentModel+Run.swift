@@ -135,7 +135,7 @@ extension RecurrentModel {
     if let head, let headPanels {
       // Panels write whole vectors, so they go to scratch first; then the C logits are copied out.
       let logits = scratch + scratchPanelOutput
-      functions.multiply(packed.base, d + 5 * headPanels.start, headPanels.count, features, logits)
+      functions.multiply(packed.base, d + 6 * headPanels.start, headPanels.count, features, logits)
       output.update(from: logits, count: head.classCount)
     } else {
       output.update(from: features, count: directionCount * hiddenOutputSize)
@@ -157,7 +157,7 @@ extension RecurrentModel {
     u.update(from: x, count: cell.inputSize)
     (u + cell.inputSize).update(from: h, count: hiddenOut)
     let pre = scratch + scratchPre
-    functions.multiply(packed.base, d + 5 * cell.gates.start, cell.gates.count, u, pre)
+    functions.multiply(packed.base, d + 6 * cell.gates.start, cell.gates.count, u, pre)
     switch kind {
     case .gru:
       functions.gru(pre, paddedHidden, hiddenSize, h)
@@ -168,7 +168,7 @@ extension RecurrentModel {
         functions.lstm(pre, paddedHidden, hiddenSize, c, projectionInput)
         let projected = scratch + scratchPanelOutput
         functions.multiply(
-          packed.base, d + 5 * projection.start, projection.count, projectionInput, projected)
+          packed.base, d + 6 * projection.start, projection.count, projectionInput, projected)
         h.update(from: projected, count: hiddenOut)
       } else {
         functions.lstm(pre, paddedHidden, hiddenSize, c, h)

@@ -40,7 +40,7 @@ public struct RecurrentModel: Sendable {
   let functions: KernelFunctions
   /// Every weight and bias in panels (see ``PackedWeights``).
   let packed: PackedWeights
-  /// Five Ints per panel: `[outputRow, inputStart, inputCount, weightOffset, biasOffset]`.
+  /// Six Ints per panel: `[outputRow, inputStart, inputCount, weightOffset, biasOffset, rowVectors]`.
   let descriptors: [Int]
   /// `[L*D]` cells, indexed `layer * D + direction` like PyTorch's `h_n`.
   let cells: [CellPlan]

@@ -18,8 +18,8 @@
 /// Floats per vector: weight panels hold this many rows.
 public let kernelLaneCount = KernelVector.scalarCount
 
-/// Floats in one panel descriptor (see ``multiplyPanels(_:_:_:_:_:)``).
-public let panelDescriptorSize = 5
+/// Ints in one panel descriptor (see ``multiplyPanels(_:_:_:_:_:)``).
+public let panelDescriptorSize = 6
 
 @_transparent
 func load(_ pointer: UnsafePointer<Float>) -> KernelVector {
@@ -54,52 +54,115 @@ func multiplyAdd(_ accumulator: inout KernelVector, _ a: KernelVector, _ b: Kern
 /// Matrix × vector over packed panels.
 ///
 /// `panels` holds `panelCount` descriptors of ``panelDescriptorSize`` Ints:
-/// `[outputRow, inputStart, inputCount, weightOffset, biasOffset]`. Panel `p` computes
-/// `output[outputRow + lane] = bias[lane] + Σ_k weights[weightOffset + k·L + lane] · input[inputStart + k]`
-/// for `lane < L` (`L` = ``kernelLaneCount``): `inputCount × L` weights, k-major, so each `k` is one
-/// vector load, one broadcast and one multiply-add. Eight independent accumulators over `k` hide
-/// the multiply-add latency. `output` must have room for whole panels (rows padded to `L`).
+/// `[outputRow, inputStart, inputCount, weightOffset, biasOffset, rowVectors]`. A panel is
+/// `rowVectors` (1 or 4) vectors of `L` rows (`L` = ``kernelLaneCount``) and computes
+/// `output[outputRow + r] = bias[r] + Σ_k weights[weightOffset + k·R + r] · input[inputStart + k]`
+/// for `r < R = rowVectors·L`: `inputCount × R` weights, k-major, so each `k` is `rowVectors`
+/// vector loads, one broadcast and `rowVectors` multiply-adds. One-vector panels keep eight
+/// accumulators over `k`; four-vector panels two per row vector (fewer broadcasts per weight, the
+/// better choice for large layers, as ../shared/bench's sgemv_bench measures). `output` must have
+/// room for whole panels.
 @inline(never)
 public func multiplyPanels(
   _ weights: UnsafePointer<Float>, _ panels: UnsafePointer<Int>, _ panelCount: Int,
   _ input: UnsafePointer<Float>,
   _ output: UnsafeMutablePointer<Float>
 ) {
-  let lanes = KernelVector.scalarCount
   var descriptor = panels
   for _ in 0..<panelCount {
-    let u = input + descriptor[1]
-    let count = descriptor[2]
-    var w = weights + descriptor[3]
-    var a0 = load(weights + descriptor[4])
-    var a1 = KernelVector()
-    var a2 = KernelVector()
-    var a3 = KernelVector()
-    var a4 = KernelVector()
-    var a5 = KernelVector()
-    var a6 = KernelVector()
-    var a7 = KernelVector()
-    var k = 0
-    while k &+ 8 <= count {
-      multiplyAdd(&a0, load(w), KernelVector(repeating: u[k]))
-      multiplyAdd(&a1, load(w + lanes), KernelVector(repeating: u[k &+ 1]))
-      multiplyAdd(&a2, load(w + 2 &* lanes), KernelVector(repeating: u[k &+ 2]))
-      multiplyAdd(&a3, load(w + 3 &* lanes), KernelVector(repeating: u[k &+ 3]))
-      multiplyAdd(&a4, load(w + 4 &* lanes), KernelVector(repeating: u[k &+ 4]))
-      multiplyAdd(&a5, load(w + 5 &* lanes), KernelVector(repeating: u[k &+ 5]))
-      multiplyAdd(&a6, load(w + 6 &* lanes), KernelVector(repeating: u[k &+ 6]))
-      multiplyAdd(&a7, load(w + 7 &* lanes), KernelVector(repeating: u[k &+ 7]))
-      w += 8 &* lanes
-      k &+= 8
+    if descriptor[5] == 4 {
+      multiplyFourVectorPanel(weights, descriptor, input, output)
+    } else {
+      multiplyOneVectorPanel(weights, descriptor, input, output)
     }
-    while k < count {
-      multiplyAdd(&a0, load(w), KernelVector(repeating: u[k]))
-      w += lanes
-      k &+= 1
-    }
-    store(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)), output + descriptor[0])
-    descriptor += 5
+    descriptor += 6
   }
+}
+
+@_transparent
+func multiplyOneVectorPanel(
+  _ weights: UnsafePointer<Float>, _ descriptor: UnsafePointer<Int>, _ input: UnsafePointer<Float>,
+  _ output: UnsafeMutablePointer<Float>
+) {
+  let lanes = KernelVector.scalarCount
+  let u = input + descriptor[1]
+  let count = descriptor[2]
+  var w = weights + descriptor[3]
+  var a0 = load(weights + descriptor[4])
+  var a1 = KernelVector()
+  var a2 = KernelVector()
+  var a3 = KernelVector()
+  var a4 = KernelVector()
+  var a5 = KernelVector()
+  var a6 = KernelVector()
+  var a7 = KernelVector()
+  var k = 0
+  while k &+ 8 <= count {
+    multiplyAdd(&a0, load(w), KernelVector(repeating: u[k]))
+    multiplyAdd(&a1, load(w + lanes), KernelVector(repeating: u[k &+ 1]))
+    multiplyAdd(&a2, load(w + 2 &* lanes), KernelVector(repeating: u[k &+ 2]))
+    multiplyAdd(&a3, load(w + 3 &* lanes), KernelVector(repeating: u[k &+ 3]))
+    multiplyAdd(&a4, load(w + 4 &* lanes), KernelVector(repeating: u[k &+ 4]))
+    multiplyAdd(&a5, load(w + 5 &* lanes), KernelVector(repeating: u[k &+ 5]))
+    multiplyAdd(&a6, load(w + 6 &* lanes), KernelVector(repeating: u[k &+ 6]))
+    multiplyAdd(&a7, load(w + 7 &* lanes), KernelVector(repeating: u[k &+ 7]))
+    w += 8 &* lanes
+    k &+= 8
+  }
+  while k < count {
+    multiplyAdd(&a0, load(w), KernelVector(repeating: u[k]))
+    w += lanes
+    k &+= 1
+  }
+  store(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)), output + descriptor[0])
+}
+
+@_transparent
+func multiplyFourVectorPanel(
+  _ weights: UnsafePointer<Float>, _ descriptor: UnsafePointer<Int>, _ input: UnsafePointer<Float>,
+  _ output: UnsafeMutablePointer<Float>
+) {
+  let lanes = KernelVector.scalarCount
+  let u = input + descriptor[1]
+  let count = descriptor[2]
+  var w = weights + descriptor[3]
+  let bias = weights + descriptor[4]
+  // aRS: row vector R, k-split S.
+  var a00 = load(bias)
+  var a10 = load(bias + lanes)
+  var a20 = load(bias + 2 &* lanes)
+  var a30 = load(bias + 3 &* lanes)
+  var a01 = KernelVector()
+  var a11 = KernelVector()
+  var a21 = KernelVector()
+  var a31 = KernelVector()
+  var k = 0
+  while k &+ 2 <= count {
+    let x0 = KernelVector(repeating: u[k])
+    let x1 = KernelVector(repeating: u[k &+ 1])
+    multiplyAdd(&a00, load(w), x0)
+    multiplyAdd(&a10, load(w + lanes), x0)
+    multiplyAdd(&a20, load(w + 2 &* lanes), x0)
+    multiplyAdd(&a30, load(w + 3 &* lanes), x0)
+    multiplyAdd(&a01, load(w + 4 &* lanes), x1)
+    multiplyAdd(&a11, load(w + 5 &* lanes), x1)
+    multiplyAdd(&a21, load(w + 6 &* lanes), x1)
+    multiplyAdd(&a31, load(w + 7 &* lanes), x1)
+    w += 8 &* lanes
+    k &+= 2
+  }
+  if k < count {
+    let x0 = KernelVector(repeating: u[k])
+    multiplyAdd(&a00, load(w), x0)
+    multiplyAdd(&a10, load(w + lanes), x0)
+    multiplyAdd(&a20, load(w + 2 &* lanes), x0)
+    multiplyAdd(&a30, load(w + 3 &* lanes), x0)
+  }
+  let out = output + descriptor[0]
+  store(a00 + a01, out)
+  store(a10 + a11, out + lanes)
+  store(a20 + a21, out + 2 &* lanes)
+  store(a30 + a31, out + 3 &* lanes)
 }
 
 // MARK: Activations
