@@ -153,25 +153,31 @@ struct BenchCommand: ParsableCommand {
             let start = (index & 127) * hop
             return UnsafeBufferPointer(rebasing: samples[start..<(start + hop)])
           }
-          // Fill the first window so every timed push completes exactly one frame.
+          // The frame path: features, then (optionally) the step and head activation.
+          func onFrame(_ frame: UnsafeBufferPointer<Float>) {
+            if let model, state != nil {
+              model.step(frame, state: &state!, output: output)
+              model.applyHeadActivation(output)
+              sink += output[0]
+            } else {
+              sink += frame[0]
+            }
+          }
+          // Warm-up through the same path (first calls may set up runtime metadata), which also
+          // fills the first window so every timed push completes exactly one frame.
           var index = 0
           var framesSeen = 0
           while framesSeen < 4 + warmup / 10 {
-            extractor.push(block(index)) { _ in framesSeen += 1 }
+            extractor.push(block(index)) { frame in
+              onFrame(frame)
+              framesSeen += 1
+            }
             index += 1
           }
           allocation_counter_start()
           for timed in 0..<durations.count {
             let begin = Timer.now()
-            extractor.push(block(index &+ timed)) { frame in
-              if let model, state != nil {
-                model.step(frame, state: &state!, output: output)
-                model.applyHeadActivation(output)
-                sink += output[0]
-              } else {
-                sink += frame[0]
-              }
-            }
+            extractor.push(block(index &+ timed), emit: onFrame)
             durations[timed] = Timer.now() &- begin
           }
           return allocation_counter_stop()
