@@ -31,6 +31,7 @@ let package = Package(
     .library(name: "ModelIO", targets: ["ModelIO"]),
     .library(name: "Features", targets: ["Features"]),
     .library(name: "AudioFile", targets: ["AudioFile"]),
+    .library(name: "StreamCore", targets: ["StreamCore"]),
     .executable(name: "streamrnn", targets: ["streamrnn"]),
   ],
   dependencies: [
@@ -54,6 +55,8 @@ let package = Package(
     .target(name: "Features", dependencies: ["CKissFFT"]),
     // Audio files (libsndfile) and resampling (libsoxr) into mono float32 streams.
     .target(name: "AudioFile", dependencies: ["CSndFile", "CSoxr"]),
+    // The stream's core: the lock-free frame ring and what travels in it. No dependencies.
+    .target(name: "StreamCore"),
     // Per-thread malloc counting by interposing malloc & co. in the linking executable.
     .target(name: "AllocationCounter"),
     // The subcommands, as a library so tests can reach their helpers.
@@ -72,6 +75,7 @@ let package = Package(
     .testTarget(
       name: "FeaturesTests",
       dependencies: ["Features", "AudioFile", "ModelIO", "AllocationCounter", "StreamRNNCommands"]),
+    .testTarget(name: "StreamCoreTests", dependencies: ["StreamCore", "AllocationCounter"]),
     .testTarget(name: "CLITests", dependencies: ["streamrnn", "ModelIO"]),
   ] + simdKernels
 )
