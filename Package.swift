@@ -46,7 +46,7 @@ let package = Package(
     .target(name: "RecurrentKernelsPortable"),
     .target(name: "CPUFeatures"),
     // safetensors model files and .npy arrays → `Recurrent` values; one-line errors.
-    .target(name: "ModelIO", dependencies: ["Recurrent"]),
+    .target(name: "ModelIO", dependencies: ["Recurrent", "Features"]),
     // C libraries, each wrapped by one Swift file that makes all of its calls.
     .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
     .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),

@@ -17,8 +17,11 @@ enum FeatureKind: String, ExpressibleByArgument, CaseIterable {
 
 /// Options shared by every command that turns audio into feature frames.
 struct FeatureOptions: ParsableArguments {
-  @Option(help: "Feature definition: logmel (torchaudio MelSpectrogram, log) or fbank (Kaldi).")
-  var kind: FeatureKind = .logmel
+  @Option(
+    help:
+      "Feature definition: logmel (torchaudio MelSpectrogram, log) or fbank (Kaldi). Default: the model's, else logmel."
+  )
+  var kind: FeatureKind?
 
   @Flag(help: "logmel: reflect-pad n_fft/2 at both ends like torch.stft(center=True) (adds n_fft/2 latency).")
   var center = false
@@ -26,11 +29,12 @@ struct FeatureOptions: ParsableArguments {
   @Flag(help: "Scale samples by 32768 (Kaldi's int16 range) before the features.")
   var int16Scale = false
 
-  @Option(help: "Rate the features are computed at, Hz; other input rates are resampled (libsoxr).")
-  var sampleRate = 16000
+  @Option(
+    help: "Rate the features are computed at, Hz; other input rates are resampled (libsoxr). Default 16000.")
+  var sampleRate: Int?
 
-  @Option(help: "Mel bands (n_mels / num_mel_bins).")
-  var nMels = 40
+  @Option(help: "Mel bands (n_mels / num_mel_bins). Default 40.")
+  var nMels: Int?
 
   @Option(help: "logmel: FFT size (default 512).")
   var nFFT: Int?
@@ -92,7 +96,18 @@ struct FeatureOptions: ParsableArguments {
   @Flag(help: "fbank: linear energies instead of their log (use_log_fbank=False).")
   var linearFbank = false
 
-  func validate() throws {
+  /// The configuration these options describe, on top of `base` (a model's `features` metadata):
+  /// flags override the base; a `--kind` other than the base's starts from that kind's defaults.
+  func configuration(base: FeatureConfiguration? = nil) throws -> FeatureConfiguration {
+    let scale: Float? = int16Scale ? 32768 : nil
+    var resolved: FeatureConfiguration
+    switch (kind, base) {
+    case (nil, let base?): resolved = base
+    case (.fbank, .fbank(let configuration)?): resolved = .fbank(configuration)
+    case (.logmel, .logmel(let configuration)?): resolved = .logmel(configuration)
+    case (.fbank, _): resolved = .fbank(FbankConfiguration())
+    case (.logmel, _), (nil, nil): resolved = .logmel(LogMelConfiguration())
+    }
     let logmelOnly: [(String, Bool)] = [
       ("--center", center), ("--n-fft", nFFT != nil), ("--win-length", winLength != nil),
       ("--hop-length", hopLength != nil), ("--f-min", fMin != nil), ("--f-max", fMax != nil),
@@ -106,59 +121,53 @@ struct FeatureOptions: ParsableArguments {
       ("--no-round-to-power-of-two", noRoundToPowerOfTwo), ("--use-magnitude", useMagnitude),
       ("--linear-fbank", linearFbank),
     ]
-    let misplaced = (kind == .logmel ? fbankOnly : logmelOnly).filter(\.1).map(\.0)
-    if !misplaced.isEmpty {
-      throw ValidationError("\(misplaced.joined(separator: ", ")) does not apply to --kind \(kind.rawValue)")
+    switch resolved {
+    case .logmel(var c):
+      if let misplaced = fbankOnly.first(where: \.1) {
+        throw ValidationError("\(misplaced.0) does not apply to --kind logmel")
+      }
+      c.sampleRate = sampleRate ?? c.sampleRate
+      c.nMels = nMels ?? c.nMels
+      c.nFFT = nFFT ?? c.nFFT
+      c.winLength = winLength ?? min(c.winLength, c.nFFT)
+      c.hopLength = hopLength ?? c.hopLength
+      c.fMin = fMin ?? c.fMin
+      c.fMax = fMax ?? c.fMax
+      c.power = power ?? c.power
+      c.melScale = melScale ?? c.melScale
+      c.norm = norm ?? c.norm
+      c.center = center || c.center
+      c.logOffset = logOffset ?? c.logOffset
+      c.inputScale = scale ?? c.inputScale
+      resolved = .logmel(c)
+    case .fbank(var c):
+      if let misplaced = logmelOnly.first(where: \.1) {
+        throw ValidationError("\(misplaced.0) does not apply to --kind fbank")
+      }
+      c.sampleRate = sampleRate.map(Double.init) ?? c.sampleRate
+      c.numMelBins = nMels ?? c.numMelBins
+      c.frameLengthMs = frameLength ?? c.frameLengthMs
+      c.frameShiftMs = frameShift ?? c.frameShiftMs
+      c.windowType = windowType ?? c.windowType
+      c.preemphasisCoefficient = preemphasisCoefficient ?? c.preemphasisCoefficient
+      c.lowFrequency = lowFreq ?? c.lowFrequency
+      c.highFrequency = highFreq ?? c.highFrequency
+      c.removeDCOffset = keepDcOffset ? false : c.removeDCOffset
+      c.roundToPowerOfTwo = noRoundToPowerOfTwo ? false : c.roundToPowerOfTwo
+      c.usePower = useMagnitude ? false : c.usePower
+      c.useLogFbank = linearFbank ? false : c.useLogFbank
+      c.inputScale = scale ?? c.inputScale
+      resolved = .fbank(c)
     }
+    return resolved
   }
 
-  /// The extractor these options describe.
-  func makeExtractor() throws -> any FeatureExtractor {
-    let scale: Float = int16Scale ? 32768 : 1
-    switch kind {
-    case .logmel:
-      var configuration = LogMelConfiguration()
-      configuration.sampleRate = sampleRate
-      configuration.nMels = nMels
-      configuration.nFFT = nFFT ?? configuration.nFFT
-      configuration.winLength = winLength ?? min(configuration.winLength, configuration.nFFT)
-      configuration.hopLength = hopLength ?? configuration.hopLength
-      configuration.fMin = fMin ?? configuration.fMin
-      configuration.fMax = fMax
-      configuration.power = power ?? configuration.power
-      configuration.melScale = melScale ?? configuration.melScale
-      configuration.norm = norm ?? configuration.norm
-      configuration.center = center
-      configuration.logOffset = logOffset ?? configuration.logOffset
-      configuration.inputScale = scale
-      return try wrap { () throws(FeatureConfigurationError) in
-        try LogMelExtractor(configuration: configuration)
-      }
-    case .fbank:
-      var configuration = FbankConfiguration()
-      configuration.sampleRate = Double(sampleRate)
-      configuration.numMelBins = nMels
-      configuration.frameLengthMs = frameLength ?? configuration.frameLengthMs
-      configuration.frameShiftMs = frameShift ?? configuration.frameShiftMs
-      configuration.windowType = windowType ?? configuration.windowType
-      configuration.preemphasisCoefficient = preemphasisCoefficient ?? configuration.preemphasisCoefficient
-      configuration.lowFrequency = lowFreq ?? configuration.lowFrequency
-      configuration.highFrequency = highFreq ?? configuration.highFrequency
-      configuration.removeDCOffset = !keepDcOffset
-      configuration.roundToPowerOfTwo = !noRoundToPowerOfTwo
-      configuration.usePower = !useMagnitude
-      configuration.useLogFbank = !linearFbank
-      configuration.inputScale = scale
-      return try wrap { () throws(FeatureConfigurationError) in
-        try FbankExtractor(configuration: configuration)
-      }
+  /// The extractor for ``configuration(base:)``.
+  func makeExtractor(base: FeatureConfiguration? = nil) throws -> any FeatureExtractor {
+    let resolved = try configuration(base: base)
+    do { return try resolved.makeExtractor() } catch {
+      throw CommandError(description: "features: \(error.description)")
     }
-  }
-
-  private func wrap(_ make: () throws(FeatureConfigurationError) -> any FeatureExtractor) throws
-    -> any FeatureExtractor
-  {
-    do { return try make() } catch { throw CommandError(description: "features: \(error.description)") }
   }
 }
 
@@ -186,9 +195,10 @@ struct FeaturesCommand: ParsableCommand {
   var out: String
 
   func run() throws {
+    let configuration = try features.configuration()
     let extractor = try features.makeExtractor()
     let frames = try extractFrames(
-      path: input, extractor: extractor, sampleRate: features.sampleRate,
+      path: input, extractor: extractor, sampleRate: configuration.sampleRate,
       channel: channel.map { .channel($0) } ?? .mean)
     try NpyArray(shape: [frames.count / extractor.featureCount, extractor.featureCount], values: frames)
       .write(to: out)

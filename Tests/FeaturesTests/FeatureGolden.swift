@@ -33,7 +33,8 @@ struct FeatureGoldenCase: Decodable, CustomStringConvertible, Sendable {
     let options = try FeatureOptions.parse(arguments)
     let extractor = try options.makeExtractor()
     let values = try extractFrames(
-      path: audioPath, extractor: extractor, sampleRate: options.sampleRate, channel: .mean)
+      path: audioPath, extractor: extractor, sampleRate: try options.configuration().sampleRate,
+      channel: .mean)
     return (values, extractor.featureCount)
   }
 }
