@@ -35,7 +35,8 @@ let package = Package(
     .executable(name: "streamrnn", targets: ["streamrnn"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
   ],
   targets: [
     // Single-step PyTorch-exact GRU/LSTM/RNN stacks. No dependencies beyond its own kernels (not
@@ -57,13 +58,21 @@ let package = Package(
     .target(name: "AudioFile", dependencies: ["CSndFile", "CSoxr"]),
     // The stream's core: the lock-free frame ring and what travels in it. No dependencies.
     .target(name: "StreamCore"),
+    // The stream: sources (replay, capture) → features → ring → stateful step → sinks, with
+    // latency statistics.
+    .target(
+      name: "Pipeline",
+      dependencies: [
+        "StreamCore", "Features", "Recurrent", "AudioFile", "ModelIO",
+        .product(name: "Histogram", package: "hdrhistogram-swift"),
+      ]),
     // Per-thread malloc counting by interposing malloc & co. in the linking executable.
     .target(name: "AllocationCounter"),
     // The subcommands, as a library so tests can reach their helpers.
     .target(
       name: "StreamRNNCommands",
       dependencies: [
-        "Recurrent", "ModelIO", "Features", "AudioFile", "AllocationCounter",
+        "Recurrent", "ModelIO", "Features", "AudioFile", "AllocationCounter", "Pipeline",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),

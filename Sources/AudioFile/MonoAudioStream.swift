@@ -9,7 +9,10 @@ public enum ChannelSelection: Equatable, Sendable {
 /// Decodes an audio file into a mono float32 stream at a chosen rate, block by block:
 /// libsndfile reads, channels are averaged (or one is picked), libsoxr resamples when the file's
 /// rate differs from the target. Equal rates pass samples through untouched.
-public final class MonoAudioStream {
+///
+/// May be handed to another thread (a replay opens the file on the main thread, so errors come
+/// before any thread starts, and decodes it on the producer thread); use it from one thread at a time.
+public final class MonoAudioStream: @unchecked Sendable {
   /// The reader underneath (rate, channels, format of the file).
   public let reader: AudioFileReader
   /// The rate of the emitted samples, in Hz.

@@ -1,3 +1,4 @@
+import Features
 import Foundation
 import Recurrent
 
@@ -18,6 +19,20 @@ public enum ModelLoader {
   {
     let file = try SafeTensorsFile(path: path)
     return try model(from: file, path: path, kind: kind, kernel: kernel)
+  }
+
+  /// Reads the model and the feature configuration its `features` metadata carries (nil if none).
+  public static func loadWithFeatures(
+    path: String, kind: RecurrentKind? = nil, kernel: RecurrentKernel = .preferred
+  )
+    throws(ModelFileError) -> (model: RecurrentModel, features: FeatureConfiguration?)
+  {
+    let file = try SafeTensorsFile(path: path)
+    let model = try model(from: file, path: path, kind: kind, kernel: kernel)
+    let features = try file.metadata["features"].map { text throws(ModelFileError) in
+      try FeatureMetadata.parse(text, path: path)
+    }
+    return (model, features)
   }
 
   /// Builds the model from an already parsed file; `path` only names it in errors.

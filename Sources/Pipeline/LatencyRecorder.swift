@@ -1,0 +1,66 @@
+import Histogram
+
+/// A latency distribution in nanoseconds (hdrhistogram, 3 significant digits, 1 ns to 100 s).
+///
+/// All memory is allocated in `init`; ``record(_:)`` does not allocate or lock (values above the
+/// range are clamped to it and counted, never dropped).
+public struct LatencyRecorder: Sendable {
+  /// The distribution.
+  public private(set) var histogram: Histogram<UInt64>
+  /// Sum of all recorded values, ns (for means and x-real-time).
+  public private(set) var total: UInt64 = 0
+  static let highest: UInt64 = 100_000_000_000
+
+  /// An empty recorder.
+  public init() {
+    histogram = Histogram(
+      lowestDiscernibleValue: 1, highestTrackableValue: Self.highest, numberOfSignificantValueDigits: .three)
+  }
+
+  /// Records one value in nanoseconds. Does not allocate or lock.
+  @inline(__always)
+  public mutating func record(_ nanoseconds: UInt64) {
+    let value = min(max(nanoseconds, 1), Self.highest)
+    _ = histogram.record(value)
+    total &+= nanoseconds
+  }
+
+  /// Values recorded.
+  public var count: UInt64 { histogram.totalCount }
+
+  /// The summary users see, in microseconds.
+  public var summary: LatencySummary {
+    func us(_ value: UInt64) -> Double { Double(value) / 1000 }
+    guard count > 0 else { return LatencySummary(count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0) }
+    return LatencySummary(
+      count: Int(count), p50: us(histogram.valueAtPercentile(50)), p90: us(histogram.valueAtPercentile(90)),
+      p99: us(histogram.valueAtPercentile(99)), p999: us(histogram.valueAtPercentile(99.9)),
+      max: us(histogram.max),
+      mean: Double(total) / Double(count) / 1000)
+  }
+}
+
+/// Percentiles of one latency, in microseconds.
+public struct LatencySummary: Sendable, Equatable {
+  /// Values recorded.
+  public var count: Int
+  /// Median, µs.
+  public var p50: Double
+  /// 90th percentile, µs.
+  public var p90: Double
+  /// 99th percentile, µs.
+  public var p99: Double
+  /// 99.9th percentile, µs.
+  public var p999: Double
+  /// Largest, µs.
+  public var max: Double
+  /// Mean, µs.
+  public var mean: Double
+
+  var json: [String: Any] {
+    [
+      "count": count, "p50_us": p50, "p90_us": p90, "p99_us": p99, "p999_us": p999, "max_us": max,
+      "mean_us": mean,
+    ]
+  }
+}

@@ -1,0 +1,65 @@
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Counters the producer (capture or replay thread) updates and anyone may read: lock-free.
+public final class StreamCounters: Sendable {
+  /// Frames pushed into the ring.
+  public let pushed = Atomic<Int>(0)
+  /// Frames the producer could not push because the ring was full (each one counted, none silent).
+  public let dropped = Atomic<Int>(0)
+  /// Capture overruns (-EPIPE) recovered from.
+  public let xruns = Atomic<Int>(0)
+  /// Audio samples fed to the feature extractor (at the feature rate).
+  public let samples = Atomic<Int>(0)
+  /// Nanoseconds spent turning samples into frames and pushing them.
+  public let featureNanoseconds = Atomic<UInt64>(0)
+
+  /// All zero.
+  public init() {}
+}
+
+/// Asks a running stream to stop: from a signal handler, a duration limit or a test.
+public final class StreamControl: Sendable {
+  let stop = Atomic<Bool>(false)
+  /// Set by the producer when it has pushed its last frame (end of file, stop, or device error).
+  let producerFinished = Atomic<Bool>(false)
+
+  /// A control that has not been asked to stop.
+  public init() {}
+
+  /// Asks the stream to stop: the source stops producing, the consumer drains the ring.
+  public func requestStop() { stop.store(true, ordering: .releasing) }
+
+  /// Whether a stop was asked for (here or by SIGINT/SIGTERM).
+  public var isStopRequested: Bool {
+    stop.load(ordering: .acquiring) || signalStop.load(ordering: .acquiring)
+  }
+}
+
+/// Set by the SIGINT/SIGTERM handlers; read by every ``StreamControl``.
+let signalStop = Atomic<Bool>(false)
+
+/// Makes SIGINT and SIGTERM ask running streams to stop (drain, flush, print statistics) instead of
+/// killing the process. The handler only stores an atomic flag (async-signal-safe).
+public func installStopSignalHandlers() {
+  for signalNumber in [SIGINT, SIGTERM] {
+    signal(signalNumber) { _ in signalStop.store(true, ordering: .releasing) }
+  }
+}
+
+/// The monotonic clock, ns.
+@inline(__always)
+public func monotonicNow() -> UInt64 {
+  var time = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &time)
+  return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+}
+
+/// Sleeps until the monotonic clock reaches `deadline` (ns); returns at once if it has passed.
+public func sleep(untilMonotonic deadline: UInt64) {
+  var target = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+  while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &target, nil) == EINTR {}
+}
