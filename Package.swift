@@ -85,6 +85,11 @@ let package = Package(
       name: "FeaturesTests",
       dependencies: ["Features", "AudioFile", "ModelIO", "AllocationCounter", "StreamRNNCommands"]),
     .testTarget(name: "StreamCoreTests", dependencies: ["StreamCore", "AllocationCounter"]),
+    .testTarget(
+      name: "PipelineTests",
+      dependencies: [
+        "Pipeline", "StreamCore", "Features", "AudioFile", "ModelIO", "Recurrent", "AllocationCounter",
+      ]),
     .testTarget(name: "CLITests", dependencies: ["streamrnn", "ModelIO"]),
   ] + simdKernels
 )

@@ -63,3 +63,14 @@ public final class FrameProducer: @unchecked Sendable {
     }
   }
 }
+
+extension FrameProducer {
+  /// A producer on `ring` outside a ``StreamRunner`` (tests, custom sources); drops when full.
+  public static func forTesting(extractor: any FeatureExtractor, ring: FrameRing, counters: StreamCounters)
+    -> FrameProducer
+  {
+    FrameProducer(
+      extractor: extractor, ring: ring.producer, counters: counters, control: StreamControl(),
+      waitsForRoom: false)
+  }
+}
