@@ -4,8 +4,10 @@
 # Both install missing apt packages first (`make deps`, needs root or sudo).
 
 SWIFT ?= swift
-# Debian packages the build needs (the C libraries and pkg-config, which finds their flags).
-APT_PACKAGES := pkg-config libsndfile1-dev libsoxr-dev libkissfft-dev
+# Debian packages: the C libraries, pkg-config (finds their flags), and what the ALSA tests drive
+# (../shared/alsa: alsa-utils, python3, jackd2, libasound2-plugins).
+APT_PACKAGES := pkg-config libsndfile1-dev libsoxr-dev libkissfft-dev libasound2-dev \
+  alsa-utils python3 jackd2 libasound2-plugins
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO := Examples/demo
 

@@ -49,6 +49,7 @@ let package = Package(
     // safetensors model files and .npy arrays → `Recurrent` values; one-line errors.
     .target(name: "ModelIO", dependencies: ["Recurrent", "Features"]),
     // C libraries, each wrapped by one Swift file that makes all of its calls.
+    .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
     .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
     .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
     .systemLibrary(name: "CKissFFT", pkgConfig: "kissfft-float", providers: [.apt(["libkissfft-dev"])]),
@@ -66,13 +67,15 @@ let package = Package(
         "StreamCore", "Features", "Recurrent", "AudioFile", "ModelIO",
         .product(name: "Histogram", package: "hdrhistogram-swift"),
       ]),
+    // ALSA capture: a device as a source of sample blocks for the stream.
+    .target(name: "ALSACapture", dependencies: ["CALSA", "Pipeline", "AudioFile"]),
     // Per-thread malloc counting by interposing malloc & co. in the linking executable.
     .target(name: "AllocationCounter"),
     // The subcommands, as a library so tests can reach their helpers.
     .target(
       name: "StreamRNNCommands",
       dependencies: [
-        "Recurrent", "ModelIO", "Features", "AudioFile", "AllocationCounter", "Pipeline",
+        "Recurrent", "ModelIO", "Features", "AudioFile", "AllocationCounter", "Pipeline", "ALSACapture",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -90,6 +93,9 @@ let package = Package(
       dependencies: [
         "Pipeline", "StreamCore", "Features", "AudioFile", "ModelIO", "Recurrent", "AllocationCounter",
       ]),
+    .testTarget(
+      name: "ALSACaptureTests",
+      dependencies: ["ALSACapture", "Pipeline", "AudioFile", "Features", "ModelIO", "Recurrent"]),
     .testTarget(name: "CLITests", dependencies: ["streamrnn", "ModelIO"]),
   ] + simdKernels
 )

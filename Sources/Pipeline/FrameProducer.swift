@@ -10,7 +10,8 @@ import StreamCore
 public final class FrameProducer: @unchecked Sendable {
   let extractor: any FeatureExtractor
   let ring: RingProducer
-  let counters: StreamCounters
+  /// The stream's counters (xruns are counted by the source).
+  public let counters: StreamCounters
   let control: StreamControl
   /// Replay at maximum speed waits for room instead of dropping.
   let waitsForRoom: Bool

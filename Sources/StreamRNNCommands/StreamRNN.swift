@@ -7,7 +7,10 @@ public struct StreamRNN: ParsableCommand {
   public static let configuration = CommandConfiguration(
     commandName: "streamrnn",
     abstract: "Run PyTorch-trained recurrent networks (GRU/LSTM/RNN) one frame at a time.",
-    subcommands: [StepCommand.self, FeaturesCommand.self, ReplayCommand.self, BenchCommand.self])
+    subcommands: [
+      StepCommand.self, FeaturesCommand.self, DevicesCommand.self, CaptureCommand.self, ReplayCommand.self,
+      BenchCommand.self,
+    ])
 
   /// Required by ArgumentParser; the command is built by parsing.
   public init() {}
