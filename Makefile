@@ -1,5 +1,5 @@
 # StreamRNN — the two set-up commands for a fresh Debian 12 machine with Swift 6.3:
-#   make run    build (release) and run the main job on the bundled demo model and frames
+#   make run    build (release) and replay the bundled speech through the bundled model, live-paced
 #   make test   format check, debug and release builds, and every test
 # Both install missing apt packages first (`make deps`, needs root or sudo).
 
@@ -22,12 +22,9 @@ build: deps
 	$(SWIFT) build -c release
 
 run: build
-	@mkdir -p .build/demo
-	$(SWIFT) run -c release streamrnn step --model $(DEMO)/gru2x64-head2.safetensors \
-	  --frames $(DEMO)/frames.npy --out .build/demo/logits.npy --hn .build/demo/hn.npy
-	@echo "wrote .build/demo/logits.npy and .build/demo/hn.npy"
-	$(SWIFT) run -c release StepExample $(DEMO)/gru2x64-head2.safetensors $(DEMO)/frames.npy \
-	  $(DEMO)/pytorch-logits.npy
+	.build/release/streamrnn replay $(DEMO)/speech.wav --model $(DEMO)/gru2x64-head2.safetensors --every 50
+	@echo "The step alone, against PyTorch's logits for the same frames:"
+	.build/release/StepExample $(DEMO)/gru2x64-head2.safetensors $(DEMO)/frames.npy $(DEMO)/pytorch-logits.npy
 
 lint:
 	$(SWIFT) format lint --strict --recursive --parallel Sources Tests Examples Package.swift

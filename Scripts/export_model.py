@@ -9,7 +9,11 @@ Accepted modules:
 
 The file holds the module's state_dict unchanged (PyTorch names, float32 unless a dtype is
 asked for) and the metadata StreamRNN reads: `kind`, and when given `labels` (JSON list)
-and `head_activation` (softmax | sigmoid | none).
+and `head_activation` (softmax | sigmoid | none), and `features`: the feature extractor the model
+was trained on, as a dict with torchaudio's parameter names, e.g.
+    {"kind": "logmel", "sample_rate": 16000, "n_fft": 512, "win_length": 400, "hop_length": 160, "n_mels": 40}
+    {"kind": "fbank", "sample_frequency": 16000, "num_mel_bins": 40, "frame_length": 25, "frame_shift": 10}
+so `streamrnn replay x.wav --model m.safetensors` needs no feature flags.
 
 As a library:
     from export_model import export_model
@@ -59,7 +63,27 @@ def find_parts(model: torch.nn.Module):
     return rnn, name + ".", head
 
 
-def export_model(model, path, labels=None, head_activation=None, dtype=torch.float32, extra_metadata=None):
+FEATURE_KEYS = {
+    "logmel": {"sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "f_min", "f_max", "power", "mel_scale",
+               "norm", "center", "log_offset", "int16_scale"},
+    "fbank": {"sample_frequency", "frame_length", "frame_shift", "num_mel_bins", "window_type",
+              "preemphasis_coefficient", "remove_dc_offset", "round_to_power_of_two", "low_freq", "high_freq",
+              "use_log_fbank", "use_power", "int16_scale"},
+}
+
+
+def check_features(features):
+    """Raises ValueError for a features dict StreamRNN would reject."""
+    kind = features.get("kind")
+    if kind not in FEATURE_KEYS:
+        raise ValueError("features['kind'] must be 'logmel' or 'fbank'")
+    unknown = set(features) - FEATURE_KEYS[kind] - {"kind"}
+    if unknown:
+        raise ValueError(f"unknown {kind} feature keys: {sorted(unknown)}")
+
+
+def export_model(model, path, labels=None, head_activation=None, dtype=torch.float32, extra_metadata=None,
+                 features=None):
     """Writes `model`'s state_dict and StreamRNN metadata to `path` (safetensors)."""
     rnn, prefix, head = find_parts(model)
     # batch_first and dropout change how the module is called or trained, not its weights.
@@ -74,6 +98,12 @@ def export_model(model, path, labels=None, head_activation=None, dtype=torch.flo
         if head_activation not in ("softmax", "sigmoid", "none"):
             raise ValueError("head_activation must be softmax, sigmoid or none")
         metadata["head_activation"] = head_activation
+    if features is not None:
+        check_features(features)
+        size = features.get("n_mels" if features["kind"] == "logmel" else "num_mel_bins", 40)
+        if size != rnn.input_size:
+            raise ValueError(f"the features give {size} values per frame but the model takes {rnn.input_size}")
+        metadata["features"] = json.dumps(features)
     metadata.update(extra_metadata or {})
     tensors = {}
     for name, tensor in rnn.state_dict().items():
@@ -91,10 +121,13 @@ def main(argv=None):
     parser.add_argument("output", help="the .safetensors file to write")
     parser.add_argument("--labels", help="comma-separated class names, one per head output")
     parser.add_argument("--head-activation", choices=["softmax", "sigmoid", "none"])
+    parser.add_argument("--features", help='feature configuration as JSON, e.g. \'{"kind": "logmel", "n_mels": 40}\'')
     args = parser.parse_args(argv)
     model = torch.load(args.module, weights_only=False, map_location="cpu")
     labels = args.labels.split(",") if args.labels else None
-    metadata = export_model(model, args.output, labels=labels, head_activation=args.head_activation)
+    features = json.loads(args.features) if args.features else None
+    metadata = export_model(model, args.output, labels=labels, head_activation=args.head_activation,
+                            features=features)
     print(f"wrote {args.output}: {metadata}", file=sys.stderr)
 
 

@@ -103,7 +103,9 @@ def write_demo():
     folder = os.path.join(os.path.dirname(ROOT), "..", "..", "Examples", "demo")
     os.makedirs(folder, exist_ok=True)
     export_model(model, os.path.join(folder, "gru2x64-head2.safetensors"), labels=["quiet", "active"],
-                 head_activation="softmax")
+                 head_activation="softmax",
+                 features={"kind": "logmel", "sample_rate": 16000, "n_fft": 512, "win_length": 400,
+                           "hop_length": 160, "n_mels": 40})
     np.save(os.path.join(folder, "frames.npy"), frames.numpy().astype(np.float32))
     np.save(os.path.join(folder, "pytorch-logits.npy"), logits.numpy().astype(np.float32))
     print("Examples/demo: gru2x64-head2, 300 frames")

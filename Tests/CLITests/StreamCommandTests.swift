@@ -1,0 +1,103 @@
+import Foundation
+import ModelIO
+import Recurrent
+import Testing
+
+let demoModel = packageRoot.appendingPathComponent("Examples/demo/gru2x64-head2.safetensors").path
+let demoSpeech = packageRoot.appendingPathComponent("Examples/demo/speech.wav").path
+
+/// The demo model re-written without head activation, so the stream's outputs are logits.
+func logitModel() throws -> String {
+  let file = try SafeTensorsFile(path: demoModel)
+  var metadata = file.metadata
+  metadata["head_activation"] = nil
+  let path = temporaryPath("logits-\(UUID().uuidString).safetensors")
+  let tensors = file.tensors.sorted { $0.key < $1.key }.map { (name: $0.key, tensor: $0.value) }
+  FileManager.default.createFile(
+    atPath: path, contents: Data(SafeTensorsFile.encoded(tensors: tensors, metadata: metadata)))
+  return path
+}
+
+@Suite("streamrnn replay, capture and devices follow their contract")
+struct StreamCommandTests {
+  @Test func replayEqualsFeaturesThenStep() throws {
+    let model = try logitModel()
+    let features = temporaryPath("replay-features.npy")
+    let logits = temporaryPath("replay-logits.npy")
+    let replayed = temporaryPath("replay-out.npy")
+    #expect(try streamrnn(["features", demoSpeech, "--kind", "logmel", "--out", features]).status == 0)
+    #expect(try streamrnn(["step", "--model", model, "--frames", features, "--out", logits]).status == 0)
+    let result = try streamrnn([
+      "replay", demoSpeech, "--model", model, "--pace", "max", "--format", "npy", "--out", replayed,
+    ])
+    #expect(result.status == 0, "\(result.standardError)")
+    let expected = try NpyArray(path: logits)
+    let actual = try NpyArray(path: replayed)
+    #expect(actual.shape == expected.shape && actual.shape[0] > 400)
+    #expect(maxAbsDifference(actual.values, expected.values) <= 1e-6)
+  }
+
+  @Test func jsonLinesRecordsAndStatistics() throws {
+    let stats = temporaryPath("stats-\(UUID().uuidString).json")
+    let result = try streamrnn([
+      "replay", demoSpeech, "--model", demoModel, "--pace", "max", "--every", "10", "--stats-json", stats,
+    ])
+    #expect(result.status == 0, "\(result.standardError)")
+    let lines = result.standardOutput.split(separator: "\n")
+    #expect(lines.count == 50)
+    for (number, line) in lines.enumerated() {
+      let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+      #expect(record["frame"] as? Int == number * 10)
+      #expect(abs((record["time"] as? Double ?? -1) - Double(number) * 0.1) < 1e-9)
+      let outputs = try #require(record["outputs"] as? [String: Double])
+      #expect(Set(outputs.keys) == ["quiet", "active"])
+      #expect(abs(outputs.values.reduce(0, +) - 1) < 1e-5, "softmax probabilities")
+      #expect(record["top"] as? String == outputs.max { $0.value < $1.value }?.key)
+      #expect(record["step_us"] is Double && record["latency_us"] is Double)
+      #expect(record["discontinuity"] as? Bool == false)
+    }
+    let report = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as? [String: Any])
+    #expect(report["frames"] as? Int == 500 && report["dropped"] as? Int == 0 && report["xruns"] as? Int == 0)
+    for key in ["step", "queue_wait", "capture_to_output"] {
+      let summary = try #require(report[key] as? [String: Any], "\(key)")
+      #expect(Set(summary.keys) == ["count", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us"])
+    }
+    #expect(
+      result.standardError.contains("capture to output") && result.standardError.contains("x real-time"))
+  }
+
+  @Test func csvAndQuiet() throws {
+    let csv = try streamrnn(["replay", demoSpeech, "--model", demoModel, "--pace", "max", "--format", "csv"])
+    #expect(csv.status == 0)
+    let rows = csv.standardOutput.split(separator: "\n")
+    #expect(rows.first == "frame,time,quiet,active,top,step_us,latency_us,discontinuity")
+    #expect(rows.count == 501 && rows[1].hasPrefix("0,0.0,"))
+    let quiet = try streamrnn(["replay", demoSpeech, "--model", demoModel, "--pace", "max", "--quiet"])
+    #expect(quiet.status == 0 && quiet.standardOutput.isEmpty && quiet.standardError.contains("frames 500"))
+  }
+
+  @Test(
+    "Bad input: one line and a non-zero exit",
+    arguments: [
+      (["replay", "/nonexistent.wav", "--model", "DEMO"], "/nonexistent.wav: cannot open"),
+      (["replay", "SPEECH", "--model", "/nonexistent.safetensors"], "/nonexistent.safetensors: cannot open"),
+      (
+        ["replay", "SPEECH", "--model", "DEMO", "--n-mels", "64"],
+        "takes 40 inputs per frame but the features give 64"
+      ),
+      (["replay", "SPEECH", "--model", "DEMO", "--ring-capacity", "100"], "power of two"),
+      (["replay", "SPEECH", "--model", "DEMO", "--format", "npy"], "needs --out"),
+      (
+        ["capture", "--model", "DEMO", "--device", "no_such_pcm", "--duration", "1"],
+        "ALSA device 'no_such_pcm': snd_pcm_open failed"
+      ),
+    ])
+  func badInput(arguments: [String], expected: String) throws {
+    let resolved = arguments.map { $0 == "DEMO" ? demoModel : $0 == "SPEECH" ? demoSpeech : $0 }
+    let result = try streamrnn(resolved)
+    #expect(result.status != 0)
+    #expect(result.standardError.contains(expected), "\(result.standardError)")
+    #expect(result.standardError.split(separator: "\n").count == 1, "\(result.standardError)")
+  }
+}
