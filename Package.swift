@@ -95,7 +95,9 @@ let package = Package(
       ]),
     .testTarget(
       name: "ALSACaptureTests",
-      dependencies: ["ALSACapture", "Pipeline", "AudioFile", "Features", "ModelIO", "Recurrent"]),
+      dependencies: [
+        "ALSACapture", "Pipeline", "AudioFile", "Features", "ModelIO", "Recurrent", "AllocationCounter",
+      ]),
     .testTarget(name: "CLITests", dependencies: ["streamrnn", "ModelIO"]),
   ] + simdKernels
 )

@@ -38,6 +38,9 @@ public final class ALSACaptureSource: @unchecked Sendable {
   /// Test hook: stop reading for this many milliseconds after this many periods (provokes an
   /// overrun on a clocked device). Nil in production.
   public var stall: (afterPeriods: Int, milliseconds: Int)?
+  /// Test hook: calls `start` on the capture thread after this many periods and `stop` when the
+  /// loop ends (an allocation counter). Nil in production.
+  public var countAllocations: (afterPeriods: Int, start: () -> Void, stop: () -> Void)?
 
   private let pcm: OpaquePointer
   private let format: ALSACalls.SampleFormat
@@ -127,8 +130,10 @@ public final class ALSACaptureSource: @unchecked Sendable {
   public func run(producer: FrameProducer, control: StreamControl, counters: StreamCounters) throws {
     var discontinuity = false
     var periods = 0
+    defer { countAllocations?.stop() }
     while !control.isStopRequested {
       if let stall, periods == stall.afterPeriods { usleep(UInt32(stall.milliseconds * 1000)) }
+      if let countAllocations, periods == countAllocations.afterPeriods { countAllocations.start() }
       periods += 1
       let result = ALSACalls.read(pcm, raw, frames: periodFrames)
       let readTime = monotonicNow()

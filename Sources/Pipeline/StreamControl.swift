@@ -44,10 +44,18 @@ let signalStop = Atomic<Bool>(false)
 
 /// Makes SIGINT and SIGTERM ask running streams to stop (drain, flush, print statistics) instead of
 /// killing the process. The handler only stores an atomic flag (async-signal-safe).
+///
+/// Also unblocks both signals on the calling thread (threads started later inherit that): a
+/// process spawned from a thread that blocks them inherits a blocked mask, and then never sees
+/// them (seen with children of the test runner).
 public func installStopSignalHandlers() {
+  var signals = sigset_t()
+  sigemptyset(&signals)
   for signalNumber in [SIGINT, SIGTERM] {
     signal(signalNumber) { _ in signalStop.store(true, ordering: .releasing) }
+    sigaddset(&signals, signalNumber)
   }
+  pthread_sigmask(SIG_UNBLOCK, &signals, nil)
 }
 
 /// The monotonic clock, ns.

@@ -43,6 +43,7 @@ struct CaptureCommand: ParsableCommand {
   @OptionGroup var output: StreamOutputOptions
 
   func run() throws {
+    installStopSignalHandlers()
     let (model, configuration) = try modelOptions.load(features: features)
     let period =
       periodMs.map { max(1, Int(($0 * Double(configuration.sampleRate) / 1000).rounded())) }
@@ -52,7 +53,6 @@ struct CaptureCommand: ParsableCommand {
     let runner = try StreamRunner(
       model: model, features: configuration, sink: try output.makeSink(model: model),
       options: output.streamOptions(duration: duration))
-    installStopSignalHandlers()
     let report = try runner.run(waitsForRoom: false) { producer, control in
       if let notice = ALSACaptureSource.requestRealTimePriority() {
         FileHandle.standardError.write(Data("streamrnn: \(notice)\n".utf8))

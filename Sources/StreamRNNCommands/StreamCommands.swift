@@ -105,13 +105,13 @@ struct ReplayCommand: ParsableCommand {
   @OptionGroup var output: StreamOutputOptions
 
   func run() throws {
+    installStopSignalHandlers()
     let (model, configuration) = try modelOptions.load(features: features)
     let source = ReplaySource(path: file, channel: channel.map { .channel($0) } ?? .mean, pace: pace)
     let stream = try source.openStream(sampleRate: configuration.sampleRate)
     let runner = try StreamRunner(
       model: model, features: configuration, sink: try output.makeSink(model: model),
       options: output.streamOptions(duration: nil))
-    installStopSignalHandlers()
     let hop = configuration.hopLength
     let report = try runner.run(waitsForRoom: pace == .max) { producer, control in
       try source.run(stream: stream, producer: producer, control: control, hop: hop)

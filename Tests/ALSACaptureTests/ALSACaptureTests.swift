@@ -1,4 +1,5 @@
 import ALSACapture
+import AllocationCounter
 import AudioFile
 import Features
 import Foundation
@@ -6,6 +7,10 @@ import ModelIO
 import Pipeline
 import Recurrent
 import Testing
+
+final class AllocationBox: @unchecked Sendable {
+  var value: UInt64?
+}
 
 let speech = ALSAKit.packageRoot + "/Tests/Golden/features/audio/speech_16k_s16.wav"
 let demoModel = ALSAKit.packageRoot + "/Examples/demo/gru2x64-head2.safetensors"
@@ -61,6 +66,29 @@ struct ALSACaptureTests {
     #expect(fileFrames > 400)
     #expect(captured.outputs.count >= replayed.outputs.count)
     #expect(Array(captured.outputs.prefix(replayed.outputs.count)) == replayed.outputs)
+  }
+
+  @Test func theCaptureLoopAllocatesNothing() throws {
+    let feeder = try ALSAKit.startFeeder(speech)
+    defer { feeder.process.terminate() }
+    let source = try ALSACaptureSource.open(
+      device: "fifo_capture:FIFO=\(feeder.fifo)", rate: 16000, periodFrames: 160)
+    let model = try ModelLoader.load(path: demoModel)
+    var options = StreamOptions()
+    options.duration = 2
+    let runner = try StreamRunner(
+      model: model, features: .logmel(LogMelConfiguration()), sink: nil, options: options)
+    let counted = AllocationBox()
+    // Half a second of warm-up (libasound starts the device on the first read), then the count
+    // runs on the capture thread itself for the rest of the stream.
+    source.countAllocations = (
+      afterPeriods: 50, start: allocation_counter_start, stop: { counted.value = allocation_counter_stop() }
+    )
+    let report = try runner.run(waitsForRoom: false) { producer, control in
+      try source.run(producer: producer, control: control, counters: producer.counters)
+    }
+    #expect(report.frames >= 190)
+    #expect(counted.value == 0, "the capture loop allocated \(counted.value ?? 0) times")
   }
 
   @Test func aMissingDeviceIsAClearError() {

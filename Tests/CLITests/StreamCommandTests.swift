@@ -77,6 +77,36 @@ struct StreamCommandTests {
     #expect(quiet.status == 0 && quiet.standardOutput.isEmpty && quiet.standardError.contains("frames 500"))
   }
 
+  @Test func sigintDrainsFlushesAndReports() throws {
+    let process = Process()
+    process.executableURL = try streamrnnExecutable()
+    let stats = temporaryPath("sigint-\(UUID().uuidString).json")
+    process.arguments = ["replay", demoSpeech, "--model", demoModel, "--stats-json", stats]
+    let output = Pipe()
+    let error = Pipe()
+    process.standardOutput = output
+    process.standardError = error
+    try process.run()
+    // Interrupt once the stream is running (the first record is out), about 0.5 s into 5 s.
+    var records = output.fileHandleForReading.availableData
+    usleep(500_000)
+    process.interrupt()  // SIGINT
+    records += output.fileHandleForReading.readDataToEndOfFile()
+    let table = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(table)")
+    let lines = String(decoding: records, as: UTF8.self).split(separator: "\n")
+    #expect(
+      lines.count > 20 && lines.count < 400, "\(lines.count) records after SIGINT at about 0.5 s of 5 s")
+    #expect(
+      lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil }, "a record was cut"
+    )
+    let report = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as? [String: Any])
+    #expect(report["frames"] as? Int == lines.count)
+    #expect(table.contains("capture to output"))
+  }
+
   @Test(
     "Bad input: one line and a non-zero exit",
     arguments: [
