@@ -4,12 +4,15 @@ public enum FeatureConfiguration: Sendable, Equatable {
   case logmel(LogMelConfiguration)
   /// Kaldi fbank (torchaudio.compliance.kaldi.fbank).
   case fbank(FbankConfiguration)
+  /// A learned frontend carried in the model file (Silero VAD's STFT + convolutions).
+  case learned(ConvFrontend)
 
   /// Floats per frame.
   public var featureCount: Int {
     switch self {
     case .logmel(let configuration): configuration.nMels
     case .fbank(let configuration): configuration.numMelBins
+    case .learned(let frontend): frontend.featureCount
     }
   }
 
@@ -18,6 +21,7 @@ public enum FeatureConfiguration: Sendable, Equatable {
     switch self {
     case .logmel(let configuration): configuration.sampleRate
     case .fbank(let configuration): Int(configuration.sampleRate)
+    case .learned(let frontend): frontend.sampleRate
     }
   }
 
@@ -26,6 +30,7 @@ public enum FeatureConfiguration: Sendable, Equatable {
     switch self {
     case .logmel(let configuration): configuration.hopLength
     case .fbank(let configuration): configuration.windowShift
+    case .learned(let frontend): frontend.chunkSamples / frontend.framesPerChunk
     }
   }
 
@@ -34,6 +39,7 @@ public enum FeatureConfiguration: Sendable, Equatable {
     switch self {
     case .logmel(let configuration): try LogMelExtractor(configuration: configuration)
     case .fbank(let configuration): try FbankExtractor(configuration: configuration)
+    case .learned(let frontend): ConvFrontendExtractor(frontend: frontend)
     }
   }
 }

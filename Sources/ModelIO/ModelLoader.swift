@@ -29,6 +29,20 @@ public enum ModelLoader {
   {
     let file = try SafeTensorsFile(path: path)
     let model = try model(from: file, path: path, kind: kind, kernel: kernel)
+    if let frontend = file.metadata["frontend"] {
+      if file.metadata["features"] != nil {
+        throw ModelFileError(path: path, reason: "metadata has both 'frontend' and 'features'; expected one")
+      }
+      let learned = try FrontendMetadata.parse(frontend, tensors: file.tensors, path: path)
+      guard learned.featureCount == model.inputSize else {
+        throw ModelFileError(
+          path: path,
+          reason:
+            "the frontend gives \(learned.featureCount) values per frame but the recurrent stack takes \(model.inputSize)"
+        )
+      }
+      return (model, .learned(learned))
+    }
     let features = try file.metadata["features"].map { text throws(ModelFileError) in
       try FeatureMetadata.parse(text, path: path)
     }
@@ -70,10 +84,21 @@ public enum ModelLoader {
       }
       labels = names
     }
+    var inputActivation = HeadInputActivation.none
+    if let text = file.metadata["head_input_activation"] {
+      guard let parsed = HeadInputActivation(rawValue: text) else {
+        throw fail("metadata head_input_activation '\(text)' is not relu or none")
+      }
+      inputActivation = parsed
+    }
+    // A learned frontend's tensors belong to the frontend, not to the recurrent stack.
+    let tensors =
+      file.metadata["frontend"] == nil ? file.tensors : file.tensors.filter { !$0.key.hasPrefix("frontend.") }
     do {
       return try RecurrentModel(
-        kind: resolvedKind, stateDict: file.tensors, headActivation: activation, labels: labels,
-        kernel: kernel)
+        kind: resolvedKind, stateDict: tensors, headActivation: activation,
+        headInputActivation: inputActivation,
+        labels: labels, kernel: kernel)
     } catch {
       throw fail(error.description)
     }

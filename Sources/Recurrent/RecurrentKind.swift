@@ -29,6 +29,15 @@ public enum HeadActivation: String, Sendable, CaseIterable {
   case none
 }
 
+/// What the classifier head applies to the last layer's output before its Linear layer (Silero VAD
+/// has a ReLU there).
+public enum HeadInputActivation: String, Sendable, CaseIterable {
+  /// The Linear layer reads `h` as is.
+  case none
+  /// The Linear layer reads `max(h, 0)`.
+  case relu
+}
+
 /// A dense float32 tensor in row-major (C) order, as PyTorch's `state_dict` holds it.
 public struct FloatTensor: Sendable, Equatable {
   /// Sizes of each dimension, outermost first.

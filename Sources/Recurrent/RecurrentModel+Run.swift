@@ -135,6 +135,13 @@ extension RecurrentModel {
     if let head, let headPanels {
       // Panels write whole vectors, so they go to scratch first; then the C logits are copied out.
       let logits = scratch + scratchPanelOutput
+      var features = features
+      if head.inputActivation == .relu {
+        let width = directionCount * hiddenOutputSize
+        let rectified = scratch + scratchHeadInput
+        for index in 0..<width { rectified[index] = max(features[index], 0) }
+        features = UnsafePointer(rectified)
+      }
       functions.multiply(packed.base, d + 6 * headPanels.start, headPanels.count, features, logits)
       output.update(from: logits, count: head.classCount)
     } else {

@@ -8,6 +8,8 @@ public struct ClassifierHead: Sendable {
   public let labels: [String]?
   /// Whether the file had `head.bias` (a missing bias is stored as zeros).
   public let hasBias: Bool
+  /// Applied to the head's input before the Linear layer.
+  public let inputActivation: HeadInputActivation
 }
 
 /// Immutable weights of a PyTorch `nn.GRU`/`nn.LSTM`/`nn.RNN` stack (eval mode, batch 1) and an
@@ -65,9 +67,10 @@ public struct RecurrentModel: Sendable {
   var scratchPre: Int { padded(widestInput + hiddenOutputSize, to: functions.lanes) }
   var scratchProjectionInput: Int { scratchPre + 4 * paddedHidden }
   var scratchPanelOutput: Int { scratchProjectionInput + paddedHidden }
-  var scratchSize: Int {
+  var scratchHeadInput: Int {
     scratchPanelOutput + padded(max(projectionSize, head?.classCount ?? 0, 1), to: functions.lanes)
   }
+  var scratchSize: Int { scratchHeadInput + directionCount * hiddenOutputSize }
 
   /// Reads a PyTorch `state_dict` and checks every tensor's presence, shape and finiteness.
   ///
@@ -81,12 +84,14 @@ public struct RecurrentModel: Sendable {
   ///   - kind: The cell type; nil infers GRU or LSTM from the shapes (an RNN's nonlinearity cannot
   ///     be inferred, so it must be given).
   ///   - headActivation: Applied by ``applyHeadActivation(_:)``; ignored without a head.
+  ///   - headInputActivation: Applied to the last layer's output before the head's Linear layer.
   ///   - labels: Class names, one per head output; requires a head.
   ///   - kernel: The instruction set to run on (default: ``RecurrentKernel/preferred``); an
   ///     unavailable one falls back to the preferred kernel.
   public init(
     kind: RecurrentKind?, stateDict: [String: FloatTensor], headActivation: HeadActivation = .none,
-    labels: [String]? = nil, kernel: RecurrentKernel = .preferred
+    headInputActivation: HeadInputActivation = .none, labels: [String]? = nil,
+    kernel: RecurrentKernel = .preferred
   ) throws(RecurrentModelError) {
     let structure = try StateDictStructure(stateDict: stateDict, kind: kind)
     self.kind = structure.kind
@@ -173,7 +178,7 @@ public struct RecurrentModel: Sendable {
       headPanels = PanelRun(start: start, count: packer.panelCount - start)
       head = ClassifierHead(
         classCount: classCount, activation: headActivation, labels: labels,
-        hasBias: headTensors.bias != nil)
+        hasBias: headTensors.bias != nil, inputActivation: headInputActivation)
     } else {
       if let labels {
         throw .inconsistent("\(labels.count) labels given but the model has no head (head.weight)")

@@ -103,6 +103,8 @@ struct FeatureOptions: ParsableArguments {
     var resolved: FeatureConfiguration
     switch (kind, base) {
     case (nil, let base?): resolved = base
+    case (_, .learned?):
+      throw ValidationError("--kind does not apply: the model computes its own features (a learned frontend)")
     case (.fbank, .fbank(let configuration)?): resolved = .fbank(configuration)
     case (.logmel, .logmel(let configuration)?): resolved = .logmel(configuration)
     case (.fbank, _): resolved = .fbank(FbankConfiguration())
@@ -122,6 +124,16 @@ struct FeatureOptions: ParsableArguments {
       ("--linear-fbank", linearFbank),
     ]
     switch resolved {
+    case .learned:
+      let given =
+        (logmelOnly + fbankOnly + [
+          ("--n-mels", nMels != nil), ("--sample-rate", sampleRate != nil),
+          ("--int16-scale", int16Scale),
+        ]).first(where: \.1)
+      if let given {
+        throw ValidationError(
+          "\(given.0) does not apply: the model computes its own features (a learned frontend)")
+      }
     case .logmel(var c):
       if let misplaced = fbankOnly.first(where: \.1) {
         throw ValidationError("\(misplaced.0) does not apply to --kind logmel")
