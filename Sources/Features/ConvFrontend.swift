@@ -140,6 +140,11 @@ public final class ConvFrontendExtractor: FeatureExtractor {
   private let activationA: UnsafeMutablePointer<Float>
   private let activationB: UnsafeMutablePointer<Float>
   private let inputLength: Int
+  /// Private copies of the basis and of each layer's weights and biases, so a chunk runs on plain
+  /// pointers (closures over array buffers can allocate capture boxes in unoptimised builds).
+  private let basis: UnsafeMutablePointer<Float>
+  private let layerWeights: [UnsafeMutablePointer<Float>]
+  private let layerBiases: [UnsafeMutablePointer<Float>]
 
   /// Allocates every buffer.
   public init(frontend: ConvFrontend) {
@@ -157,12 +162,23 @@ public final class ConvFrontendExtractor: FeatureExtractor {
     activationA.initialize(repeating: 0, count: largest)
     activationB = .allocate(capacity: largest)
     activationB.initialize(repeating: 0, count: largest)
+    func copy(_ values: [Float]) -> UnsafeMutablePointer<Float> {
+      let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(values.count, 1))
+      pointer.initialize(repeating: 0, count: max(values.count, 1))
+      for (index, value) in values.enumerated() { pointer[index] = value }
+      return pointer
+    }
+    basis = copy(frontend.basis)
+    layerWeights = frontend.convs.map { copy($0.weights) }
+    layerBiases = frontend.convs.map { copy($0.bias) }
   }
 
   deinit {
     input.deallocate()
     activationA.deallocate()
     activationB.deallocate()
+    basis.deallocate()
+    for pointer in layerWeights + layerBiases { pointer.deallocate() }
   }
 
   /// Feeds samples. Does not allocate or lock.
@@ -202,36 +218,31 @@ public final class ConvFrontendExtractor: FeatureExtractor {
     let bins = frontend.bins
     let window = frontend.window
     var time = frontend.stftFrames
-    frontend.basis.withUnsafeBufferPointer { basis in
-      for t in 0..<time {
-        let x = input + t * frontend.hopLength
-        for f in 0..<bins {
-          let real = dot(basis.baseAddress! + f * window, x, window)
-          let imaginary = dot(basis.baseAddress! + (bins + f) * window, x, window)
-          activationA[t * bins + f] = (real * real + imaginary * imaginary).squareRoot()
-        }
+    for t in 0..<time {
+      let x = input + t * frontend.hopLength
+      for f in 0..<bins {
+        let real = dot(basis + f * window, x, window)
+        let imaginary = dot(basis + (bins + f) * window, x, window)
+        activationA[t * bins + f] = (real * real + imaginary * imaginary).squareRoot()
       }
     }
     var current = activationA
     var next = activationB
     var channels = bins
-    for conv in frontend.convs {
+    for layer in 0..<frontend.convs.count {
+      let conv = frontend.convs[layer]
+      let weights = layerWeights[layer]
+      let bias = layerBiases[layer]
       let outTime = conv.outputLength(time)
-      conv.weights.withUnsafeBufferPointer { weights in
-        conv.bias.withUnsafeBufferPointer { bias in
-          for t in 0..<outTime {
-            for o in 0..<conv.outChannels {
-              var sum = bias[o]
-              for k in 0..<conv.kernel {
-                let source = t * conv.stride + k - conv.padding
-                guard source >= 0, source < time else { continue }
-                sum += dot(
-                  weights.baseAddress! + (o * conv.kernel + k) * channels, current + source * channels,
-                  channels)
-              }
-              next[t * conv.outChannels + o] = conv.relu ? max(sum, 0) : sum
-            }
+      for t in 0..<outTime {
+        for o in 0..<conv.outChannels {
+          var sum = bias[o]
+          for k in 0..<conv.kernel {
+            let source = t * conv.stride + k - conv.padding
+            guard source >= 0, source < time else { continue }
+            sum += dot(weights + (o * conv.kernel + k) * channels, current + source * channels, channels)
           }
+          next[t * conv.outChannels + o] = conv.relu ? max(sum, 0) : sum
         }
       }
       swap(&current, &next)

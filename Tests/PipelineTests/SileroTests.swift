@@ -34,7 +34,8 @@ struct SileroTests {
   @Test func anyBlockSizesGiveTheSameFramesAndNothingIsAllocated() throws {
     let loaded = try ModelLoader.loadWithFeatures(path: sileroModel)
     guard case .learned(let frontend)? = loaded.features else { return }
-    let samples = try MonoAudioStream(path: sileroFolder + "/speech_noise.wav").readAll()
+    let samples = Array(
+      try MonoAudioStream(path: sileroFolder + "/speech_noise.wav").readAll().prefix(512 * 60 + 77))
     func frames(blocks: Int) -> [Float] {
       let extractor = ConvFrontendExtractor(frontend: frontend)
       var output: [Float] = []
@@ -56,7 +57,7 @@ struct SileroTests {
     let allocations = samples.withUnsafeBufferPointer { all in
       extractor.push(UnsafeBufferPointer(rebasing: all[0..<1024])) { checksum += $0[0] }
       allocation_counter_start()
-      for start in stride(from: 1024, to: 1024 + 512 * 100, by: 160) {
+      for start in stride(from: 1024, to: 1024 + 512 * 50, by: 160) {
         extractor.push(UnsafeBufferPointer(rebasing: all[start..<(start + 160)])) { checksum += $0[0] }
       }
       return allocation_counter_stop()
