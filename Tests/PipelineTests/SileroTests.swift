@@ -66,3 +66,71 @@ struct SileroTests {
     #expect(checksum.isFinite)
   }
 }
+
+@Suite("Speech segments follow get_speech_timestamps")
+struct SegmentTests {
+  struct Official: Decodable {
+    struct Segment: Decodable, Equatable {
+      let start: Int
+      let end: Int
+    }
+    let timestamps: [Segment]
+  }
+
+  func official() throws -> [Official.Segment] {
+    try JSONDecoder().decode(
+      Official.self, from: Data(contentsOf: URL(fileURLWithPath: sileroFolder + "/timestamps.json"))
+    ).timestamps
+  }
+
+  func segments(_ probabilities: [Float], total: Int) -> (segments: [Official.Segment], starts: [Int]) {
+    var detector = SegmentDetector(chunkSamples: 512, sampleRate: 16000)
+    var segments: [Official.Segment] = []
+    var starts: [Int] = []
+    func collect(_ event: SegmentEvent) {
+      switch event {
+      case .segment(let start, let end): segments.append(.init(start: start, end: end))
+      case .start(let sample): starts.append(sample)
+      case .discard(let sample): starts.removeAll { $0 == sample }
+      }
+    }
+    for probability in probabilities { detector.process(probability, emit: collect) }
+    detector.finish(totalSamples: total, emit: collect)
+    return (segments, starts)
+  }
+
+  @Test func theOfficialProbabilitiesGiveTheOfficialSegments() throws {
+    let probabilities = try NpyArray(path: sileroFolder + "/probabilities.npy").values
+    let total = try MonoAudioStream(path: sileroFolder + "/speech_noise.wav").readAll().count
+    let expected = try official()
+    #expect(expected.count >= 3)
+    let result = segments(probabilities, total: total)
+    #expect(result.segments == expected)
+    // Every kept segment was announced at its (padded) start.
+    #expect(result.starts == expected.map(\.start))
+  }
+
+  @Test func ourProbabilitiesGiveTheOfficialSegmentsWithinOneChunk() throws {
+    let loaded = try ModelLoader.loadWithFeatures(path: sileroModel)
+    let (sink, _) = try replay(
+      model: loaded.model, features: loaded.features!, path: sileroFolder + "/speech_noise.wav", pace: .max)
+    let total = try MonoAudioStream(path: sileroFolder + "/speech_noise.wav").readAll().count
+    let ours = segments(sink.outputs, total: total).segments
+    let expected = try official()
+    #expect(ours.count == expected.count)
+    for (mine, theirs) in zip(ours, expected) {
+      #expect(
+        abs(mine.start - theirs.start) <= 512 && abs(mine.end - theirs.end) <= 512, "\(mine) vs \(theirs)")
+    }
+  }
+
+  @Test func shortBlipsAreDiscardedAfterBeingAnnounced() {
+    // 3 chunks of speech (96 ms < 250 ms), then silence: announced, then discarded, no segment.
+    let probabilities: [Float] = [0.1, 0.9, 0.9, 0.9] + [Float](repeating: 0.05, count: 20)
+    var events: [SegmentEvent] = []
+    var detector = SegmentDetector(chunkSamples: 512, sampleRate: 16000)
+    for probability in probabilities { detector.process(probability) { events.append($0) } }
+    detector.finish(totalSamples: probabilities.count * 512) { events.append($0) }
+    #expect(events == [.start(sample: 512 - 480), .discard(sample: 512 - 480)])
+  }
+}
