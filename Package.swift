@@ -77,7 +77,9 @@ let package = Package(
       dependencies: [
         "Recurrent", "ModelIO", "Features", "AudioFile", "AllocationCounter", "Pipeline", "ALSACapture",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-      ]
+      ],
+      // The default model of replay and capture: Silero VAD (see Scripts/convert_silero.py).
+      resources: [.copy("BundledModels")]
     ),
     .executableTarget(name: "streamrnn", dependencies: ["StreamRNNCommands"]),
     .executableTarget(

@@ -3,7 +3,8 @@
 
 Reads the TorchScript model shipped in the `silero-vad` wheel (silero_vad/data/silero_vad.jit; the
 `.safetensors` in the wheel is an older checkpoint, so it is not used) and writes
-Models/silero_vad_16k.safetensors with:
+Sources/StreamRNNCommands/BundledModels/silero_vad_16k.safetensors (the default model of
+`streamrnn replay` and `capture`, bundled as a resource) with:
   frontend.stft.basis      [258, 1, 256]  the STFT as a convolution (real rows 0-128, imaginary 129-257)
   frontend.conv{0..3}.weight/bias          the encoder's Conv1d layers (each followed by ReLU)
   rnn.weight_ih_l0 ... bias_hh_l0          the decoder's LSTMCell(128, 128), gates i|f|g|o
@@ -59,13 +60,14 @@ def main():
         "frontend": json.dumps(frontend),
         "source": f"silero-vad {version} (PyPI), silero_vad/data/silero_vad.jit, _model (16 kHz); MIT licence",
     }
-    os.makedirs(os.path.join(ROOT, "Models"), exist_ok=True)
-    path = os.path.join(ROOT, "Models", "silero_vad_16k.safetensors")
+    folder = os.path.join(ROOT, "Sources", "StreamRNNCommands", "BundledModels")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "silero_vad_16k.safetensors")
     save_file(tensors, path, metadata=metadata)
     licence = os.path.join(os.path.dirname(silero_vad.__file__), "..", f"silero_vad-{version}.dist-info", "licenses",
                            "LICENSE")
     if os.path.exists(licence):
-        shutil.copy(licence, os.path.join(ROOT, "Models", "silero_vad_LICENSE"))
+        shutil.copy(licence, os.path.join(folder, "silero_vad_LICENSE"))
     print(f"wrote {path} ({os.path.getsize(path)} bytes) from silero-vad {version}")
 
 

@@ -27,6 +27,8 @@ public struct FrameRecord {
 public protocol FrameSink: AnyObject {
   /// Writes one record.
   func write(_ record: FrameRecord) throws
+  /// Writes a speech-segment event (JSON Lines only).
+  func write(_ event: SegmentEvent, sampleRate: Int) throws
   /// Flushes and closes; called once at the end of the stream.
   func finish() throws
 }
@@ -135,6 +137,28 @@ final class TextSink: FrameSink {
     }
   }
 
+  /// `{"event": "start", "start": s, "start_sample": n}`, `{"event": "discard", …}` or
+  /// `{"start": s, "end": s, "start_sample": n, "end_sample": n}`.
+  func write(_ event: SegmentEvent, sampleRate: Int) throws {
+    guard format == .jsonl else {
+      throw SinkError(description: "segments are JSON Lines: use --format jsonl (or --quiet) with --segments")
+    }
+    func seconds(_ sample: Int) -> String { rounded(Double(sample) / Double(sampleRate), 4) }
+    let text: String
+    switch event {
+    case .start(let sample):
+      text = "{\"event\":\"start\",\"start\":\(seconds(sample)),\"start_sample\":\(sample)}\n"
+    case .discard(let sample):
+      text = "{\"event\":\"discard\",\"start\":\(seconds(sample)),\"start_sample\":\(sample)}\n"
+    case .segment(let start, let end):
+      text =
+        "{\"start\":\(seconds(start)),\"end\":\(seconds(end)),\"start_sample\":\(start),\"end_sample\":\(end)}\n"
+    }
+    guard fputs(text, file) >= 0 else {
+      throw SinkError(description: "\(path): write failed: \(String(cString: strerror(errno)))")
+    }
+  }
+
   func finish() throws {
     let failed = fflush(file) != 0 || ferror(file) != 0
     let code = errno
@@ -161,6 +185,10 @@ final class NpySink: FrameSink {
   func write(_ record: FrameRecord) throws {
     values.append(contentsOf: record.outputs)
     frames += 1
+  }
+
+  func write(_ event: SegmentEvent, sampleRate: Int) throws {
+    throw SinkError(description: "segments are JSON Lines: use --format jsonl (or --quiet) with --segments")
   }
 
   func finish() throws {

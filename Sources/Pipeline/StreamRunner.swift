@@ -15,6 +15,12 @@ public struct StreamOptions: Sendable {
   public var duration: Double?
   /// Show a one-line live progress display on standard error.
   public var progress = false
+  /// Detect speech segments on the speech output and write them as events (nil: off).
+  public var segments: SegmentParameters?
+  /// Reset the recurrent state after this many seconds without speech (nil: never). Off by
+  /// default so that results equal the official model's; long-running streams use it because the
+  /// state's probabilities drift over hours.
+  public var resetAfterSilence: Double?
 
   /// The defaults.
   public init() {}
@@ -42,6 +48,8 @@ public struct StreamReport: Sendable {
   public var captureToOutput: LatencySummary
   /// Why the stream stopped early, if it did (a device error).
   public var error: String?
+  /// Frames before which the recurrent state was reset (``StreamOptions/resetAfterSilence``).
+  public var resetFrames: [Int] = []
 
   /// Audio seconds per compute second.
   public var realTimeFactor: Double { computeSeconds > 0 ? audioSeconds / computeSeconds : 0 }
@@ -70,6 +78,7 @@ public struct StreamReport: Sendable {
       "frames": frames, "dropped": dropped, "xruns": xruns, "discontinuities": discontinuities,
       "audio_seconds": audioSeconds, "compute_seconds": computeSeconds, "x_real_time": realTimeFactor,
       "step": step.json, "queue_wait": queueWait.json, "capture_to_output": captureToOutput.json,
+      "resets": resetFrames.count,
     ]
     if let error { object["error"] = error }
     return object
@@ -153,15 +162,40 @@ public final class StreamRunner {
     let frameLimit = options.duration.map { Int(($0 / secondsPerFrame).rounded(.up)) }
     var lastProgress = monotonicNow()
     let consumer = ring.consumer
+    // Segments and resets read the speech output: the one labelled "speech", else the first.
+    let speechIndex = model.head?.labels?.firstIndex(of: "speech") ?? 0
+    var detector = options.segments.map {
+      SegmentDetector(parameters: $0, chunkSamples: features.hopLength, sampleRate: features.sampleRate)
+    }
+    let silenceThreshold =
+      options.segments.map { $0.negativeThreshold ?? max($0.threshold - 0.15, 0.01) } ?? 0.35
+    let resetFrameCount = options.resetAfterSilence.map { Int(($0 / secondsPerFrame).rounded(.up)) }
+    var silentFrames = 0
+    var resetFrames: [Int] = []
+    func writeEvent(_ event: SegmentEvent) {
+      guard let sink, sinkError == nil else { return }
+      do { try sink.write(event, sampleRate: features.sampleRate) } catch {
+        sinkError = error
+        control.requestStop()
+      }
+    }
 
     output.withUnsafeMutableBufferPointer { output in
       while true {
         while consumer.pop({ frame, info in
           let popped = monotonicNow()
           queueWaits.record(popped &- info.pushTime)
+          if let resetFrameCount, silentFrames >= resetFrameCount {
+            state.reset()
+            resetFrames.append(info.index)
+            silentFrames = 0
+          }
           model.step(frame, state: &state, output: output)
           model.applyHeadActivation(output)
           let stepped = monotonicNow()
+          let speech = output[speechIndex]
+          silentFrames = speech < silenceThreshold ? silentFrames + 1 : 0
+          detector?.process(speech, emit: writeEvent)
           stepTimes.record(stepped &- popped)
           if info.discontinuity { discontinuities += 1 }
           latencies.record(stepped &- info.captureTime)
@@ -197,6 +231,7 @@ public final class StreamRunner {
       }
     }
     thread.join()
+    detector?.finish(totalSamples: counters.samples.load(ordering: .relaxed), emit: writeEvent)
     if options.progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     if let sinkError { throw sinkError }
     try sink?.finish()
@@ -208,7 +243,7 @@ public final class StreamRunner {
       discontinuities: discontinuities, audioSeconds: Double(samples) / Double(features.sampleRate),
       computeSeconds: Double(counters.featureNanoseconds.load(ordering: .relaxed) &+ stepTimes.total) / 1e9,
       step: stepTimes.summary, queueWait: queueWaits.summary, captureToOutput: latencies.summary,
-      error: producerError.value)
+      error: producerError.value, resetFrames: resetFrames)
   }
 }
 

@@ -11,20 +11,83 @@ extension ReplayPace: ExpressibleByArgument {}
 
 /// The model of a stream.
 struct ModelOptions: ParsableArguments {
-  @Option(help: "Model file (safetensors). Its 'features' metadata sets the features; flags override it.")
-  var model: String
+  @Option(
+    help:
+      "Model file (safetensors). Its 'features' or 'frontend' metadata sets the features. Default: the bundled Silero VAD."
+  )
+  var model: String?
 
   @Option(help: "Cell kind, overriding the model file's 'kind' metadata.")
   var modelKind: RecurrentKind?
 
   /// The model and its feature configuration after the command line's overrides.
   func load(features: FeatureOptions) throws -> (RecurrentModel, FeatureConfiguration) {
+    let model = try self.model ?? bundledModelPath()
     let loaded = try ModelLoader.loadWithFeatures(path: model, kind: modelKind)
     let configuration = try features.configuration(base: loaded.features)
     if loaded.model.isBidirectional {
       throw CommandError(description: "\(model): bidirectional models need the future and cannot stream")
     }
     return (loaded.model, configuration)
+  }
+}
+
+/// The bundled Silero VAD model (a resource of this target).
+func bundledModelPath() throws -> String {
+  guard let url = Bundle.module.url(forResource: "BundledModels/silero_vad_16k", withExtension: "safetensors")
+  else {
+    throw CommandError(description: "the bundled model is missing from this build; pass --model")
+  }
+  return url.path
+}
+
+/// Speech segments and the state reset policy.
+struct SegmentOptions: ParsableArguments {
+  @Flag(
+    help:
+      "Emit speech segments as JSON Lines: a start event as soon as speech starts, a segment when it ends.")
+  var segments = false
+
+  @Option(help: "Speech threshold (get_speech_timestamps' threshold).")
+  var threshold: Float = 0.5
+
+  @Option(help: "Exit threshold (default: threshold - 0.15).")
+  var negThreshold: Float?
+
+  @Option(help: "Shorter segments are discarded, ms.")
+  var minSpeechDurationMs: Double = 250
+
+  @Option(help: "Silence that ends a segment, ms.")
+  var minSilenceDurationMs: Double = 100
+
+  @Option(help: "Padding added at both ends of each segment, ms.")
+  var speechPadMs: Double = 30
+
+  @Option(help: "Split segments longer than this, s (default: never).")
+  var maxSpeechDurationS: Double?
+
+  @Option(help: "Reset the model state after this many seconds without speech (default: never).")
+  var resetAfterSilence: Double?
+
+  func apply(to options: inout StreamOptions) throws {
+    guard (0...1).contains(threshold), minSpeechDurationMs >= 0, minSilenceDurationMs >= 0, speechPadMs >= 0
+    else {
+      throw ValidationError("segment parameters must be non-negative and the threshold in 0...1")
+    }
+    if let resetAfterSilence, resetAfterSilence <= 0 {
+      throw ValidationError("--reset-after-silence must be positive")
+    }
+    if segments {
+      var parameters = SegmentParameters()
+      parameters.threshold = threshold
+      parameters.negativeThreshold = negThreshold
+      parameters.minSpeechMs = minSpeechDurationMs
+      parameters.minSilenceMs = minSilenceDurationMs
+      parameters.speechPadMs = speechPadMs
+      parameters.maxSpeechSeconds = maxSpeechDurationS ?? .infinity
+      options.segments = parameters
+    }
+    options.resetAfterSilence = resetAfterSilence
   }
 }
 
@@ -60,8 +123,8 @@ struct StreamOutputOptions: ParsableArguments {
     return options
   }
 
-  func makeSink(model: RecurrentModel) throws -> (any FrameSink)? {
-    if quiet { return nil }
+  func makeSink(model: RecurrentModel, segments: Bool) throws -> (any FrameSink)? {
+    if quiet && !segments { return nil }
     return try Pipeline.makeSink(
       format: format, path: out, labels: model.head?.labels, outputCount: model.outputSize)
   }
@@ -102,6 +165,8 @@ struct ReplayCommand: ParsableCommand {
 
   @OptionGroup var features: FeatureOptions
 
+  @OptionGroup var segmentOptions: SegmentOptions
+
   @OptionGroup var output: StreamOutputOptions
 
   func run() throws {
@@ -109,9 +174,11 @@ struct ReplayCommand: ParsableCommand {
     let (model, configuration) = try modelOptions.load(features: features)
     let source = ReplaySource(path: file, channel: channel.map { .channel($0) } ?? .mean, pace: pace)
     let stream = try source.openStream(sampleRate: configuration.sampleRate)
+    var options = output.streamOptions(duration: nil)
+    try segmentOptions.apply(to: &options)
     let runner = try StreamRunner(
-      model: model, features: configuration, sink: try output.makeSink(model: model),
-      options: output.streamOptions(duration: nil))
+      model: model, features: configuration,
+      sink: try output.makeSink(model: model, segments: segmentOptions.segments), options: options)
     let hop = configuration.hopLength
     let report = try runner.run(waitsForRoom: pace == .max) { producer, control in
       try source.run(stream: stream, producer: producer, control: control, hop: hop)

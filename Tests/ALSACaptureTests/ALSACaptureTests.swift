@@ -24,6 +24,7 @@ final class CollectingSink: FrameSink {
     indices.append(record.index)
     if record.discontinuity { discontinuous.append(record.index) }
   }
+  func write(_ event: SegmentEvent, sampleRate: Int) throws {}
   func finish() throws {}
 }
 

@@ -24,6 +24,7 @@ final class MemorySink: FrameSink {
     indices.append(record.index)
     if record.discontinuity { discontinuities += 1 }
   }
+  func write(_ event: SegmentEvent, sampleRate: Int) throws {}
   func finish() throws {}
 }
 

@@ -7,7 +7,7 @@ import Pipeline
 import Recurrent
 import Testing
 
-let sileroModel = root + "/Models/silero_vad_16k.safetensors"
+let sileroModel = root + "/Sources/StreamRNNCommands/BundledModels/silero_vad_16k.safetensors"
 let sileroFolder = root + "/Tests/Golden/silero"
 
 @Suite("Silero VAD equals the official model")
@@ -132,5 +132,46 @@ struct SegmentTests {
     for probability in probabilities { detector.process(probability) { events.append($0) } }
     detector.finish(totalSamples: probabilities.count * 512) { events.append($0) }
     #expect(events == [.start(sample: 512 - 480), .discard(sample: 512 - 480)])
+  }
+}
+
+@Suite("Reset after silence")
+struct ResetTests {
+  @Test func aResetStreamContinuesLikeAFreshOne() throws {
+    let loaded = try ModelLoader.loadWithFeatures(path: sileroModel)
+    let features = loaded.features!
+    let path = sileroFolder + "/speech_noise.wav"
+    // Offline: every frontend frame of the file.
+    let extractor = try features.makeExtractor()
+    var frames: [Float] = []
+    try MonoAudioStream(path: path).forEachBlock { block in
+      extractor.push(block) { frames.append(contentsOf: $0) }
+    }
+    extractor.finish { frames.append(contentsOf: $0) }
+
+    let sink = MemorySink()
+    var options = StreamOptions()
+    options.resetAfterSilence = 0.5
+    let runner = try StreamRunner(model: loaded.model, features: features, sink: sink, options: options)
+    let source = ReplaySource(path: path, pace: .max)
+    let stream = try source.openStream(sampleRate: 16000)
+    let report = try runner.run(waitsForRoom: true) { producer, control in
+      try source.run(stream: stream, producer: producer, control: control, hop: features.hopLength)
+    }
+    #expect(report.resetFrames.count >= 2, "resets at \(report.resetFrames)")
+    // From each reset on, the outputs equal a fresh state stepped over the same frames.
+    for (number, resetFrame) in report.resetFrames.enumerated() {
+      let end = number + 1 < report.resetFrames.count ? report.resetFrames[number + 1] : report.frames
+      var fresh = loaded.model.makeState()
+      var expected = loaded.model.run(
+        sequence: Array(frames[(resetFrame * 128)..<(end * 128)]), frameCount: end - resetFrame, state: &fresh
+      )
+      // One output per frame: the sigmoid applies element by element.
+      expected.withUnsafeMutableBufferPointer { loaded.model.applyHeadActivation($0) }
+      #expect(Array(sink.outputs[resetFrame..<end]) == expected, "after the reset at frame \(resetFrame)")
+    }
+    // Without the policy nothing is reset (results equal the official model's).
+    let (_, plain) = try replay(model: loaded.model, features: features, path: path, pace: .max)
+    #expect(plain.resetFrames.isEmpty)
   }
 }
