@@ -1,5 +1,6 @@
 # StreamRNN — the two set-up commands for a fresh Debian 12 machine with Swift 6.3:
-#   make run    build (release) and replay the bundled speech through the bundled model, live-paced
+#   make run    build (release) and replay the bundled speech through the bundled Silero VAD, live-paced,
+#               printing speech segments and latency statistics
 #   make test   format check, debug and release builds, and every test
 # Both install missing apt packages first (`make deps`, needs root or sudo).
 
@@ -22,9 +23,10 @@ build: deps
 	$(SWIFT) build -c release
 
 run: build
-	.build/release/streamrnn replay $(DEMO)/speech.wav --model $(DEMO)/gru2x64-head2.safetensors --every 50
-	@echo "The step alone, against PyTorch's logits for the same frames:"
-	.build/release/StepExample $(DEMO)/gru2x64-head2.safetensors $(DEMO)/frames.npy $(DEMO)/pytorch-logits.npy
+	.build/release/streamrnn replay $(DEMO)/speech_with_pauses.wav --segments --quiet
+	@echo "The same through the library API (Examples/VADExample):"
+	.build/release/VADExample Sources/StreamRNNCommands/BundledModels/silero_vad_16k.safetensors \
+	  $(DEMO)/speech_with_pauses.wav
 
 lint:
 	$(SWIFT) format lint --strict --recursive --parallel Sources Tests Examples Package.swift

@@ -84,6 +84,9 @@ let package = Package(
     .executableTarget(name: "streamrnn", dependencies: ["StreamRNNCommands"]),
     .executableTarget(
       name: "StepExample", dependencies: ["Recurrent", "ModelIO"], path: "Examples/StepExample"),
+    .executableTarget(
+      name: "VADExample", dependencies: ["Recurrent", "ModelIO", "Features", "AudioFile", "Pipeline"],
+      path: "Examples/VADExample"),
     .testTarget(name: "RecurrentTests", dependencies: ["Recurrent", "ModelIO", "AllocationCounter"]),
     .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Recurrent"]),
     .testTarget(
