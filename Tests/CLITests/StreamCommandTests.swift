@@ -77,6 +77,47 @@ struct StreamCommandTests {
     #expect(quiet.status == 0 && quiet.standardOutput.isEmpty && quiet.standardError.contains("frames 500"))
   }
 
+  @Test func theBundledVADIsTheDefaultAndItsSegmentsAreTheOfficialOnes() throws {
+    let goldenAudio = packageRoot.appendingPathComponent("Tests/Golden/silero/speech_noise.wav").path
+    let result = try streamrnn(["replay", goldenAudio, "--pace", "max", "--segments", "--quiet"])
+    #expect(result.status == 0, "\(result.standardError)")
+    var starts: [Int] = []
+    var segments: [[Int]] = []
+    for line in result.standardOutput.split(separator: "\n") {
+      let event = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+      if event["event"] as? String == "start" {
+        starts.append(try #require(event["start_sample"] as? Int))
+        #expect(event["start"] is Double)
+      } else {
+        #expect(Set(event.keys) == ["start", "end", "start_sample", "end_sample"])
+        segments.append([
+          try #require(event["start_sample"] as? Int), try #require(event["end_sample"] as? Int),
+        ])
+        #expect(abs((event["start"] as? Double ?? -1) - Double(segments.last![0]) / 16000) < 1e-3)
+      }
+    }
+    struct Official: Decodable {
+      struct Segment: Decodable {
+        let start: Int
+        let end: Int
+      }
+      let timestamps: [Segment]
+    }
+    let official = try JSONDecoder().decode(
+      Official.self,
+      from: Data(contentsOf: packageRoot.appendingPathComponent("Tests/Golden/silero/timestamps.json")))
+    #expect(segments.count == official.timestamps.count)
+    for (ours, theirs) in zip(segments, official.timestamps) {
+      #expect(abs(ours[0] - theirs.start) <= 512 && abs(ours[1] - theirs.end) <= 512)
+    }
+    #expect(starts == segments.map { $0[0] }, "every segment was announced at its start")
+  }
+
+  @Test func segmentsNeedJSONLines() throws {
+    let result = try streamrnn(["replay", demoSpeech, "--pace", "max", "--segments", "--format", "csv"])
+    #expect(result.status != 0 && result.standardError.contains("segments are JSON Lines"))
+  }
+
   @Test func sigintDrainsFlushesAndReports() throws {
     let process = Process()
     process.executableURL = try streamrnnExecutable()
