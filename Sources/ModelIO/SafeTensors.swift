@@ -178,30 +178,31 @@ func halfToFloat(_ bits: UInt16) -> Float {
   }
 }
 
+/// `text` as a JSON string literal (quotes, backslashes and control characters escaped).
+public func jsonQuoted(_ text: String) -> String {
+  var result = "\""
+  for scalar in text.unicodeScalars {
+    switch scalar {
+    case "\"": result += "\\\""
+    case "\\": result += "\\\\"
+    case _ where scalar.value < 0x20:
+      let hex = String(scalar.value, radix: 16)
+      result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+    default: result.unicodeScalars.append(scalar)
+    }
+  }
+  return result + "\""
+}
+
 extension SafeTensorsFile {
   /// The bytes of a safetensors file holding `tensors` as F32 and `metadata`, tensors laid out in
   /// the given order (as `safetensors.torch.save_file` would write them, up to key order).
   public static func encoded(tensors: [(name: String, tensor: FloatTensor)], metadata: [String: String] = [:])
     -> [UInt8]
   {
-    func quoted(_ text: String) -> String {
-      var result = "\""
-      for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": result += "\\\""
-        case "\\": result += "\\\\"
-        case _ where scalar.value < 0x20:
-          result +=
-            "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-            + String(scalar.value, radix: 16)
-        default: result.unicodeScalars.append(scalar)
-        }
-      }
-      return result + "\""
-    }
     var entries: [String] = []
     if !metadata.isEmpty {
-      let pairs = metadata.sorted { $0.key < $1.key }.map { "\(quoted($0.key)):\(quoted($0.value))" }
+      let pairs = metadata.sorted { $0.key < $1.key }.map { "\(jsonQuoted($0.key)):\(jsonQuoted($0.value))" }
       entries.append("\"__metadata__\":{\(pairs.joined(separator: ","))}")
     }
     var data: [UInt8] = []
@@ -215,7 +216,8 @@ extension SafeTensorsFile {
       }
       let shape = tensor.shape.map(String.init).joined(separator: ",")
       entries.append(
-        "\(quoted(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(begin),\(data.count)]}")
+        "\(jsonQuoted(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(begin),\(data.count)]}"
+      )
     }
     var header = Array(("{" + entries.joined(separator: ",") + "}").utf8)
     // Pad with spaces to a multiple of 8 bytes, as the reference writer does, to keep data aligned.

@@ -90,7 +90,7 @@ final class TextSink: FrameSink {
     self.ownsFile = ownsFile
     self.format = format
     self.labels = labels
-    quotedLabels = (labels ?? []).map(jsonString)
+    quotedLabels = (labels ?? []).map(jsonQuoted)
     line.reserveCapacity(256 + 32 * outputCount)
     if format == .csv {
       let names = labels ?? (0..<outputCount).map { "out\($0)" }
@@ -200,21 +200,6 @@ func rounded(_ value: Double, _ digits: Int) -> String {
   var scale = 1.0
   for _ in 0..<digits { scale *= 10 }
   return String((value * scale).rounded() / scale)
-}
-
-func jsonString(_ text: String) -> String {
-  var result = "\""
-  for scalar in text.unicodeScalars {
-    switch scalar {
-    case "\"": result += "\\\""
-    case "\\": result += "\\\\"
-    case "\n": result += "\\n"
-    case _ where scalar.value < 0x20:
-      result += "\\u00" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
-    default: result.unicodeScalars.append(scalar)
-    }
-  }
-  return result + "\""
 }
 
 func csvField(_ text: String) -> String {

@@ -42,6 +42,23 @@ extension RecurrentModel {
     }
   }
 
+  /// Steps over `[frameCount, input_size]` frames one ``step(_:state:output:)`` at a time (the
+  /// live path, offline), returning `[frameCount, outputSize]`. Allocates its result.
+  public func stepEach(frames: [Float], frameCount: Int, state: inout RecurrentState) -> [Float] {
+    precondition(frames.count == frameCount * inputSize, "frames are not [\(frameCount), \(inputSize)]")
+    var outputs = [Float](repeating: 0, count: frameCount * outputSize)
+    frames.withUnsafeBufferPointer { input in
+      outputs.withUnsafeMutableBufferPointer { output in
+        for t in 0..<frameCount {
+          step(
+            UnsafeBufferPointer(rebasing: input[(t * inputSize)..<((t + 1) * inputSize)]), state: &state,
+            output: UnsafeMutableBufferPointer(rebasing: output[(t * outputSize)..<((t + 1) * outputSize)]))
+        }
+      }
+    }
+    return outputs
+  }
+
   /// Runs a whole sequence, as PyTorch's module call on a `[T, input_size]` input does.
   ///
   /// Unidirectional results equal ``step(_:state:output:)`` frame by frame bit for bit (the same

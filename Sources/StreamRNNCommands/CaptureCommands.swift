@@ -52,11 +52,8 @@ struct CaptureCommand: ParsableCommand {
       ?? configuration.hopLength
     let source = try ALSACaptureSource.open(
       device: device, rate: configuration.sampleRate, periodFrames: period)
-    var options = output.streamOptions(duration: duration)
-    try segmentOptions.apply(to: &options)
-    let runner = try StreamRunner(
-      model: model, features: configuration,
-      sink: try output.makeSink(model: model, segments: segmentOptions.segments), options: options)
+    let runner = try output.makeRunner(
+      model: model, features: configuration, segments: segmentOptions, duration: duration)
     let report = try runner.run(waitsForRoom: false) { producer, control in
       if let notice = ALSACaptureSource.requestRealTimePriority() {
         FileHandle.standardError.write(Data("streamrnn: \(notice)\n".utf8))

@@ -71,7 +71,7 @@ struct StepCommand: ParsableCommand {
     if model.isBidirectional {
       outputs = model.run(sequence: input.values, frameCount: frameCount, state: &state)
     } else {
-      outputs = stepFrameByFrame(model: model, frames: input.values, frameCount: frameCount, state: &state)
+      outputs = model.stepEach(frames: input.values, frameCount: frameCount, state: &state)
     }
 
     try NpyArray(shape: [frameCount, model.outputSize], values: outputs).write(to: out)
@@ -89,23 +89,4 @@ struct StepCommand: ParsableCommand {
       throw CommandError(description: "\(path): shape \(array.shape), expected \(shape) \(what)")
     }
   }
-}
-
-/// Steps `model` over `[frameCount, input_size]` frames, returning `[frameCount, outputSize]`.
-func stepFrameByFrame(model: RecurrentModel, frames: [Float], frameCount: Int, state: inout RecurrentState)
-  -> [Float]
-{
-  var outputs = [Float](repeating: 0, count: frameCount * model.outputSize)
-  frames.withUnsafeBufferPointer { input in
-    outputs.withUnsafeMutableBufferPointer { output in
-      for t in 0..<frameCount {
-        model.step(
-          UnsafeBufferPointer(rebasing: input[(t * model.inputSize)..<((t + 1) * model.inputSize)]),
-          state: &state,
-          output: UnsafeMutableBufferPointer(
-            rebasing: output[(t * model.outputSize)..<((t + 1) * model.outputSize)]))
-      }
-    }
-  }
-  return outputs
 }

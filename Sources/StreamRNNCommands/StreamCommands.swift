@@ -129,6 +129,17 @@ struct StreamOutputOptions: ParsableArguments {
       format: format, path: out, labels: model.head?.labels, outputCount: model.outputSize)
   }
 
+  /// The runner of a `replay` or `capture`: options, segments and the sink.
+  func makeRunner(
+    model: RecurrentModel, features: FeatureConfiguration, segments: SegmentOptions, duration: Double?
+  ) throws -> StreamRunner {
+    var options = streamOptions(duration: duration)
+    try segments.apply(to: &options)
+    return try StreamRunner(
+      model: model, features: features, sink: try makeSink(model: model, segments: segments.segments),
+      options: options)
+  }
+
   /// Prints the statistics table on standard error and writes `--stats-json`.
   func report(_ report: StreamReport) throws {
     FileHandle.standardError.write(Data((report.table + "\n").utf8))
@@ -174,11 +185,8 @@ struct ReplayCommand: ParsableCommand {
     let (model, configuration) = try modelOptions.load(features: features)
     let source = ReplaySource(path: file, channel: channel.map { .channel($0) } ?? .mean, pace: pace)
     let stream = try source.openStream(sampleRate: configuration.sampleRate)
-    var options = output.streamOptions(duration: nil)
-    try segmentOptions.apply(to: &options)
-    let runner = try StreamRunner(
-      model: model, features: configuration,
-      sink: try output.makeSink(model: model, segments: segmentOptions.segments), options: options)
+    let runner = try output.makeRunner(
+      model: model, features: configuration, segments: segmentOptions, duration: nil)
     let hop = configuration.hopLength
     let report = try runner.run(waitsForRoom: pace == .max) { producer, control in
       try source.run(stream: stream, producer: producer, control: control, hop: hop)

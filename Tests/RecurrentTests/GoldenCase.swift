@@ -52,18 +52,5 @@ func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
 
 /// Steps `model` over `frames` frame by frame (the real-time path), returning all outputs.
 func stepAll(_ model: RecurrentModel, frames: [Float], state: inout RecurrentState) -> [Float] {
-  let count = frames.count / model.inputSize
-  var outputs = [Float](repeating: 0, count: count * model.outputSize)
-  frames.withUnsafeBufferPointer { input in
-    outputs.withUnsafeMutableBufferPointer { output in
-      for t in 0..<count {
-        model.step(
-          UnsafeBufferPointer(rebasing: input[(t * model.inputSize)..<((t + 1) * model.inputSize)]),
-          state: &state,
-          output: UnsafeMutableBufferPointer(
-            rebasing: output[(t * model.outputSize)..<((t + 1) * model.outputSize)]))
-      }
-    }
-  }
-  return outputs
+  model.stepEach(frames: frames, frameCount: frames.count / model.inputSize, state: &state)
 }
