@@ -89,6 +89,12 @@ final class TextSink: FrameSink {
     self.path = path
     self.ownsFile = ownsFile
     self.format = format
+    // Pipes and terminals get each line as it is written (live consumers react to events at
+    // once); regular files keep full buffering.
+    var status = stat()
+    if fstat(fileno(file), &status) != 0 || (status.st_mode & S_IFMT) != S_IFREG {
+      setvbuf(file, nil, _IOLBF, 0)
+    }
     self.labels = labels
     quotedLabels = (labels ?? []).map(jsonQuoted)
     line.reserveCapacity(256 + 32 * outputCount)
@@ -154,7 +160,8 @@ final class TextSink: FrameSink {
       text =
         "{\"start\":\(seconds(start)),\"end\":\(seconds(end)),\"start_sample\":\(start),\"end_sample\":\(end)}\n"
     }
-    guard fputs(text, file) >= 0 else {
+    // Events are rare and time-critical (a live user waits for "speech started"): flush now.
+    guard fputs(text, file) >= 0, fflush(file) == 0 else {
       throw SinkError(description: "\(path): write failed: \(String(cString: strerror(errno)))")
     }
   }

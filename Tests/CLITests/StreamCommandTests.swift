@@ -113,6 +113,28 @@ struct StreamCommandTests {
     #expect(starts == segments.map { $0[0] }, "every segment was announced at its start")
   }
 
+  @Test func aLiveStartEventArrivesBeforeTheStreamEnds() throws {
+    // Paced replay into a pipe: the first start event must reach the reader while the stream is
+    // still running (not when a buffer fills or at exit).
+    let audio = packageRoot.appendingPathComponent("Examples/demo/speech_with_pauses.wav").path
+    let process = Process()
+    process.executableURL = try streamrnnExecutable()
+    process.arguments = ["replay", audio, "--segments", "--quiet"]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    let started = Date()
+    try process.run()
+    let first = output.fileHandleForReading.availableData
+    let arrival = Date().timeIntervalSince(started)
+    process.interrupt()
+    _ = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    #expect(String(decoding: first, as: UTF8.self).hasPrefix(#"{"event":"start""#))
+    // Speech starts about 1.03 s into the 9 s recording (padded); the event must come long before the end.
+    #expect(arrival > 0.9 && arrival < 4, "first event after \(arrival) s")
+  }
+
   @Test func segmentsNeedJSONLines() throws {
     let result = try streamrnn(["replay", demoSpeech, "--pace", "max", "--segments", "--format", "csv"])
     #expect(result.status != 0 && result.standardError.contains("segments are JSON Lines"))
