@@ -53,8 +53,9 @@ let package = Package(
     .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
     .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
     .systemLibrary(name: "CKissFFT", pkgConfig: "kissfft-float", providers: [.apt(["libkissfft-dev"])]),
-    // Streaming log-mel and Kaldi fbank frames, equal to torchaudio's. No audio I/O.
-    .target(name: "Features", dependencies: ["CKissFFT"]),
+    // Streaming log-mel and Kaldi fbank frames, equal to torchaudio's, and learned frontends (on the
+    // recurrent step's packed SIMD kernels). No audio I/O.
+    .target(name: "Features", dependencies: ["CKissFFT", "Recurrent"]),
     // Audio files (libsndfile) and resampling (libsoxr) into mono float32 streams.
     .target(name: "AudioFile", dependencies: ["CSndFile", "CSoxr"]),
     // The stream's core: the lock-free frame ring and what travels in it. No dependencies.

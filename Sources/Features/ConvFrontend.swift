@@ -1,3 +1,5 @@
+import Recurrent
+
 /// One Conv1d layer of a learned frontend: `[out, in, kernel]` weights (PyTorch layout), zero
 /// padding, optional ReLU after it.
 public struct ConvLayer: Sendable, Equatable {
@@ -123,8 +125,12 @@ public struct ConvFrontend: Sendable, Equatable {
 
 /// Streams audio through a ``ConvFrontend``: push samples in blocks of any size; every completed
 /// chunk emits ``ConvFrontend/framesPerChunk`` frames. ``finish(emit:)`` zero-pads a partial last
-/// chunk, as Silero's `get_speech_timestamps` pads it. All buffers are allocated in `init`; pushing
-/// does not allocate or lock.
+/// chunk, as Silero's `get_speech_timestamps` pads it.
+///
+/// The STFT (basis × each window) and every convolution (weights × the contiguous time-major window
+/// of `kernel` input frames) run as packed matrix × vector products on the recurrent step's SIMD
+/// kernels; the convolutions' zero padding lives in each layer's input buffer. All buffers are
+/// allocated in `init`; pushing does not allocate or lock.
 public final class ConvFrontendExtractor: FeatureExtractor {
   /// The frontend.
   public let frontend: ConvFrontend
@@ -136,49 +142,84 @@ public final class ConvFrontendExtractor: FeatureExtractor {
   /// `[context + chunk + padRight]`: the chunk's input.
   private let input: UnsafeMutablePointer<Float>
   private var filled = 0
-  /// Two time-major activation buffers `[T][C]`, large enough for every layer.
-  private let activationA: UnsafeMutablePointer<Float>
-  private let activationB: UnsafeMutablePointer<Float>
   private let inputLength: Int
-  /// Private copies of the basis and of each layer's weights and biases, so a chunk runs on plain
-  /// pointers (closures over array buffers can allocate capture boxes in unoptimised builds).
-  private let basis: UnsafeMutablePointer<Float>
-  private let layerWeights: [UnsafeMutablePointer<Float>]
-  private let layerBiases: [UnsafeMutablePointer<Float>]
+  /// `[2F, window]`.
+  private let stft: PackedMatrix
+  /// One per conv layer: `[out, kernel · in]` over a time-major window.
+  private let layers: [PackedMatrix]
+  /// Input of layer `l` (the STFT magnitude for l = 0), time-major `[frames][channels]` with the
+  /// layer's zero padding before and after; the last entry is the frontend's output.
+  private let buffers: [UnsafeMutablePointer<Float>]
+  /// Time steps entering each layer, and after the last.
+  private let times: [Int]
+  /// Matrix outputs (padded rows).
+  private let scratch: UnsafeMutablePointer<Float>
+  /// Per layer, six Ints: stride, in channels, out channels, ReLU (0/1), padding of the next
+  /// layer's input, output time steps. The chunk loop reads only pointers and Ints.
+  private let plan: UnsafeMutablePointer<Int>
+  private let layerCount: Int
+  private let stftFrames: Int
+  private let firstPadding: Int
 
-  /// Allocates every buffer.
+  /// Packs the weights and allocates every buffer.
   public init(frontend: ConvFrontend) {
     self.frontend = frontend
     inputLength = frontend.contextSamples + frontend.chunkSamples + frontend.padRight
     input = .allocate(capacity: inputLength)
     input.initialize(repeating: 0, count: inputLength)
-    var largest = 2 * frontend.bins * frontend.stftFrames
-    var time = frontend.stftFrames
-    for conv in frontend.convs {
-      time = conv.outputLength(time)
-      largest = max(largest, conv.outChannels * time)
+    let basis = frontend.basis
+    let window = frontend.window
+    stft = PackedMatrix(rows: 2 * frontend.bins, columns: window) { row, column in
+      basis[row * window + column]
     }
-    activationA = .allocate(capacity: largest)
-    activationA.initialize(repeating: 0, count: largest)
-    activationB = .allocate(capacity: largest)
-    activationB.initialize(repeating: 0, count: largest)
-    func copy(_ values: [Float]) -> UnsafeMutablePointer<Float> {
-      let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(values.count, 1))
-      pointer.initialize(repeating: 0, count: max(values.count, 1))
-      for (index, value) in values.enumerated() { pointer[index] = value }
-      return pointer
+    layers = frontend.convs.map { conv in
+      let weights = conv.weights
+      let bias = conv.bias
+      let width = conv.kernel * conv.inChannels
+      return PackedMatrix(
+        rows: conv.outChannels, columns: width, weight: { row, column in weights[row * width + column] },
+        bias: { bias[$0] })
     }
-    basis = copy(frontend.basis)
-    layerWeights = frontend.convs.map { copy($0.weights) }
-    layerBiases = frontend.convs.map { copy($0.bias) }
+    var times = [frontend.stftFrames]
+    for conv in frontend.convs { times.append(conv.outputLength(times.last!)) }
+    self.times = times
+    var buffers: [UnsafeMutablePointer<Float>] = []
+    for (index, conv) in frontend.convs.enumerated() {
+      // Leading padding, the frames, and enough trailing zeros for the last window.
+      let trailing = max(
+        0, (times[index + 1] - 1) * conv.stride + conv.kernel - (conv.padding + times[index]))
+      let count = (conv.padding + times[index] + trailing) * conv.inChannels
+      let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+      buffer.initialize(repeating: 0, count: count)
+      buffers.append(buffer)
+    }
+    let outputCount = times.last! * frontend.featureCount
+    let output = UnsafeMutablePointer<Float>.allocate(capacity: outputCount)
+    output.initialize(repeating: 0, count: outputCount)
+    buffers.append(output)
+    self.buffers = buffers
+    let scratchCount = max(stft.paddedRows, layers.map(\.paddedRows).max() ?? 0)
+    scratch = .allocate(capacity: scratchCount)
+    scratch.initialize(repeating: 0, count: scratchCount)
+    layerCount = frontend.convs.count
+    stftFrames = times[0]
+    firstPadding = frontend.convs.first?.padding ?? 0
+    plan = .allocate(capacity: max(1, 6 * layerCount))
+    plan.initialize(repeating: 0, count: max(1, 6 * layerCount))
+    for (index, conv) in frontend.convs.enumerated() {
+      let nextPadding = index + 1 < frontend.convs.count ? frontend.convs[index + 1].padding : 0
+      let entry = [
+        conv.stride, conv.inChannels, conv.outChannels, conv.relu ? 1 : 0, nextPadding, times[index + 1],
+      ]
+      for (offset, value) in entry.enumerated() { plan[6 * index + offset] = value }
+    }
   }
 
   deinit {
     input.deallocate()
-    activationA.deallocate()
-    activationB.deallocate()
-    basis.deallocate()
-    for pointer in layerWeights + layerBiases { pointer.deallocate() }
+    plan.deallocate()
+    scratch.deallocate()
+    for buffer in buffers { buffer.deallocate() }
   }
 
   /// Feeds samples. Does not allocate or lock.
@@ -214,40 +255,43 @@ public final class ConvFrontendExtractor: FeatureExtractor {
     let used = frontend.contextSamples + frontend.chunkSamples
     // Reflect padding at the end: x[used + i] = x[used − 2 − i].
     for offset in 0..<frontend.padRight { input[used + offset] = input[used - 2 - offset] }
-    // STFT magnitude, time-major [T][F].
+    // STFT magnitude into the first layer's input, after its leading zero frames.
     let bins = frontend.bins
-    let window = frontend.window
-    var time = frontend.stftFrames
-    for t in 0..<time {
-      let x = input + t * frontend.hopLength
+    let hop = frontend.hopLength
+    var current = buffers[0]
+    for t in 0..<stftFrames {
+      stft.multiply(input + t * hop, into: scratch)
+      let row = current + (firstPadding + t) * bins
       for f in 0..<bins {
-        let real = dot(basis + f * window, x, window)
-        let imaginary = dot(basis + (bins + f) * window, x, window)
-        activationA[t * bins + f] = (real * real + imaginary * imaginary).squareRoot()
+        let real = scratch[f]
+        let imaginary = scratch[bins + f]
+        row[f] = (real * real + imaginary * imaginary).squareRoot()
       }
     }
-    var current = activationA
-    var next = activationB
     var channels = bins
-    for layer in 0..<frontend.convs.count {
-      let conv = frontend.convs[layer]
-      let weights = layerWeights[layer]
-      let bias = layerBiases[layer]
-      let outTime = conv.outputLength(time)
-      for t in 0..<outTime {
-        for o in 0..<conv.outChannels {
-          var sum = bias[o]
-          for k in 0..<conv.kernel {
-            let source = t * conv.stride + k - conv.padding
-            guard source >= 0, source < time else { continue }
-            sum += dot(weights + (o * conv.kernel + k) * channels, current + source * channels, channels)
-          }
-          next[t * conv.outChannels + o] = conv.relu ? max(sum, 0) : sum
+    var time = stftFrames
+    for index in 0..<layerCount {
+      let entry = plan + 6 * index
+      let stride = entry[0]
+      let inChannels = entry[1]
+      let outChannels = entry[2]
+      let relu = entry[3] == 1
+      let nextPadding = entry[4]
+      time = entry[5]
+      let next = buffers[index + 1]
+      let matrix = layers[index]
+      for t in 0..<time {
+        // The window of `kernel` frames starting at output step t (the padding is in the buffer).
+        matrix.multiply(current + t * stride * inChannels, into: scratch)
+        let row = next + (nextPadding + t) * outChannels
+        if relu {
+          for o in 0..<outChannels { row[o] = scratch[o] > 0 ? scratch[o] : 0 }
+        } else {
+          row.update(from: scratch, count: outChannels)
         }
       }
-      swap(&current, &next)
-      time = outTime
-      channels = conv.outChannels
+      current = next
+      channels = outChannels
     }
     for t in 0..<time { emit(UnsafeBufferPointer(start: current + t * channels, count: channels)) }
     // The last `context` samples of this chunk's input become the next chunk's context.
@@ -255,23 +299,4 @@ public final class ConvFrontendExtractor: FeatureExtractor {
     if context > 0 { input.update(from: input + frontend.chunkSamples, count: context) }
     filled = 0
   }
-}
-
-/// `Σ a[i] · b[i]` over `count` floats, 8 lanes at a time.
-@inline(__always)
-func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
-  var accumulator = SIMD8<Float>()
-  var index = 0
-  while index + 8 <= count {
-    accumulator +=
-      UnsafeRawPointer(a + index).loadUnaligned(as: SIMD8<Float>.self)
-      * UnsafeRawPointer(b + index).loadUnaligned(as: SIMD8<Float>.self)
-    index += 8
-  }
-  var sum = accumulator.sum()
-  while index < count {
-    sum += a[index] * b[index]
-    index += 1
-  }
-  return sum
 }
