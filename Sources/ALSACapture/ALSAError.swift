@@ -12,7 +12,4 @@ public struct ALSAError: Error, Equatable, CustomStringConvertible {
 
   /// One line.
   public var description: String { "ALSA device '\(device)': \(function) failed: \(message) (\(code))" }
-
-  /// The overrun code: libasound's -EPIPE from `snd_pcm_readi`.
-  public var isOverrun: Bool { code == -32 }
 }

@@ -47,11 +47,4 @@ enum SndFileCalls {
     }
     return name(format & Int32(SF_FORMAT_TYPEMASK)) + ", " + name(format & Int32(SF_FORMAT_SUBMASK))
   }
-
-  /// libsndfile's version string (`SFC_GET_LIB_VERSION`).
-  static func libraryVersion() -> String {
-    var buffer = [CChar](repeating: 0, count: 128)
-    sf_command(nil, Int32(SFC_GET_LIB_VERSION), &buffer, Int32(buffer.count))
-    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-  }
 }

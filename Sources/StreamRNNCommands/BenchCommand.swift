@@ -101,7 +101,7 @@ struct BenchCommand: ParsableCommand {
         "load_average": loadAverage(), "clock_cost_ns": clockCost,
       ]
       let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
-      try FileBytesWriter.write(Array(data), to: json)
+      try NpyArray.writeBytes(Array(data), to: json)
     }
   }
 
@@ -345,12 +345,5 @@ struct ZooModel {
     // The zoo is valid by construction; a failure here is a bug in this table.
     return try! RecurrentModel(
       kind: kind, stateDict: dictionary, headActivation: classes > 0 ? .softmax : .none)
-  }
-}
-
-/// Writes bytes atomically through ModelIO's writer (shared with the .npy output).
-enum FileBytesWriter {
-  static func write(_ bytes: [UInt8], to path: String) throws {
-    try NpyArray.writeBytes(bytes, to: path)
   }
 }
