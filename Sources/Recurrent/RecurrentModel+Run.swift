@@ -24,19 +24,23 @@ extension RecurrentModel {
     precondition(output.count == outputSize, "output has \(output.count) floats, expected \(outputSize)")
     precondition(state.slotCount == layerCount && state.hiddenSize == hiddenSize, "state of another model")
     let hiddenOut = hiddenOutputSize
+    let hiddenOffset = state.hiddenOffset
     let cellOffset = state.cellOffset
     let scratchOffset = state.scratchOffset
     descriptors.withUnsafeBufferPointer { descriptorBuffer in
       state.storage.withUnsafeMutableBufferPointer { storageBuffer in
         let d = descriptorBuffer.baseAddress!
         let s = storageBuffer.baseAddress!
+        // The state's layout puts [x; h_0] and each [h_(k-1); h_k] side by side (see
+        // RecurrentState.storage): one copy of the frame, then every layer reads its u in place.
+        s.update(from: input.baseAddress!, count: inputSize)
         for layer in 0..<layerCount {
-          let x = layer == 0 ? input.baseAddress! : UnsafePointer(s + (layer - 1) * hiddenOut)
+          let h = s + hiddenOffset + layer * hiddenOut
           updateCell(
-            cells[layer], descriptors: d, input: x, h: s + layer * hiddenOut,
+            cells[layer], descriptors: d, u: UnsafePointer(h - cells[layer].inputSize), h: h,
             c: s + cellOffset + layer * hiddenSize, scratch: s + scratchOffset)
         }
-        let last = UnsafePointer(s + (layerCount - 1) * hiddenOut)
+        let last = UnsafePointer(s + hiddenOffset + (layerCount - 1) * hiddenOut)
         writeOutput(from: last, descriptors: d, scratch: s + scratchOffset, into: output.baseAddress!)
       }
     }
@@ -78,6 +82,7 @@ extension RecurrentModel {
       "state of another model")
     let hiddenOut = hiddenOutputSize
     let directions = directionCount
+    let hiddenOffset = state.hiddenOffset
     let cellOffset = state.cellOffset
     let scratchOffset = state.scratchOffset
     var layerInput = sequence
@@ -94,12 +99,16 @@ extension RecurrentModel {
             layerOutput.withUnsafeMutableBufferPointer { outputBuffer in
               for direction in 0..<directions {
                 let slot = layer * directions + direction
-                let h = s + slot * hiddenOut
+                let h = s + hiddenOffset + slot * hiddenOut
+                // u = [x; h] in scratch: bidirectional layers' inputs are not next to their h.
+                let u = s + scratchOffset + scratchU
                 for index in 0..<frameCount {
                   let t = direction == 0 ? index : frameCount - 1 - index
+                  u.update(from: inputBuffer.baseAddress! + t * layerInputWidth, count: layerInputWidth)
+                  (u + layerInputWidth).update(from: h, count: hiddenOut)
                   updateCell(
-                    cells[slot], descriptors: d, input: inputBuffer.baseAddress! + t * layerInputWidth,
-                    h: h, c: s + cellOffset + slot * hiddenSize, scratch: s + scratchOffset)
+                    cells[slot], descriptors: d, u: u, h: h, c: s + cellOffset + slot * hiddenSize,
+                    scratch: s + scratchOffset)
                   (outputBuffer.baseAddress! + (t * directions + direction) * hiddenOut)
                     .update(from: h, count: hiddenOut)
                 }
@@ -168,18 +177,15 @@ extension RecurrentModel {
 
   /// One cell update in place: `h` (`[H_out]`) and `c` (`[H]`, LSTM) become `h'` and `c'`.
   ///
-  /// `scratch` holds ``scratchSize`` floats. Formulas and gate order are PyTorch's; the kernels
-  /// (see ``RecurrentKernel``) do the arithmetic.
+  /// `u` is `[x; h]` (`[cell.inputSize + H_out]`): the gate panels read x and h from one vector.
+  /// `scratch` holds ``scratchSize`` floats and must not overlap `u`. Formulas and gate order are
+  /// PyTorch's; the kernels (see ``RecurrentKernel``) do the arithmetic.
   @inline(__always)
   func updateCell(
-    _ cell: CellPlan, descriptors d: UnsafePointer<Int>, input x: UnsafePointer<Float>,
+    _ cell: CellPlan, descriptors d: UnsafePointer<Int>, u: UnsafePointer<Float>,
     h: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
   ) {
     let hiddenOut = hiddenOutputSize
-    // u = [x; h]: the gate panels read x and h from one vector.
-    let u = scratch + scratchU
-    u.update(from: x, count: cell.inputSize)
-    (u + cell.inputSize).update(from: h, count: hiddenOut)
     let pre = scratch + scratchPre
     functions.multiply(packed.base, d + 6 * cell.gates.start, cell.gates.count, u, pre)
     switch kind {

@@ -194,7 +194,8 @@ public struct RecurrentModel: Sendable {
   public func makeState() -> RecurrentState {
     RecurrentState(
       slotCount: layerCount * directionCount, hiddenSize: hiddenSize,
-      hiddenOutputSize: hiddenOutputSize, hasCellState: hasCellState, scratchSize: scratchSize)
+      hiddenOutputSize: hiddenOutputSize, hasCellState: hasCellState,
+      inputSlotSize: isBidirectional ? 0 : inputSize, scratchSize: scratchSize)
   }
 
   /// A zero state for frame-by-frame use with ``step(_:state:output:)``.

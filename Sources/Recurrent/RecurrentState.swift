@@ -23,34 +23,46 @@ public struct RecurrentState: Sendable {
   /// Whether there is a `c` part (LSTM).
   public let hasCellState: Bool
 
-  /// One allocation: `h` `[L*D, H_out]`, then `c` `[L*D, H]` (LSTM), then scratch.
+  /// One allocation: an input slot (`[input_size]`, unidirectional models), `h` `[L*D, H_out]`,
+  /// `c` `[L*D, H]` (LSTM), then scratch.
+  ///
+  /// The input slot sits right before layer 0's `h` row, and each `h` row right before the next
+  /// layer's, so a step finds every layer's `u = [x; h]` already contiguous: it copies the frame into
+  /// the slot once and no `h` at all.
   var storage: [Float]
-  var cellOffset: Int { slotCount * hiddenOutputSize }
+  /// Where `h` starts: the input slot's size.
+  let hiddenOffset: Int
+  var cellOffset: Int { hiddenOffset + slotCount * hiddenOutputSize }
   var scratchOffset: Int { cellOffset + (hasCellState ? slotCount * hiddenSize : 0) }
 
-  init(slotCount: Int, hiddenSize: Int, hiddenOutputSize: Int, hasCellState: Bool, scratchSize: Int) {
+  init(
+    slotCount: Int, hiddenSize: Int, hiddenOutputSize: Int, hasCellState: Bool, inputSlotSize: Int,
+    scratchSize: Int
+  ) {
     self.slotCount = slotCount
     self.hiddenSize = hiddenSize
     self.hiddenOutputSize = hiddenOutputSize
     self.hasCellState = hasCellState
+    hiddenOffset = inputSlotSize
     let stateCount = slotCount * hiddenOutputSize + (hasCellState ? slotCount * hiddenSize : 0)
-    storage = [Float](repeating: 0, count: stateCount + scratchSize)
+    storage = [Float](repeating: 0, count: inputSlotSize + stateCount + scratchSize)
   }
 
   /// `h_n`: `[L*D, H_out]`, row-major (a copy).
-  public var h: [Float] { Array(storage[0..<cellOffset]) }
+  public var h: [Float] { Array(storage[hiddenOffset..<cellOffset]) }
 
   /// `c_n`: `[L*D, H]`, row-major (a copy); empty for GRU and RNN.
   public var c: [Float] { Array(storage[cellOffset..<scratchOffset]) }
 
   /// Sets `h` (`[L*D, H_out]`, row-major), like passing `h_0` to PyTorch.
   public mutating func setH(_ values: [Float]) throws(RecurrentStateError) {
-    guard values.count == cellOffset else {
+    guard values.count == cellOffset - hiddenOffset else {
       throw RecurrentStateError(
         description:
-          "h has \(values.count) values, expected [\(slotCount), \(hiddenOutputSize)] = \(cellOffset)")
+          "h has \(values.count) values, expected [\(slotCount), \(hiddenOutputSize)] = \(cellOffset - hiddenOffset)"
+      )
     }
-    storage.replaceSubrange(0..<cellOffset, with: values)
+    storage.replaceSubrange(hiddenOffset..<cellOffset, with: values)
   }
 
   /// Sets `c` (`[L*D, H]`, row-major), like passing `c_0` to PyTorch; LSTMs only.
