@@ -23,24 +23,25 @@ extension RecurrentModel {
     precondition(input.count == inputSize, "input has \(input.count) floats, expected \(inputSize)")
     precondition(output.count == outputSize, "output has \(output.count) floats, expected \(outputSize)")
     precondition(state.slotCount == layerCount && state.hiddenSize == hiddenSize, "state of another model")
+    let inputSlotOffset = state.inputSlotOffset
+    let lastSlot = state.slotCount - 1
     let hiddenOut = hiddenOutputSize
-    let hiddenOffset = state.hiddenOffset
     let cellOffset = state.cellOffset
     let scratchOffset = state.scratchOffset
     descriptors.withUnsafeBufferPointer { descriptorBuffer in
       state.storage.withUnsafeMutableBufferPointer { storageBuffer in
         let d = descriptorBuffer.baseAddress!
         let s = storageBuffer.baseAddress!
-        // The state's layout puts [x; h_0] and each [h_(k-1); h_k] side by side (see
+        // The state's layout puts [h_0; x] and each [h_k; h_(k-1)] side by side (see
         // RecurrentState.storage): one copy of the frame, then every layer reads its u in place.
-        s.update(from: input.baseAddress!, count: inputSize)
+        (s + inputSlotOffset).update(from: input.baseAddress!, count: inputSize)
         for layer in 0..<layerCount {
-          let h = s + hiddenOffset + layer * hiddenOut
+          let h = s + (lastSlot - layer) * hiddenOut  // RecurrentState.hiddenRowOffset
           updateCell(
-            cells[layer], descriptors: d, u: UnsafePointer(h - cells[layer].inputSize), h: h,
-            c: s + cellOffset + layer * hiddenSize, scratch: s + scratchOffset)
+            cells[layer], descriptors: d, u: UnsafePointer(h), h: h, c: s + cellOffset + layer * hiddenSize,
+            scratch: s + scratchOffset)
         }
-        let last = UnsafePointer(s + hiddenOffset + (layerCount - 1) * hiddenOut)
+        let last = UnsafePointer(s)  // the last layer's h row comes first
         writeOutput(from: last, descriptors: d, scratch: s + scratchOffset, into: output.baseAddress!)
       }
     }
@@ -82,7 +83,7 @@ extension RecurrentModel {
       "state of another model")
     let hiddenOut = hiddenOutputSize
     let directions = directionCount
-    let hiddenOffset = state.hiddenOffset
+    let lastSlot = state.slotCount - 1
     let cellOffset = state.cellOffset
     let scratchOffset = state.scratchOffset
     var layerInput = sequence
@@ -99,13 +100,13 @@ extension RecurrentModel {
             layerOutput.withUnsafeMutableBufferPointer { outputBuffer in
               for direction in 0..<directions {
                 let slot = layer * directions + direction
-                let h = s + hiddenOffset + slot * hiddenOut
-                // u = [x; h] in scratch: bidirectional layers' inputs are not next to their h.
+                let h = s + (lastSlot - slot) * hiddenOut  // RecurrentState.hiddenRowOffset
+                // u = [h; x] in scratch: here a layer's inputs are whole sequences, not next to h.
                 let u = s + scratchOffset + scratchU
                 for index in 0..<frameCount {
                   let t = direction == 0 ? index : frameCount - 1 - index
-                  u.update(from: inputBuffer.baseAddress! + t * layerInputWidth, count: layerInputWidth)
-                  (u + layerInputWidth).update(from: h, count: hiddenOut)
+                  u.update(from: h, count: hiddenOut)
+                  (u + hiddenOut).update(from: inputBuffer.baseAddress! + t * layerInputWidth, count: layerInputWidth)
                   updateCell(
                     cells[slot], descriptors: d, u: u, h: h, c: s + cellOffset + slot * hiddenSize,
                     scratch: s + scratchOffset)
@@ -177,7 +178,7 @@ extension RecurrentModel {
 
   /// One cell update in place: `h` (`[H_out]`) and `c` (`[H]`, LSTM) become `h'` and `c'`.
   ///
-  /// `u` is `[x; h]` (`[cell.inputSize + H_out]`): the gate panels read x and h from one vector.
+  /// `u` is `[h; x]` (`[H_out + cell.inputSize]`): the gate panels read h and x from one vector.
   /// `scratch` holds ``scratchSize`` floats and must not overlap `u`. Formulas and gate order are
   /// PyTorch's; the kernels (see ``RecurrentKernel``) do the arithmetic.
   @inline(__always)

@@ -117,12 +117,12 @@ public struct RecurrentModel: Sendable {
     for cell in structure.cells {
       let input = cell.inputSize
       let first = packer.panelCount
-      // Gates over u = [x; h]: column k < input reads W_ih, the rest W_hh. PyTorch adds b_ih and
-      // b_hh; a fused row starts from their sum.
+      // Gates over u = [h; x] (see RecurrentState.storage): column k < H_out reads W_hh, the rest
+      // W_ih. PyTorch adds b_ih and b_hh; a fused row starts from their sum.
       func fused(_ gate: Int) -> (Int, Int) -> Float {
         { row, k in
-          k < input
-            ? cell.weightIH.at(gate * hidden + row, k) : cell.weightHH.at(gate * hidden + row, k - input)
+          k < hiddenOut
+            ? cell.weightHH.at(gate * hidden + row, k) : cell.weightIH.at(gate * hidden + row, k - hiddenOut)
         }
       }
       func biasIH(_ gate: Int) -> (Int) -> Float { { row in cell.biasIH?.at(gate * hidden + row) ?? 0 } }
@@ -131,26 +131,27 @@ public struct RecurrentModel: Sendable {
       switch structure.kind {
       case .gru:
         // pre = [r, z, n_x, n_h]: n keeps its two halves apart, since n = tanh(n_x + r ⊙ n_h).
+        // Panels that read only h run first, the one that reads only x last.
         for gate in 0..<2 {
           packer.addGroup(
-            rows: hidden, outputRow: gate * paddedHidden, inputStart: 0, inputCount: input + hiddenOut,
+            rows: hidden, outputRow: gate * paddedHidden, inputStart: 0, inputCount: hiddenOut + input,
             weight: fused(gate), bias: bothBiases(gate))
         }
         packer.addGroup(
-          rows: hidden, outputRow: 2 * paddedHidden, inputStart: 0, inputCount: input,
-          weight: { row, k in cell.weightIH.at(2 * hidden + row, k) }, bias: biasIH(2))
-        packer.addGroup(
-          rows: hidden, outputRow: 3 * paddedHidden, inputStart: input, inputCount: hiddenOut,
+          rows: hidden, outputRow: 3 * paddedHidden, inputStart: 0, inputCount: hiddenOut,
           weight: { row, k in cell.weightHH.at(2 * hidden + row, k) }, bias: biasHH(2))
+        packer.addGroup(
+          rows: hidden, outputRow: 2 * paddedHidden, inputStart: hiddenOut, inputCount: input,
+          weight: { row, k in cell.weightIH.at(2 * hidden + row, k) }, bias: biasIH(2))
       case .lstm:
         for gate in 0..<4 {
           packer.addGroup(
-            rows: hidden, outputRow: gate * paddedHidden, inputStart: 0, inputCount: input + hiddenOut,
+            rows: hidden, outputRow: gate * paddedHidden, inputStart: 0, inputCount: hiddenOut + input,
             weight: fused(gate), bias: bothBiases(gate))
         }
       case .rnnTanh, .rnnRelu:
         packer.addGroup(
-          rows: hidden, outputRow: 0, inputStart: 0, inputCount: input + hiddenOut, weight: fused(0),
+          rows: hidden, outputRow: 0, inputStart: 0, inputCount: hiddenOut + input, weight: fused(0),
           bias: bothBiases(0))
       }
       let gates = PanelRun(start: first, count: packer.panelCount - first)

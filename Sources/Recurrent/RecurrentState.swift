@@ -23,17 +23,24 @@ public struct RecurrentState: Sendable {
   /// Whether there is a `c` part (LSTM).
   public let hasCellState: Bool
 
-  /// One allocation: an input slot (`[input_size]`, unidirectional models), `h` `[L*D, H_out]`,
-  /// `c` `[L*D, H]` (LSTM), then scratch.
+  /// One allocation: the `h` rows in reverse slot order (`[L*D, H_out]`, last slot first), an input
+  /// slot (`[input_size]`, unidirectional models), `c` `[L*D, H]` (LSTM), then scratch.
   ///
-  /// The input slot sits right before layer 0's `h` row, and each `h` row right before the next
-  /// layer's, so a step finds every layer's `u = [x; h]` already contiguous: it copies the frame into
-  /// the slot once and no `h` at all.
+  /// Reversed rows put each layer's `h` right before its input (the previous layer's `h`, or the
+  /// input slot for layer 0), so a step finds every layer's `u = [h; x]` already contiguous: it copies
+  /// the frame into the slot once and no `h` at all. `h` comes first in `u` because it is ready
+  /// before `x` (the previous layer's fresh output): the matrix-vector product starts on it while
+  /// the previous layer's gate math is still in flight.
   var storage: [Float]
-  /// Where `h` starts: the input slot's size.
-  let hiddenOffset: Int
-  var cellOffset: Int { hiddenOffset + slotCount * hiddenOutputSize }
+  /// Floats in the input slot.
+  let inputSlotSize: Int
+  var inputSlotOffset: Int { slotCount * hiddenOutputSize }
+  var cellOffset: Int { inputSlotOffset + inputSlotSize }
   var scratchOffset: Int { cellOffset + (hasCellState ? slotCount * hiddenSize : 0) }
+
+  /// Where slot `slot`'s `h` row starts in ``storage``.
+  @inline(__always)
+  func hiddenRowOffset(_ slot: Int) -> Int { (slotCount - 1 - slot) * hiddenOutputSize }
 
   init(
     slotCount: Int, hiddenSize: Int, hiddenOutputSize: Int, hasCellState: Bool, inputSlotSize: Int,
@@ -43,26 +50,33 @@ public struct RecurrentState: Sendable {
     self.hiddenSize = hiddenSize
     self.hiddenOutputSize = hiddenOutputSize
     self.hasCellState = hasCellState
-    hiddenOffset = inputSlotSize
+    self.inputSlotSize = inputSlotSize
     let stateCount = slotCount * hiddenOutputSize + (hasCellState ? slotCount * hiddenSize : 0)
     storage = [Float](repeating: 0, count: inputSlotSize + stateCount + scratchSize)
   }
 
   /// `h_n`: `[L*D, H_out]`, row-major (a copy).
-  public var h: [Float] { Array(storage[hiddenOffset..<cellOffset]) }
+  public var h: [Float] {
+    (0..<slotCount).flatMap { slot in
+      storage[hiddenRowOffset(slot)..<(hiddenRowOffset(slot) + hiddenOutputSize)]
+    }
+  }
 
   /// `c_n`: `[L*D, H]`, row-major (a copy); empty for GRU and RNN.
   public var c: [Float] { Array(storage[cellOffset..<scratchOffset]) }
 
   /// Sets `h` (`[L*D, H_out]`, row-major), like passing `h_0` to PyTorch.
   public mutating func setH(_ values: [Float]) throws(RecurrentStateError) {
-    guard values.count == cellOffset - hiddenOffset else {
+    guard values.count == inputSlotOffset else {
       throw RecurrentStateError(
         description:
-          "h has \(values.count) values, expected [\(slotCount), \(hiddenOutputSize)] = \(cellOffset - hiddenOffset)"
-      )
+          "h has \(values.count) values, expected [\(slotCount), \(hiddenOutputSize)] = \(inputSlotOffset)")
     }
-    storage.replaceSubrange(hiddenOffset..<cellOffset, with: values)
+    for slot in 0..<slotCount {
+      let row = hiddenRowOffset(slot)
+      storage.replaceSubrange(
+        row..<(row + hiddenOutputSize), with: values[(slot * hiddenOutputSize)..<((slot + 1) * hiddenOutputSize)])
+    }
   }
 
   /// Sets `c` (`[L*D, H]`, row-major), like passing `c_0` to PyTorch; LSTMs only.

@@ -194,16 +194,18 @@ func exponential(_ x: KernelVector, scale: Float, ceiling: Float = 88.3) -> Kern
   let t = fusedMultiplyAdd(
     n, KernelVector(repeating: -1.428_606_8e-6 / scale),
     fusedMultiplyAdd(n, KernelVector(repeating: -0.693_145_75 / scale), clamped))
-  // Horner steps `c_k·s^k + p·t` (fused where the instruction set has FMA).
+  // Estrin's scheme (pairs, then pairs of pairs): three multiply-adds deep instead of Horner's six,
+  // since the gate math between layers waits on this chain.
   let s2 = scale * scale
   let s3 = s2 * scale
-  var p = KernelVector(repeating: 0.001_383_627_5 * s3 * s3)
-  p = fusedMultiplyAdd(p, t, KernelVector(repeating: 0.008_374_812 * s3 * s2))
-  p = fusedMultiplyAdd(p, t, KernelVector(repeating: 0.041_668_236 * s2 * s2))
-  p = fusedMultiplyAdd(p, t, KernelVector(repeating: 0.166_664_2 * s3))
-  p = fusedMultiplyAdd(p, t, KernelVector(repeating: 0.499_999_91 * s2))
-  p = fusedMultiplyAdd(p, t, KernelVector(repeating: scale))
-  p = fusedMultiplyAdd(p, t, KernelVector(repeating: 1))
+  let t2 = t * t
+  let p01 = fusedMultiplyAdd(t, KernelVector(repeating: scale), KernelVector(repeating: 1))
+  let p23 = fusedMultiplyAdd(
+    t, KernelVector(repeating: 0.166_664_2 * s3), KernelVector(repeating: 0.499_999_91 * s2))
+  let p45 = fusedMultiplyAdd(
+    t, KernelVector(repeating: 0.008_374_812 * s3 * s2), KernelVector(repeating: 0.041_668_236 * s2 * s2))
+  let p456 = fusedMultiplyAdd(t2, KernelVector(repeating: 0.001_383_627_5 * s3 * s3), p45)
+  let p = fusedMultiplyAdd(t2 * t2, p456, fusedMultiplyAdd(t2, p23, p01))
   // 2^n: shifting the bits left by 23 drops the 2^22 marker and everything above it, and leaves
   // 127 + n in the exponent field.
   let exponent = unsafeBitCast(shifted, to: KernelBitsVector.self) &<< 23
