@@ -106,7 +106,8 @@ extension RecurrentModel {
                 for index in 0..<frameCount {
                   let t = direction == 0 ? index : frameCount - 1 - index
                   u.update(from: h, count: hiddenOut)
-                  (u + hiddenOut).update(from: inputBuffer.baseAddress! + t * layerInputWidth, count: layerInputWidth)
+                  (u + hiddenOut).update(
+                    from: inputBuffer.baseAddress! + t * layerInputWidth, count: layerInputWidth)
                   updateCell(
                     cells[slot], descriptors: d, u: u, h: h, c: s + cellOffset + slot * hiddenSize,
                     scratch: s + scratchOffset)

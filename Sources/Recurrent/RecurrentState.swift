@@ -75,7 +75,8 @@ public struct RecurrentState: Sendable {
     for slot in 0..<slotCount {
       let row = hiddenRowOffset(slot)
       storage.replaceSubrange(
-        row..<(row + hiddenOutputSize), with: values[(slot * hiddenOutputSize)..<((slot + 1) * hiddenOutputSize)])
+        row..<(row + hiddenOutputSize),
+        with: values[(slot * hiddenOutputSize)..<((slot + 1) * hiddenOutputSize)])
     }
   }
 
