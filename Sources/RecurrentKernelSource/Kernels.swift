@@ -222,15 +222,16 @@ func multiplyFourVectorPanel(
 // sigmoid 6.0e-8, tanh 1.8e-7 (was 8.9e-8 for both with the Taylor exp and (1 − e)/(1 + e)). The golden bar for whole steps is 1e-5 (measured: ≤ 1.2e-7).
 
 /// `e^(scale·x)` for `scale` = ±1 or ±2 (a compile-time constant at every call site), with
-/// `scale·x` clamped to `[−87.3, ceiling]` (`ceiling` ≤ 88.3, so that 2^n is a normal float).
+/// `scale·x` clamped to `[−86.5, ceiling]` (`ceiling` ≤ 88.3, so that n ∈ [−125, 127] and the
+/// result's exponent field stays in 1…254).
 @_transparent
 func exponential(_ x: KernelVector, scale: Float, ceiling: Float = 88.3) -> KernelVector {
-  let low = min(-87.3 / scale, ceiling / scale)
-  let high = max(-87.3 / scale, ceiling / scale)
+  let low = min(-86.5 / scale, ceiling / scale)
+  let high = max(-86.5 / scale, ceiling / scale)
   let clamped = x.replacing(with: high, where: x .> high).replacing(with: low, where: x .< low)
-  // Adding 1.5·2^23 + 127 rounds to the nearest integer and leaves 2^22 + 127 + n in the low
-  // mantissa bits: no float→int conversion (which Swift's generic SIMD init does lane by lane).
-  let magic: Float = 12_583_039
+  // Adding 1.5·2^23 rounds to the nearest integer and leaves 2^22 + n in the low mantissa bits:
+  // no float→int conversion (which Swift's generic SIMD init does lane by lane).
+  let magic: Float = 12_582_912
   let shifted = fusedMultiplyAdd(
     clamped, KernelVector(repeating: 1.442_695_04 * scale), KernelVector(repeating: magic))
   let n = shifted - magic
@@ -249,10 +250,12 @@ func exponential(_ x: KernelVector, scale: Float, ceiling: Float = 88.3) -> Kern
     t, KernelVector(repeating: 0.008_374_812 * s3 * s2), KernelVector(repeating: 0.041_668_236 * s2 * s2))
   let p456 = fusedMultiplyAdd(t2, KernelVector(repeating: 0.001_383_627_5 * s3 * s3), p45)
   let p = fusedMultiplyAdd(t2 * t2, p456, fusedMultiplyAdd(t2, p23, p01))
-  // 2^n: shifting the bits left by 23 drops the 2^22 marker and everything above it, and leaves
-  // 127 + n in the exponent field.
+  // ·2^n: shifting the bits left by 23 drops the 2^22 marker and everything above it and leaves
+  // n·2^23 (two's complement); adding that to p's bits adds n to its exponent (p ∈ [0.70, 1.42]
+  // has exponent −1 or 0, so the sum stays a normal float). An integer add instead of a float
+  // multiply: on AMD Zen 4 it leaves the busy multiply-add pipes alone.
   let exponent = unsafeBitCast(shifted, to: KernelBitsVector.self) &<< 23
-  return p * unsafeBitCast(exponent, to: KernelVector.self)
+  return unsafeBitCast(unsafeBitCast(p, to: KernelBitsVector.self) &+ exponent, to: KernelVector.self)
 }
 
 /// `1 / (1 + e^−x)`.
