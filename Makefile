@@ -25,7 +25,7 @@ build: deps
 run: build
 	.build/release/streamrnn replay $(DEMO)/speech_with_pauses.wav --segments --quiet
 	@echo "The same through the library API (Examples/VADExample):"
-	.build/release/VADExample Sources/StreamRNNCommands/BundledModels/silero_vad_16k.safetensors \
+	.build/release/VADExample Sources/BundledModels/silero_vad_16k.safetensors \
 	  $(DEMO)/speech_with_pauses.wav
 
 lint:

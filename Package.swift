@@ -72,15 +72,18 @@ let package = Package(
     .target(name: "ALSACapture", dependencies: ["CALSA", "Pipeline", "AudioFile"]),
     // Per-thread malloc counting by interposing malloc & co. in the linking executable.
     .target(name: "AllocationCounter"),
+    // The default model of replay and capture, Silero VAD (see Scripts/convert_silero.py), embedded
+    // in the binary (BundledModels.S); its licence sits beside it.
+    .target(
+      name: "BundledModels", exclude: ["silero_vad_16k.safetensors", "silero_vad_LICENSE"],
+      cSettings: [.headerSearchPath(".")]),
     // The subcommands, as a library so tests can reach their helpers.
     .target(
       name: "StreamRNNCommands",
       dependencies: [
         "Recurrent", "ModelIO", "Features", "AudioFile", "AllocationCounter", "Pipeline", "ALSACapture",
-        .product(name: "ArgumentParser", package: "swift-argument-parser"),
-      ],
-      // The default model of replay and capture: Silero VAD (see Scripts/convert_silero.py).
-      resources: [.copy("BundledModels")]
+        "BundledModels", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
     ),
     .executableTarget(name: "streamrnn", dependencies: ["StreamRNNCommands"]),
     .executableTarget(

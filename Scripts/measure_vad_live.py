@@ -67,8 +67,9 @@ def main():
     print("start event after the raw onset (s): " + ", ".join(f"{d:.3f}" for d in onset_delays))
     print("segment closed after its end stamp (s): " + ", ".join(f"{d:.3f}" for d in end_delays))
     print(f"CPU {100 * (float(user) + float(system)) / wall:.2f} % of one core, peak RSS {int(rss) / 1024:.1f} MiB, "
-          f"compute per chunk {1e6 * report['compute_seconds'] / report['frames']:.0f} µs, "
-          f"step p50/p99 {report['step']['p50_us']:.1f}/{report['step']['p99_us']:.1f} µs")
+          f"compute per chunk (frontend + LSTM + head) p50/p99/mean {report['compute']['p50_us']:.1f}/"
+          f"{report['compute']['p99_us']:.1f}/{report['compute']['mean_us']:.1f} µs, "
+          f"step alone p50/p99 {report['step']['p50_us']:.1f}/{report['step']['p99_us']:.1f} µs")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,4 @@
 import Features
-import Foundation
 
 /// Reads and writes the `features` metadata a model file may carry: a JSON object naming the
 /// extractor (`"kind": "logmel"` or `"fbank"`) and its parameters under torchaudio's names.
@@ -17,25 +16,22 @@ public enum FeatureMetadata {
     func fail(_ reason: String) -> ModelFileError {
       ModelFileError(path: path, reason: "metadata features: \(reason)")
     }
-    guard let data = text.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data),
-      let fields = object as? [String: Any]
-    else { throw fail("not a JSON object") }
+    guard let fields = JSONValue.parse(text)?.object else { throw fail("not a JSON object") }
     var remaining = fields
     func take<T>(_ key: String, _ type: T.Type) throws(ModelFileError) -> T? {
-      guard let value = remaining.removeValue(forKey: key), !(value is NSNull) else { return nil }
-      if T.self == Bool.self, let number = value as? NSNumber, isJSONBool(number) {
-        return number.boolValue as? T
+      guard let value = remaining.removeValue(forKey: key), !value.isNull else { return nil }
+      let converted: Any? =
+        switch T.self {
+        case is Bool.Type: value.bool
+        case is Int.Type: value.integer
+        case is Double.Type: value.number
+        case is String.Type: value.string
+        default: nil
+        }
+      guard let typed = converted as? T else {
+        throw fail("'\(key)' has the wrong type (expected \(T.self))")
       }
-      if T.self == Int.self, let number = value as? NSNumber, !isJSONBool(number),
-        number.doubleValue.rounded() == number.doubleValue
-      {
-        return number.intValue as? T
-      }
-      if T.self == Double.self, let number = value as? NSNumber, !isJSONBool(number) {
-        return number.doubleValue as? T
-      }
-      if T.self == String.self, let string = value as? String { return string as? T }
-      throw fail("'\(key)' has the wrong type (expected \(T.self))")
+      return typed
     }
     guard let kind = try take("kind", String.self) else { throw fail("no 'kind' (logmel or fbank)") }
     let scale: Float = try take("int16_scale", Bool.self) == true ? 32768 : 1
@@ -98,10 +94,4 @@ public enum FeatureMetadata {
     }
     return configuration
   }
-}
-
-/// Whether a JSON value is `true`/`false` (Foundation bridges booleans and numbers both to
-/// NSNumber; booleans have the Objective-C type code "c").
-func isJSONBool(_ number: NSNumber) -> Bool {
-  String(cString: number.objCType) == "c"
 }

@@ -1,5 +1,4 @@
 import Features
-import Foundation
 import Recurrent
 
 /// Reads a learned frontend from a model file: the `frontend` metadata (JSON) and the
@@ -19,18 +18,14 @@ public enum FrontendMetadata {
     func fail(_ reason: String) -> ModelFileError {
       ModelFileError(path: path, reason: "frontend: \(reason)")
     }
-    guard let data = text.data(using: .utf8), let json = try? JSONSerialization.jsonObject(with: data),
-      let fields = json as? [String: Any]
-    else { throw fail("metadata is not a JSON object") }
-    func integer(_ object: [String: Any], _ key: String) throws(ModelFileError) -> Int {
-      guard let number = object[key] as? NSNumber, !isJSONBool(number),
-        number.doubleValue.rounded() == number.doubleValue
-      else { throw fail("'\(key)' must be an integer") }
-      return number.intValue
+    guard let fields = JSONValue.parse(text)?.object else { throw fail("metadata is not a JSON object") }
+    func integer(_ object: [String: JSONValue], _ key: String) throws(ModelFileError) -> Int {
+      guard let value = object[key]?.integer else { throw fail("'\(key)' must be an integer") }
+      return value
     }
-    guard fields["type"] as? String == "stft_conv" else { throw fail("type must be 'stft_conv'") }
-    guard let stft = fields["stft"] as? [String: Any] else { throw fail("no 'stft' object") }
-    guard (stft["pad_mode"] as? String ?? "reflect") == "reflect" else {
+    guard fields["type"]?.string == "stft_conv" else { throw fail("type must be 'stft_conv'") }
+    guard let stft = fields["stft"]?.object else { throw fail("no 'stft' object") }
+    guard (stft["pad_mode"]?.string ?? "reflect") == "reflect" else {
       throw fail("only reflect padding is supported")
     }
     guard let basis = tensors["frontend.stft.basis"] else {
@@ -40,7 +35,9 @@ public enum FrontendMetadata {
     guard (basis.shape.count == 3 && basis.shape[1] == 1) || basis.shape.count == 2 else {
       throw fail("tensor 'frontend.stft.basis' has shape \(basis.shape), expected [2F, 1, window]")
     }
-    guard let convList = fields["convs"] as? [[String: Any]] else {
+    guard let convList = fields["convs"]?.array?.compactMap(\.object),
+      convList.count == fields["convs"]?.array?.count
+    else {
       throw fail("'convs' must be a list of objects")
     }
     var convs: [ConvLayer] = []
@@ -52,7 +49,7 @@ public enum FrontendMetadata {
       guard let bias = tensors[name + ".bias"], bias.shape == [weight.shape[0]] else {
         throw fail("missing or misshapen tensor '\(name).bias' (expected [\(weight.shape[0])])")
       }
-      let activation = conv["activation"] as? String ?? "none"
+      let activation = conv["activation"]?.string ?? "none"
       guard activation == "relu" || activation == "none" else {
         throw fail("conv\(index) activation must be relu or none")
       }

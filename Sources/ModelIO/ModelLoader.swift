@@ -1,5 +1,4 @@
 import Features
-import Foundation
 import Recurrent
 
 /// Loads recurrent models from safetensors files holding a PyTorch `state_dict`.
@@ -27,7 +26,16 @@ public enum ModelLoader {
   )
     throws(ModelFileError) -> (model: RecurrentModel, features: FeatureConfiguration?)
   {
-    let file = try SafeTensorsFile(path: path)
+    try loadWithFeatures(file: SafeTensorsFile(path: path), path: path, kind: kind, kernel: kernel)
+  }
+
+  /// Like ``loadWithFeatures(path:kind:kernel:)``, from a file already read (an embedded model, say);
+  /// `path` names it in errors.
+  public static func loadWithFeatures(
+    file: SafeTensorsFile, path: String, kind: RecurrentKind? = nil, kernel: RecurrentKernel = .preferred
+  )
+    throws(ModelFileError) -> (model: RecurrentModel, features: FeatureConfiguration?)
+  {
     let model = try model(from: file, path: path, kind: kind, kernel: kernel)
     if let frontend = file.metadata["frontend"] {
       if file.metadata["features"] != nil {
@@ -76,9 +84,8 @@ public enum ModelLoader {
     }
     var labels: [String]?
     if let text = file.metadata["labels"] {
-      guard let data = text.data(using: .utf8),
-        let list = try? JSONSerialization.jsonObject(with: data) as? [Any],
-        let names = list as? [String]
+      guard let list = JSONValue.parse(text)?.array, case let names = list.compactMap(\.string),
+        names.count == list.count
       else {
         throw fail("metadata labels must be a JSON list of strings, got \(text.prefix(60))")
       }

@@ -119,7 +119,7 @@ public struct NpyArray: Sendable, Equatable {
 
   /// The raw text of `'key': value` in a NumPy header dict (value up to the matching `,`/`}`).
   static func field(_ key: String, in header: String) -> String? {
-    guard let keyRange = header.range(of: "'\(key)'") else { return nil }
+    guard let keyRange = header.firstRange(of: "'\(key)'") else { return nil }
     var rest = header[keyRange.upperBound...].drop { $0 == " " }
     guard rest.first == ":" else { return nil }
     rest = rest.dropFirst().drop { $0 == " " }

@@ -1,4 +1,3 @@
-import Foundation
 import Recurrent
 
 /// The contents of a `.safetensors` file: float tensors by name plus the string metadata.
@@ -40,23 +39,20 @@ public struct SafeTensorsFile: Sendable {
     guard dataStart <= bytes.count else {
       throw fail("truncated: the header claims \(headerSize) bytes but only \(bytes.count - 8) follow")
     }
-    let headerObject: Any
-    do {
-      headerObject = try JSONSerialization.jsonObject(with: Data(bytes[8..<dataStart]))
-    } catch {
+    guard let headerValue = JSONValue.parse(bytes[8..<dataStart]) else {
       throw fail("corrupt header: not valid JSON")
     }
-    guard let header = headerObject as? [String: Any] else {
+    guard let header = headerValue.object else {
       throw fail("corrupt header: expected a JSON object")
     }
 
     var metadata: [String: String] = [:]
     if let rawMetadata = header["__metadata__"] {
-      guard let map = rawMetadata as? [String: Any] else {
+      guard let map = rawMetadata.object else {
         throw fail("corrupt header: __metadata__ must be an object of strings")
       }
       for (key, value) in map {
-        guard let text = value as? String else {
+        guard let text = value.string else {
           throw fail("corrupt header: __metadata__ value for '\(key)' is not a string")
         }
         metadata[key] = text
@@ -67,13 +63,13 @@ public struct SafeTensorsFile: Sendable {
     var tensors: [String: FloatTensor] = [:]
     var claimedEnd = 0
     for (name, entry) in header where name != "__metadata__" {
-      guard let fields = entry as? [String: Any], let dtypeName = fields["dtype"] as? String,
-        let shapeValues = fields["shape"] as? [Any], let offsetValues = fields["data_offsets"] as? [Any]
+      guard let fields = entry.object, let dtypeName = fields["dtype"]?.string,
+        let shapeValues = fields["shape"]?.array, let offsetValues = fields["data_offsets"]?.array
       else {
         throw fail("corrupt header: tensor '\(name)' needs dtype, shape and data_offsets")
       }
-      let shape = shapeValues.compactMap(exactCount)
-      let offsets = offsetValues.compactMap(exactCount)
+      let shape = shapeValues.compactMap(\.count)
+      let offsets = offsetValues.compactMap(\.count)
       guard shape.count == shapeValues.count else {
         throw fail("corrupt header: tensor '\(name)' has an invalid shape")
       }
@@ -112,15 +108,6 @@ public struct SafeTensorsFile: Sendable {
     self.metadata = metadata
     self.tensors = tensors
   }
-}
-
-/// A JSON number that is a non-negative whole number below 2^53 (the range JSON keeps exact),
-/// or nil; converting larger values to `Int` could trap.
-func exactCount(_ value: Any) -> Int? {
-  guard let number = value as? NSNumber else { return nil }
-  let double = number.doubleValue
-  guard double >= 0, double < 9_007_199_254_740_992, double.rounded() == double else { return nil }
-  return Int(double)
 }
 
 /// Floating-point dtypes as spelled in safetensors headers, and how to read them as float32.

@@ -18,6 +18,9 @@ public final class FrameProducer: @unchecked Sendable {
   private var nextIndex = 0
   private var pendingDiscontinuity = false
   private var blockCaptureTime: UInt64 = 0
+  /// When the extractor started on the frame being made (the block's start, or the previous
+  /// frame's push): each frame's feature time.
+  private var featureStart: UInt64 = 0
 
   init(
     extractor: any FeatureExtractor, ring: RingProducer, counters: StreamCounters, control: StreamControl,
@@ -37,6 +40,7 @@ public final class FrameProducer: @unchecked Sendable {
     if discontinuity { pendingDiscontinuity = true }
     blockCaptureTime = captureTime
     let begin = monotonicNow()
+    featureStart = begin
     extractor.push(samples) { frame in emit(frame) }
     counters.featureNanoseconds.add(monotonicNow() &- begin, ordering: .relaxed)
     counters.samples.add(samples.count, ordering: .relaxed)
@@ -48,13 +52,15 @@ public final class FrameProducer: @unchecked Sendable {
   }
 
   private func emit(_ frame: UnsafeBufferPointer<Float>) {
+    let featureTime = monotonicNow() &- featureStart
     if waitsForRoom {
       while !ring.hasRoom && !control.isStopRequested { sleep(untilMonotonic: monotonicNow() &+ 50_000) }
     }
     let info = FrameInfo(
       index: nextIndex, captureTime: blockCaptureTime, pushTime: monotonicNow(),
-      discontinuity: pendingDiscontinuity)
+      discontinuity: pendingDiscontinuity, featureNanoseconds: featureTime)
     nextIndex += 1
+    defer { featureStart = monotonicNow() }
     if ring.push(frame, info: info) == .pushed {
       pendingDiscontinuity = false
       counters.pushed.add(1, ordering: .relaxed)

@@ -1,4 +1,5 @@
 import Histogram
+import ModelIO
 
 /// A latency distribution in nanoseconds (hdrhistogram, 3 significant digits, 1 ns to 100 s).
 ///
@@ -57,10 +58,10 @@ public struct LatencySummary: Sendable, Equatable {
   /// Mean, µs.
   public var mean: Double
 
-  var json: [String: Any] {
-    [
-      "count": count, "p50_us": p50, "p90_us": p90, "p99_us": p99, "p999_us": p999, "max_us": max,
-      "mean_us": mean,
-    ]
+  var json: JSONValue {
+    .object([
+      "count": .number(Double(count)), "p50_us": .number(p50), "p90_us": .number(p90), "p99_us": .number(p99),
+      "p999_us": .number(p999), "max_us": .number(max), "mean_us": .number(mean),
+    ])
   }
 }

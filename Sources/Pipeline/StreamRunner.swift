@@ -1,7 +1,8 @@
 import Features
-import Foundation
+import ModelIO
 import Recurrent
 import StreamCore
+import Synchronization
 
 /// Options of a running stream.
 public struct StreamOptions: Sendable {
@@ -42,6 +43,8 @@ public struct StreamReport: Sendable {
   public var computeSeconds: Double
   /// Step compute time.
   public var step: LatencySummary
+  /// Compute per frame on both threads: its features (the extractor's time for it) + its step.
+  public var compute: LatencySummary
   /// Push → pop.
   public var queueWait: LatencySummary
   /// Last sample captured → record handed to the sink.
@@ -57,31 +60,34 @@ public struct StreamReport: Sendable {
   /// A readable table.
   public var table: String {
     func row(_ name: String, _ s: LatencySummary) -> String {
-      func f(_ v: Double) -> String { String(format: "%9.1f", v) }
-      return name.padding(toLength: 22, withPad: " ", startingAt: 0)
+      func f(_ v: Double) -> String { formatted("%9.1f", v) }
+      return padded(name, to: 22)
         + "\(f(s.p50)) \(f(s.p90)) \(f(s.p99)) \(f(s.p999)) \(f(s.max)) \(f(s.mean))  \(s.count)"
     }
     return """
       frames \(frames), dropped \(dropped), xruns \(xruns), discontinuities \(discontinuities)
-      audio \(String(format: "%.2f", audioSeconds)) s, compute \(String(format: "%.4f", computeSeconds)) s, \
-      \(String(format: "%.0f", realTimeFactor)) x real-time
+      audio \(formatted("%.2f", audioSeconds)) s, compute \(formatted("%.4f", computeSeconds)) s, \
+      \(formatted("%.0f", realTimeFactor)) x real-time
       latency (µs)                p50       p90       p99     p99.9       max      mean  count
       \(row("step", step))
+      \(row("features + step", compute))
       \(row("queue wait", queueWait))
       \(row("capture to output", captureToOutput))
       """ + (error.map { "\nstopped early: \($0)" } ?? "")
   }
 
   /// The JSON object `--stats-json` writes.
-  public var json: [String: Any] {
-    var object: [String: Any] = [
-      "frames": frames, "dropped": dropped, "xruns": xruns, "discontinuities": discontinuities,
-      "audio_seconds": audioSeconds, "compute_seconds": computeSeconds, "x_real_time": realTimeFactor,
-      "step": step.json, "queue_wait": queueWait.json, "capture_to_output": captureToOutput.json,
-      "resets": resetFrames.count,
+  public var json: JSONValue {
+    var object: [String: JSONValue] = [
+      "frames": .number(Double(frames)), "dropped": .number(Double(dropped)), "xruns": .number(Double(xruns)),
+      "discontinuities": .number(Double(discontinuities)), "audio_seconds": .number(audioSeconds),
+      "compute_seconds": .number(computeSeconds), "x_real_time": .number(realTimeFactor),
+      "step": step.json, "compute": compute.json, "queue_wait": queueWait.json,
+      "capture_to_output": captureToOutput.json,
+      "resets": .number(Double(resetFrames.count)),
     ]
-    if let error { object["error"] = error }
-    return object
+    if let error { object["error"] = .string(error) }
+    return .object(object)
   }
 }
 
@@ -144,15 +150,14 @@ public final class StreamRunner {
 
     let producerError = ErrorBox()
     let control = self.control
-    let thread = Thread {
+    let thread = try JoinableThread {
       do { try produce(producer, control) } catch { producerError.set("\(error)") }
       control.producerFinished.store(true, ordering: .releasing)
       ring.producer.wakeConsumer()
     }
-    thread.name = "streamrnn-producer"
-    thread.start()
 
     var stepTimes = LatencyRecorder()
+    var computeTimes = LatencyRecorder()
     var queueWaits = LatencyRecorder()
     var latencies = LatencyRecorder()
     var frames = 0
@@ -197,6 +202,7 @@ public final class StreamRunner {
           silentFrames = speech < silenceThreshold ? silentFrames + 1 : 0
           detector?.process(speech, emit: writeEvent)
           stepTimes.record(stepped &- popped)
+          computeTimes.record(info.featureNanoseconds &+ (stepped &- popped))
           if info.discontinuity { discontinuities += 1 }
           latencies.record(stepped &- info.captureTime)
           if let sink, !options.quiet, sinkError == nil, info.index % options.every == 0 {
@@ -221,18 +227,18 @@ public final class StreamRunner {
         if options.progress, monotonicNow() &- lastProgress > 500_000_000 {
           lastProgress = monotonicNow()
           let summary = latencies.summary
-          let line = String(
-            format: "\r%d frames, %d dropped, %d xruns, capture-to-output p99 %.2f ms   ", frames,
-            counters.dropped.load(ordering: .relaxed), counters.xruns.load(ordering: .relaxed),
-            summary.p99 / 1000)
-          FileHandle.standardError.write(Data(line.utf8))
+          writeToStandardError(
+            formatted(
+              "\r%d frames, %d dropped, %d xruns, capture-to-output p99 %.2f ms   ", frames,
+              counters.dropped.load(ordering: .relaxed), counters.xruns.load(ordering: .relaxed),
+              summary.p99 / 1000))
         }
         consumer.waitForFrames(timeoutNanoseconds: 50_000_000)
       }
     }
     thread.join()
     detector?.finish(totalSamples: counters.samples.load(ordering: .relaxed), emit: writeEvent)
-    if options.progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    if options.progress { writeToStandardError("\r\u{1B}[K") }
     if let sinkError { throw sinkError }
     try sink?.finish()
 
@@ -242,22 +248,15 @@ public final class StreamRunner {
       xruns: counters.xruns.load(ordering: .relaxed),
       discontinuities: discontinuities, audioSeconds: Double(samples) / Double(features.sampleRate),
       computeSeconds: Double(counters.featureNanoseconds.load(ordering: .relaxed) &+ stepTimes.total) / 1e9,
-      step: stepTimes.summary, queueWait: queueWaits.summary, captureToOutput: latencies.summary,
+      step: stepTimes.summary, compute: computeTimes.summary, queueWait: queueWaits.summary,
+      captureToOutput: latencies.summary,
       error: producerError.value, resetFrames: resetFrames)
   }
 }
 
 /// A message handed from the producer thread to the consumer once (a lock is fine: not real-time).
-final class ErrorBox: @unchecked Sendable {
-  private let lock = NSLock()
-  private var message: String?
-  func set(_ text: String) { lock.withLock { message = text } }
-  var value: String? { lock.withLock { message } }
-}
-
-extension Thread {
-  /// Waits until the thread's main function has returned.
-  func join() {
-    while !isFinished { usleep(1000) }
-  }
+final class ErrorBox: Sendable {
+  private let message = Mutex<String?>(nil)
+  func set(_ text: String) { message.withLock { $0 = text } }
+  var value: String? { message.withLock { $0 } }
 }

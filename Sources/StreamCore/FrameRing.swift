@@ -15,13 +15,19 @@ public struct FrameInfo: Sendable, Equatable {
   public var pushTime: UInt64
   /// The frame follows a gap in the audio (an overrun, or dropped frames before it).
   public var discontinuity: Bool
+  /// Time (ns) the feature extractor spent on this frame (since the previous frame or the start
+  /// of the block that completed it), 0 when unknown.
+  public var featureNanoseconds: UInt64
 
   /// A frame's metadata.
-  public init(index: Int, captureTime: UInt64, pushTime: UInt64, discontinuity: Bool) {
+  public init(
+    index: Int, captureTime: UInt64, pushTime: UInt64, discontinuity: Bool, featureNanoseconds: UInt64 = 0
+  ) {
     self.index = index
     self.captureTime = captureTime
     self.pushTime = pushTime
     self.discontinuity = discontinuity
+    self.featureNanoseconds = featureNanoseconds
   }
 }
 

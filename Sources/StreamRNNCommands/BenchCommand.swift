@@ -1,9 +1,13 @@
 import AllocationCounter
 import ArgumentParser
 import Features
-import Foundation
 import ModelIO
+import Pipeline
 import Recurrent
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// `streamrnn bench`: per-step time of recurrent models, per-frame time of the feature extractors,
 /// and of the whole frame path (features + step + head activation), on this machine, now.
@@ -55,14 +59,13 @@ struct BenchCommand: ParsableCommand {
       if loaded.isBidirectional {
         throw CommandError(description: "\(path): bidirectional models have no single step to time")
       }
-      models.append((URL(fileURLWithPath: path).lastPathComponent, loaded))
+      models.append((String(path.split(separator: "/").last ?? Substring(path)), loaded))
     }
     let clockCost = Timer.clockCost()
     print(machineLine())
     print(
-      String(
-        format: "clock: CLOCK_MONOTONIC, %.0f ns per read subtracted; median = lowest of 5 block medians",
-        clockCost))
+      formatted(
+        "clock: CLOCK_MONOTONIC, %.0f ns per read subtracted; median = lowest of 5 block medians", clockCost))
     var results: [BenchResult] = []
     for (name, recurrent) in models {
       let result = benchStep(name: name, model: recurrent, clockCost: clockCost)
@@ -77,7 +80,7 @@ struct BenchCommand: ParsableCommand {
         featureResults.append(result)
       }
       // The bundled VAD: one 32 ms chunk through the learned frontend, the LSTM and the head.
-      if let path = try? bundledModelPath(), let vad = try? ModelLoader.loadWithFeatures(path: path),
+      if let vad = try? loadBundledModel(),
         let frontend = vad.features
       {
         let result = benchFeatures(
@@ -96,12 +99,12 @@ struct BenchCommand: ParsableCommand {
       }
     }
     if let json {
-      let document: [String: Any] = [
-        "results": results.map(\.json), "features": featureResults.map(\.json), "machine": machineLine(),
-        "load_average": loadAverage(), "clock_cost_ns": clockCost,
-      ]
-      let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
-      try NpyArray.writeBytes(Array(data), to: json)
+      let document = JSONValue.object([
+        "results": .array(results.map(\.json)), "features": .array(featureResults.map(\.json)),
+        "machine": .string(machineLine()), "load_average": .array(loadAverage().map(JSONValue.number)),
+        "clock_cost_ns": .number(clockCost),
+      ])
+      try NpyArray.writeBytes(document.encoded(), to: json)
     }
   }
 
@@ -202,15 +205,29 @@ struct BenchCommand: ParsableCommand {
 
   private func machineLine() -> String {
     let cpu =
-      (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
-      .first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces)
-      ?? "unknown CPU"
-    let load = loadAverage().map { String(format: "%.2f", $0) }.joined(separator: " ")
-    return "machine: \(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores, load average \(load)"
+      textFile("/proc/cpuinfo")?.split(separator: "\n")
+      .first { $0.hasPrefix("model name") }?.split(separator: ":").last
+      .map { String($0.drop { $0 == " " || $0 == "\t" }) } ?? "unknown CPU"
+    let load = loadAverage().map { formatted("%.2f", $0) }.joined(separator: " ")
+    return "machine: \(cpu), \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores, load average \(load)"
+  }
+
+  /// A small text file such as /proc/loadavg (whose size stat reports as 0), nil if unreadable.
+  private func textFile(_ path: String) -> String? {
+    guard let file = fopen(path, "r") else { return nil }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+      let count = fread(&chunk, 1, chunk.count, file)
+      if count == 0 { break }
+      bytes += chunk[0..<count]
+    }
+    return String(decoding: bytes, as: UTF8.self)
   }
 
   private func loadAverage() -> [Double] {
-    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return [] }
+    guard let text = textFile("/proc/loadavg") else { return [] }
     return text.split(separator: " ").prefix(3).compactMap { Double($0) }
   }
 }
@@ -251,22 +268,24 @@ struct BenchResult {
   }
 
   func line(unit: String) -> String {
-    let paddedName = name.count >= 22 ? name : name + String(repeating: " ", count: 22 - name.count)
-    return paddedName
-      + String(
-        format:
-          " median %8.3f µs  p90 %8.3f  p99 %8.3f  max %9.3f  %@s/s %10.0f  x real-time %8.0f  allocs/%@ %g",
-        medianMicroseconds, p90Microseconds, p99Microseconds, maxMicroseconds, unit as NSString,
-        1e6 / medianMicroseconds, frameMicroseconds / medianMicroseconds, unit as NSString, allocationsPerStep
-      )
+    padded(name, to: 22)
+      + formatted(
+        " median %8.3f µs  p90 %8.3f  p99 %8.3f  max %9.3f  ", medianMicroseconds, p90Microseconds,
+        p99Microseconds, maxMicroseconds)
+      + "\(unit)s/s"
+      + formatted(
+        " %10.0f  x real-time %8.0f  ", 1e6 / medianMicroseconds,
+        frameMicroseconds / medianMicroseconds)
+      + "allocs/\(unit)" + formatted(" %g", allocationsPerStep)
   }
 
-  var json: [String: Any] {
-    [
-      "model": name, "median_us": medianMicroseconds, "p90_us": p90Microseconds, "p99_us": p99Microseconds,
-      "max_us": maxMicroseconds, "allocs_per_step": allocationsPerStep,
-      "steps_per_second": 1e6 / medianMicroseconds, "x_real_time": frameMicroseconds / medianMicroseconds,
-    ]
+  var json: JSONValue {
+    .object([
+      "model": .string(name), "median_us": .number(medianMicroseconds), "p90_us": .number(p90Microseconds),
+      "p99_us": .number(p99Microseconds), "max_us": .number(maxMicroseconds),
+      "allocs_per_step": .number(allocationsPerStep), "steps_per_second": .number(1e6 / medianMicroseconds),
+      "x_real_time": .number(frameMicroseconds / medianMicroseconds),
+    ])
   }
 }
 

@@ -1,6 +1,5 @@
 import ALSACapture
 import ArgumentParser
-import Foundation
 import Pipeline
 
 /// `streamrnn devices`: the capture PCMs, like `arecord -L`.
@@ -56,7 +55,7 @@ struct CaptureCommand: ParsableCommand {
       model: model, features: configuration, segments: segmentOptions, duration: duration)
     let report = try runner.run(waitsForRoom: false) { producer, control in
       if let notice = ALSACaptureSource.requestRealTimePriority() {
-        FileHandle.standardError.write(Data("streamrnn: \(notice)\n".utf8))
+        writeToStandardError("streamrnn: \(notice)\n")
       }
       try source.run(producer: producer, control: control, counters: producer.counters)
     }

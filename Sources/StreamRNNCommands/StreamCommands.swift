@@ -1,10 +1,14 @@
 import ArgumentParser
 import AudioFile
+import BundledModels
 import Features
-import Foundation
 import ModelIO
 import Pipeline
 import Recurrent
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 extension SinkFormat: ExpressibleByArgument {}
 extension ReplayPace: ExpressibleByArgument {}
@@ -22,8 +26,10 @@ struct ModelOptions: ParsableArguments {
 
   /// The model and its feature configuration after the command line's overrides.
   func load(features: FeatureOptions) throws -> (RecurrentModel, FeatureConfiguration) {
-    let model = try self.model ?? bundledModelPath()
-    let loaded = try ModelLoader.loadWithFeatures(path: model, kind: modelKind)
+    let model = self.model ?? bundledModelName
+    let loaded =
+      try self.model.map { try ModelLoader.loadWithFeatures(path: $0, kind: modelKind) }
+      ?? loadBundledModel(kind: modelKind)
     let configuration = try features.configuration(base: loaded.features)
     if loaded.model.isBidirectional {
       throw CommandError(description: "\(model): bidirectional models need the future and cannot stream")
@@ -32,13 +38,17 @@ struct ModelOptions: ParsableArguments {
   }
 }
 
-/// The bundled Silero VAD model (a resource of this target).
-func bundledModelPath() throws -> String {
-  guard let url = Bundle.module.url(forResource: "BundledModels/silero_vad_16k", withExtension: "safetensors")
-  else {
-    throw CommandError(description: "the bundled model is missing from this build; pass --model")
-  }
-  return url.path
+/// The bundled Silero VAD model's name in messages.
+let bundledModelName = "bundled Silero VAD"
+
+/// Loads the bundled Silero VAD model, embedded in the binary (see Sources/BundledModels).
+func loadBundledModel(kind: RecurrentKind? = nil) throws(ModelFileError) -> (
+  model: RecurrentModel, features: FeatureConfiguration?
+) {
+  let bytes = Array(
+    UnsafeBufferPointer(start: streamrnn_silero_vad_16k_bytes(), count: streamrnn_silero_vad_16k_count()))
+  return try ModelLoader.loadWithFeatures(
+    file: SafeTensorsFile(bytes: bytes, path: bundledModelName), path: bundledModelName, kind: kind)
 }
 
 /// Speech segments and the state reset policy.
@@ -142,11 +152,9 @@ struct StreamOutputOptions: ParsableArguments {
 
   /// Prints the statistics table on standard error and writes `--stats-json`.
   func report(_ report: StreamReport) throws {
-    FileHandle.standardError.write(Data((report.table + "\n").utf8))
+    writeToStandardError(report.table + "\n")
     if let statsJson {
-      let data = try JSONSerialization.data(
-        withJSONObject: report.json, options: [.prettyPrinted, .sortedKeys])
-      try NpyArray.writeBytes(Array(data), to: statsJson)
+      try NpyArray.writeBytes(report.json.encoded(), to: statsJson)
     }
     if let error = report.error { throw CommandError(description: error) }
   }

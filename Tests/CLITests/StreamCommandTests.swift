@@ -59,10 +59,16 @@ struct StreamCommandTests {
     let report = try #require(
       try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as? [String: Any])
     #expect(report["frames"] as? Int == 500 && report["dropped"] as? Int == 0 && report["xruns"] as? Int == 0)
-    for key in ["step", "queue_wait", "capture_to_output"] {
+    for key in ["step", "compute", "queue_wait", "capture_to_output"] {
       let summary = try #require(report[key] as? [String: Any], "\(key)")
       #expect(Set(summary.keys) == ["count", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us"])
     }
+    // Compute per frame is its features plus its step: more than the step alone, frame by frame.
+    let step = try #require(report["step"] as? [String: Any])
+    let compute = try #require(report["compute"] as? [String: Any])
+    #expect(compute["count"] as? Int == 500)
+    #expect(try #require(compute["p50_us"] as? Double) > #require(step["p50_us"] as? Double))
+    #expect(try #require(compute["mean_us"] as? Double) > #require(step["mean_us"] as? Double))
     #expect(
       result.standardError.contains("capture to output") && result.standardError.contains("x real-time"))
   }
@@ -192,5 +198,23 @@ struct StreamCommandTests {
     #expect(result.status != 0)
     #expect(result.standardError.contains(expected), "\(result.standardError)")
     #expect(result.standardError.split(separator: "\n").count == 1, "\(result.standardError)")
+  }
+}
+
+@Suite("The tool stays small")
+struct FootprintTests {
+  @Test func itLinksNeitherFoundationNorICU() throws {
+    // streamrnn uses FoundationEssentials only: the full Foundation and ICU would add about 7 MB of
+    // resident memory to a live capture (the Silero VAD aim is 30 MB in all).
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/ldd")
+    process.arguments = [try streamrnnExecutable().path]
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(text.contains("libswiftCore.so"), "ldd listed nothing: \(text)")
+    #expect(!text.contains("libFoundation.so") && !text.contains("FoundationICU"), "\(text)")
   }
 }

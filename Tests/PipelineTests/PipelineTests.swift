@@ -154,3 +154,18 @@ struct PipelineTests {
     #expect(recorder.count > 1900)
   }
 }
+
+@Suite("Text output without Foundation")
+struct TextOutputTests {
+  @Test func formattedMatchesPrintf() {
+    #expect(formatted("%9.1f|%.2f|%d|%g", 3.14159, 2.0, 42, 0.5) == "      3.1|2.00|42|0.5")
+    // Longer than the first 256-byte buffer: formatted again at the right size, not cut.
+    let long = formatted("%300.1f", 1.0)
+    #expect(long.count == 300 && long.hasSuffix("1.0"))
+  }
+
+  @Test func paddingKeepsLongText() {
+    #expect(padded("ab", to: 4) == "ab  ")
+    #expect(padded("abcdef", to: 4) == "abcdef")
+  }
+}

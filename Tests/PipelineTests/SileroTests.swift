@@ -7,7 +7,7 @@ import Pipeline
 import Recurrent
 import Testing
 
-let sileroModel = root + "/Sources/StreamRNNCommands/BundledModels/silero_vad_16k.safetensors"
+let sileroModel = root + "/Sources/BundledModels/silero_vad_16k.safetensors"
 let sileroFolder = root + "/Tests/Golden/silero"
 
 @Suite("Silero VAD equals the official model")
