@@ -16,7 +16,7 @@ struct BenchCommandTests {
     let results = try #require(document["results"] as? [[String: Any]])
     #expect(results.compactMap { $0["model"] as? String } == names)
     for entry in results {
-      for key in ["median_us", "p90_us", "p99_us", "max_us"] {
+      for key in ["median_us", "p90_us", "p99_us", "max_us", "block_mean_us"] {
         let value = try #require(entry[key] as? Double, "\(key)")
         #expect(value > 0 && value.isFinite)
       }
