@@ -13,30 +13,37 @@ public enum ModelLoader {
   ///   GRU and LSTM are recognised by their shapes.
   /// - Throws: ``ModelFileError`` naming the file and the first problem found.
   /// - Parameter kernel: The instruction set to run on (default: the fastest this CPU has).
-  public static func load(path: String, kind: RecurrentKind? = nil, kernel: RecurrentKernel = .preferred)
+  /// - Parameter weightStorage: float32 (default, exact) or float16 weights (see ``WeightStorage``).
+  public static func load(
+    path: String, kind: RecurrentKind? = nil, kernel: RecurrentKernel = .preferred,
+    weightStorage: WeightStorage = .float32
+  )
     throws(ModelFileError) -> RecurrentModel
   {
     let file = try SafeTensorsFile(path: path)
-    return try model(from: file, path: path, kind: kind, kernel: kernel)
+    return try model(from: file, path: path, kind: kind, kernel: kernel, weightStorage: weightStorage)
   }
 
   /// Reads the model and the feature configuration its `features` metadata carries (nil if none).
   public static func loadWithFeatures(
-    path: String, kind: RecurrentKind? = nil, kernel: RecurrentKernel = .preferred
+    path: String, kind: RecurrentKind? = nil, kernel: RecurrentKernel = .preferred,
+    weightStorage: WeightStorage = .float32
   )
     throws(ModelFileError) -> (model: RecurrentModel, features: FeatureConfiguration?)
   {
-    try loadWithFeatures(file: SafeTensorsFile(path: path), path: path, kind: kind, kernel: kernel)
+    try loadWithFeatures(
+      file: SafeTensorsFile(path: path), path: path, kind: kind, kernel: kernel, weightStorage: weightStorage)
   }
 
   /// Like ``loadWithFeatures(path:kind:kernel:)``, from a file already read (an embedded model, say);
   /// `path` names it in errors.
   public static func loadWithFeatures(
-    file: SafeTensorsFile, path: String, kind: RecurrentKind? = nil, kernel: RecurrentKernel = .preferred
+    file: SafeTensorsFile, path: String, kind: RecurrentKind? = nil, kernel: RecurrentKernel = .preferred,
+    weightStorage: WeightStorage = .float32
   )
     throws(ModelFileError) -> (model: RecurrentModel, features: FeatureConfiguration?)
   {
-    let model = try model(from: file, path: path, kind: kind, kernel: kernel)
+    let model = try model(from: file, path: path, kind: kind, kernel: kernel, weightStorage: weightStorage)
     if let frontend = file.metadata["frontend"] {
       if file.metadata["features"] != nil {
         throw ModelFileError(path: path, reason: "metadata has both 'frontend' and 'features'; expected one")
@@ -59,7 +66,9 @@ public enum ModelLoader {
 
   /// Builds the model from an already parsed file; `path` only names it in errors.
   public static func model(
-    from file: SafeTensorsFile, path: String, kind: RecurrentKind? = nil, kernel: RecurrentKernel = .preferred
+    from file: SafeTensorsFile, path: String, kind: RecurrentKind? = nil,
+    kernel: RecurrentKernel = .preferred,
+    weightStorage: WeightStorage = .float32
   )
     throws(ModelFileError) -> RecurrentModel
   {
@@ -105,7 +114,7 @@ public enum ModelLoader {
       return try RecurrentModel(
         kind: resolvedKind, stateDict: tensors, headActivation: activation,
         headInputActivation: inputActivation,
-        labels: labels, kernel: kernel)
+        labels: labels, kernel: kernel, weightStorage: weightStorage)
     } catch {
       throw fail(error.description)
     }

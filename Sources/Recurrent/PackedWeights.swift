@@ -8,16 +8,33 @@ final class PackedWeights: @unchecked Sendable {
   /// `count` floats, 64-byte aligned.
   let base: UnsafeMutablePointer<Float>
   let count: Int
+  /// With ``WeightStorage/float16``: the same layout as `base`, element for element, rounded to
+  /// float16 (64-byte aligned). The kernels then read weights from here and biases from `base`.
+  let half: UnsafeMutablePointer<Float16>?
 
-  init(_ values: [Float]) {
-    count = values.count
+  init(_ values: [Float], storage: WeightStorage = .float32) {
+    let count = values.count
+    self.count = count
     let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
-    base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    let base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     base.initialize(repeating: 0, count: max(count, 1))
     values.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: count) }
+    self.base = base
+    if storage == .float16 {
+      let halfRaw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 2, alignment: 64)
+      let half = halfRaw.bindMemory(to: Float16.self, capacity: max(count, 1))
+      half.initialize(repeating: 0, count: max(count, 1))
+      for index in 0..<count { half[index] = Float16(values[index]) }
+      self.half = half
+    } else {
+      half = nil
+    }
   }
 
-  deinit { UnsafeMutableRawPointer(base).deallocate() }
+  deinit {
+    UnsafeMutableRawPointer(base).deallocate()
+    if let half { UnsafeMutableRawPointer(half).deallocate() }
+  }
 }
 
 /// A run of panel descriptors: `count` of them from index `start`.

@@ -47,6 +47,7 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
     case .portable:
       return KernelFunctions(
         lanes: RecurrentKernelsPortable.kernelLaneCount, multiply: RecurrentKernelsPortable.multiplyPanels,
+        multiplyHalf: RecurrentKernelsPortable.multiplyPanelsHalf,
         gru: RecurrentKernelsPortable.updateGRU, lstm: RecurrentKernelsPortable.updateLSTM,
         rnn: RecurrentKernelsPortable.updateRNN, activation: RecurrentKernelsPortable.applyActivation,
         softmax: RecurrentKernelsPortable.softmax)
@@ -54,6 +55,7 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
       #if arch(x86_64)
         return KernelFunctions(
           lanes: RecurrentKernelsAVX2.kernelLaneCount, multiply: RecurrentKernelsAVX2.multiplyPanels,
+          multiplyHalf: RecurrentKernelsAVX2.multiplyPanelsHalf,
           gru: RecurrentKernelsAVX2.updateGRU, lstm: RecurrentKernelsAVX2.updateLSTM,
           rnn: RecurrentKernelsAVX2.updateRNN, activation: RecurrentKernelsAVX2.applyActivation,
           softmax: RecurrentKernelsAVX2.softmax)
@@ -64,6 +66,7 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
       #if arch(x86_64)
         return KernelFunctions(
           lanes: RecurrentKernelsAVX512.kernelLaneCount, multiply: RecurrentKernelsAVX512.multiplyPanels,
+          multiplyHalf: RecurrentKernelsAVX512.multiplyPanelsHalf,
           gru: RecurrentKernelsAVX512.updateGRU, lstm: RecurrentKernelsAVX512.updateLSTM,
           rnn: RecurrentKernelsAVX512.updateRNN, activation: RecurrentKernelsAVX512.applyActivation,
           softmax: RecurrentKernelsAVX512.softmax)
@@ -88,6 +91,12 @@ struct KernelFunctions: Sendable {
       UnsafePointer<Float>, UnsafePointer<Int>, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>
     ) ->
       Void
+  /// `multiplyPanelsHalf`: float16 weights, float32 biases.
+  let multiplyHalf:
+    @Sendable (
+      UnsafePointer<Float16>, UnsafePointer<Float>, UnsafePointer<Int>, Int, UnsafePointer<Float>,
+      UnsafeMutablePointer<Float>
+    ) -> Void
   let gru: @Sendable (UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>) -> Void
   let lstm:
     @Sendable (UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) ->

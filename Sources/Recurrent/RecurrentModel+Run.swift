@@ -170,7 +170,7 @@ extension RecurrentModel {
         for index in 0..<width { rectified[index] = max(features[index], 0) }
         features = UnsafePointer(rectified)
       }
-      functions.multiply(packed.base, d + 6 * headPanels.start, headPanels.count, features, logits)
+      multiply(headPanels, descriptors: d, input: features, output: logits)
       output.update(from: logits, count: head.classCount)
     } else {
       output.update(from: features, count: directionCount * hiddenOutputSize)
@@ -189,7 +189,7 @@ extension RecurrentModel {
   ) {
     let hiddenOut = hiddenOutputSize
     let pre = scratch + scratchPre
-    functions.multiply(packed.base, d + 6 * cell.gates.start, cell.gates.count, u, pre)
+    multiply(cell.gates, descriptors: d, input: u, output: pre)
     switch kind {
     case .gru:
       functions.gru(pre, paddedHidden, hiddenSize, h)
@@ -199,14 +199,26 @@ extension RecurrentModel {
         let projectionInput = scratch + scratchProjectionInput
         functions.lstm(pre, paddedHidden, hiddenSize, c, projectionInput)
         let projected = scratch + scratchPanelOutput
-        functions.multiply(
-          packed.base, d + 6 * projection.start, projection.count, projectionInput, projected)
+        multiply(projection, descriptors: d, input: projectionInput, output: projected)
         h.update(from: projected, count: hiddenOut)
       } else {
         functions.lstm(pre, paddedHidden, hiddenSize, c, h)
       }
     case .rnnTanh, .rnnRelu:
       functions.rnn(pre, hiddenSize, kind == .rnnRelu, h)
+    }
+  }
+
+  /// The panels of `run` over `input` into `output`, from the float32 or the float16 weights.
+  @inline(__always)
+  func multiply(
+    _ run: PanelRun, descriptors d: UnsafePointer<Int>, input: UnsafePointer<Float>,
+    output: UnsafeMutablePointer<Float>
+  ) {
+    if let half = packed.half {
+      functions.multiplyHalf(half, packed.base, d + 6 * run.start, run.count, input, output)
+    } else {
+      functions.multiply(packed.base, d + 6 * run.start, run.count, input, output)
     }
   }
 }

@@ -39,6 +39,8 @@ public struct RecurrentModel: Sendable {
 
   /// The instruction set the step runs on.
   public let kernel: RecurrentKernel
+  /// How the matrix weights are stored: float32 (exact) or float16.
+  public let weightStorage: WeightStorage
   let functions: KernelFunctions
   /// Every weight and bias in panels (see ``PackedWeights``).
   let packed: PackedWeights
@@ -88,10 +90,11 @@ public struct RecurrentModel: Sendable {
   ///   - labels: Class names, one per head output; requires a head.
   ///   - kernel: The instruction set to run on (default: ``RecurrentKernel/preferred``); an
   ///     unavailable one falls back to the preferred kernel.
+  ///   - weightStorage: float32 (default, exact) or float16 matrix weights (see ``WeightStorage``).
   public init(
     kind: RecurrentKind?, stateDict: [String: FloatTensor], headActivation: HeadActivation = .none,
     headInputActivation: HeadInputActivation = .none, labels: [String]? = nil,
-    kernel: RecurrentKernel = .preferred
+    kernel: RecurrentKernel = .preferred, weightStorage: WeightStorage = .float32
   ) throws(RecurrentModelError) {
     let structure = try StateDictStructure(stateDict: stateDict, kind: kind)
     self.kind = structure.kind
@@ -104,6 +107,7 @@ public struct RecurrentModel: Sendable {
 
     let kernel = kernel.isAvailable ? kernel : .preferred
     self.kernel = kernel
+    self.weightStorage = weightStorage
     functions = kernel.functions
     let lanes = functions.lanes
     let hidden = structure.hiddenSize
@@ -187,7 +191,7 @@ public struct RecurrentModel: Sendable {
       headPanels = nil
       head = nil
     }
-    packed = PackedWeights(packer.weights)
+    packed = PackedWeights(packer.weights, storage: weightStorage)
     descriptors = packer.descriptors
   }
 

@@ -9,10 +9,12 @@
   /// The vector this build of the kernels works in.
   public typealias KernelVector = SIMD16<Float>
   typealias KernelBitsVector = SIMD16<UInt32>
+  typealias KernelHalfVector = SIMD16<Float16>
 #else
   /// The vector this build of the kernels works in.
   public typealias KernelVector = SIMD8<Float>
   typealias KernelBitsVector = SIMD8<UInt32>
+  typealias KernelHalfVector = SIMD8<Float16>
 #endif
 
 /// Floats per vector: weight panels hold this many rows.
@@ -29,6 +31,31 @@ func load(_ pointer: UnsafePointer<Float>) -> KernelVector {
 @_transparent
 func store(_ value: KernelVector, _ pointer: UnsafeMutablePointer<Float>) {
   UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: KernelVector.self)
+}
+
+/// How panel weights are stored: float32 as is, or float16 widened in registers (one `vcvtph2ps`
+/// per vector with F16C, as the AVX2 and AVX-512 builds have; a conversion per lane in the
+/// portable build).
+protocol PanelWeight {
+  /// `KernelVector.scalarCount` weights from `pointer`, as floats.
+  static func vector(at pointer: UnsafePointer<Self>) -> KernelVector
+}
+
+extension Float: PanelWeight {
+  @_transparent
+  static func vector(at pointer: UnsafePointer<Float>) -> KernelVector { load(pointer) }
+}
+
+extension Float16: PanelWeight {
+  @_transparent
+  static func vector(at pointer: UnsafePointer<Float16>) -> KernelVector {
+    let half = UnsafeRawPointer(pointer).loadUnaligned(as: KernelHalfVector.self)
+    // Lane by lane in source; LLVM makes it one vcvtph2ps (the generic SIMD conversion init stays
+    // a function call).
+    var value = KernelVector()
+    for lane in 0..<KernelVector.scalarCount { value[lane] = Float(half[lane]) }
+    return value
+  }
 }
 
 /// `a · b + c`, fused where the instruction set has FMA.
@@ -68,27 +95,47 @@ public func multiplyPanels(
   _ input: UnsafePointer<Float>,
   _ output: UnsafeMutablePointer<Float>
 ) {
+  multiplyPanels(weights: weights, biases: weights, panels, panelCount, input, output)
+}
+
+/// ``multiplyPanels(_:_:_:_:_:)`` with float16 weights: `halfWeights` has the float32 buffer's
+/// layout, element for element; the biases are still read, exact, from `biases` (the float32
+/// buffer). Half the bytes per step; the arithmetic stays float32.
+@inline(never)
+public func multiplyPanelsHalf(
+  _ halfWeights: UnsafePointer<Float16>, _ biases: UnsafePointer<Float>, _ panels: UnsafePointer<Int>,
+  _ panelCount: Int, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>
+) {
+  multiplyPanels(weights: halfWeights, biases: biases, panels, panelCount, input, output)
+}
+
+@_transparent
+func multiplyPanels<Weight: PanelWeight>(
+  weights: UnsafePointer<Weight>, biases: UnsafePointer<Float>, _ panels: UnsafePointer<Int>,
+  _ panelCount: Int,
+  _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>
+) {
   var descriptor = panels
   for _ in 0..<panelCount {
     if descriptor[5] == 4 {
-      multiplyFourVectorPanel(weights, descriptor, input, output)
+      multiplyFourVectorPanel(weights, biases, descriptor, input, output)
     } else {
-      multiplyOneVectorPanel(weights, descriptor, input, output)
+      multiplyOneVectorPanel(weights, biases, descriptor, input, output)
     }
     descriptor += 6
   }
 }
 
 @_transparent
-func multiplyOneVectorPanel(
-  _ weights: UnsafePointer<Float>, _ descriptor: UnsafePointer<Int>, _ input: UnsafePointer<Float>,
-  _ output: UnsafeMutablePointer<Float>
+func multiplyOneVectorPanel<Weight: PanelWeight>(
+  _ weights: UnsafePointer<Weight>, _ biases: UnsafePointer<Float>, _ descriptor: UnsafePointer<Int>,
+  _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>
 ) {
   let lanes = KernelVector.scalarCount
   let u = input + descriptor[1]
   let count = descriptor[2]
   var w = weights + descriptor[3]
-  var a0 = load(weights + descriptor[4])
+  var a0 = load(biases + descriptor[4])
   var a1 = KernelVector()
   var a2 = KernelVector()
   var a3 = KernelVector()
@@ -98,19 +145,19 @@ func multiplyOneVectorPanel(
   var a7 = KernelVector()
   var k = 0
   while k &+ 8 <= count {
-    multiplyAdd(&a0, load(w), KernelVector(repeating: u[k]))
-    multiplyAdd(&a1, load(w + lanes), KernelVector(repeating: u[k &+ 1]))
-    multiplyAdd(&a2, load(w + 2 &* lanes), KernelVector(repeating: u[k &+ 2]))
-    multiplyAdd(&a3, load(w + 3 &* lanes), KernelVector(repeating: u[k &+ 3]))
-    multiplyAdd(&a4, load(w + 4 &* lanes), KernelVector(repeating: u[k &+ 4]))
-    multiplyAdd(&a5, load(w + 5 &* lanes), KernelVector(repeating: u[k &+ 5]))
-    multiplyAdd(&a6, load(w + 6 &* lanes), KernelVector(repeating: u[k &+ 6]))
-    multiplyAdd(&a7, load(w + 7 &* lanes), KernelVector(repeating: u[k &+ 7]))
+    multiplyAdd(&a0, Weight.vector(at: w), KernelVector(repeating: u[k]))
+    multiplyAdd(&a1, Weight.vector(at: w + lanes), KernelVector(repeating: u[k &+ 1]))
+    multiplyAdd(&a2, Weight.vector(at: w + 2 &* lanes), KernelVector(repeating: u[k &+ 2]))
+    multiplyAdd(&a3, Weight.vector(at: w + 3 &* lanes), KernelVector(repeating: u[k &+ 3]))
+    multiplyAdd(&a4, Weight.vector(at: w + 4 &* lanes), KernelVector(repeating: u[k &+ 4]))
+    multiplyAdd(&a5, Weight.vector(at: w + 5 &* lanes), KernelVector(repeating: u[k &+ 5]))
+    multiplyAdd(&a6, Weight.vector(at: w + 6 &* lanes), KernelVector(repeating: u[k &+ 6]))
+    multiplyAdd(&a7, Weight.vector(at: w + 7 &* lanes), KernelVector(repeating: u[k &+ 7]))
     w += 8 &* lanes
     k &+= 8
   }
   while k < count {
-    multiplyAdd(&a0, load(w), KernelVector(repeating: u[k]))
+    multiplyAdd(&a0, Weight.vector(at: w), KernelVector(repeating: u[k]))
     w += lanes
     k &+= 1
   }
@@ -119,29 +166,29 @@ func multiplyOneVectorPanel(
 
 /// One `k` of a four-vector panel: `a_r += w[r·L ..< (r+1)·L] · x` for the four row vectors.
 @_transparent
-func multiplyAddFour(
+func multiplyAddFour<Weight: PanelWeight>(
   _ a0: inout KernelVector, _ a1: inout KernelVector, _ a2: inout KernelVector, _ a3: inout KernelVector,
-  _ w: UnsafePointer<Float>, _ x: Float
+  _ w: UnsafePointer<Weight>, _ x: Float
 ) {
   let lanes = KernelVector.scalarCount
   let broadcast = KernelVector(repeating: x)
-  multiplyAdd(&a0, load(w), broadcast)
-  multiplyAdd(&a1, load(w + lanes), broadcast)
-  multiplyAdd(&a2, load(w + 2 &* lanes), broadcast)
-  multiplyAdd(&a3, load(w + 3 &* lanes), broadcast)
+  multiplyAdd(&a0, Weight.vector(at: w), broadcast)
+  multiplyAdd(&a1, Weight.vector(at: w + lanes), broadcast)
+  multiplyAdd(&a2, Weight.vector(at: w + 2 &* lanes), broadcast)
+  multiplyAdd(&a3, Weight.vector(at: w + 3 &* lanes), broadcast)
 }
 
 @_transparent
-func multiplyFourVectorPanel(
-  _ weights: UnsafePointer<Float>, _ descriptor: UnsafePointer<Int>, _ input: UnsafePointer<Float>,
-  _ output: UnsafeMutablePointer<Float>
+func multiplyFourVectorPanel<Weight: PanelWeight>(
+  _ weights: UnsafePointer<Weight>, _ biases: UnsafePointer<Float>, _ descriptor: UnsafePointer<Int>,
+  _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>
 ) {
   let lanes = KernelVector.scalarCount
   let step = 4 &* lanes
   let u = input + descriptor[1]
   let count = descriptor[2]
   var w = weights + descriptor[3]
-  let bias = weights + descriptor[4]
+  let bias = biases + descriptor[4]
   // aRS: row vector R, k-split S. AVX-512 has 32 vector registers: four k-splits (16 accumulators)
   // measured 4–6 % faster on lstm1x256. The 16-register builds keep two (four spilled there).
   var a00 = load(bias)

@@ -46,6 +46,9 @@ struct BenchCommand: ParsableCommand {
   @Flag(help: "Skip the feature-extractor and whole-frame measurements.")
   var noFeatures = false
 
+  @Option(help: weightsHelp)
+  var weights: WeightStorage = .float32
+
   func validate() throws {
     guard steps >= 100 else { throw ValidationError("--steps must be at least 100") }
     guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
@@ -53,9 +56,9 @@ struct BenchCommand: ParsableCommand {
 
   func run() throws {
     var models: [(String, RecurrentModel)] = []
-    if zoo || model.isEmpty { models += ZooModel.all.map { ($0.name, $0.make()) } }
+    if zoo || model.isEmpty { models += ZooModel.all.map { ($0.name, $0.make(weightStorage: weights)) } }
     for path in model {
-      let loaded = try ModelLoader.load(path: path)
+      let loaded = try ModelLoader.load(path: path, weightStorage: weights)
       if loaded.isBidirectional {
         throw CommandError(description: "\(path): bidirectional models have no single step to time")
       }
@@ -102,7 +105,7 @@ struct BenchCommand: ParsableCommand {
       let document = JSONValue.object([
         "results": .array(results.map(\.json)), "features": .array(featureResults.map(\.json)),
         "machine": .string(machineLine()), "load_average": .array(loadAverage().map(JSONValue.number)),
-        "clock_cost_ns": .number(clockCost),
+        "clock_cost_ns": .number(clockCost), "weights": .string(weights.rawValue),
       ])
       try NpyArray.writeBytes(document.encoded(), to: json)
     }
@@ -361,7 +364,7 @@ struct ZooModel {
     ZooModel(name: "gru1x16", kind: .gru, input: 16, hidden: 16, layers: 1, classes: 0),
   ]
 
-  func make() -> RecurrentModel {
+  func make(weightStorage: WeightStorage = .float32) -> RecurrentModel {
     var generator = SplitMix64(seed: UInt64(name.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude))
     let bound = 1 / Float(hidden).squareRoot()
     func tensor(_ shape: [Int]) -> FloatTensor {
@@ -382,6 +385,7 @@ struct ZooModel {
     }
     // The zoo is valid by construction; a failure here is a bug in this table.
     return try! RecurrentModel(
-      kind: kind, stateDict: dictionary, headActivation: classes > 0 ? .softmax : .none)
+      kind: kind, stateDict: dictionary, headActivation: classes > 0 ? .softmax : .none,
+      weightStorage: weightStorage)
   }
 }

@@ -39,8 +39,11 @@ struct StepCommand: ParsableCommand {
   @Option(help: "Where to write the final c (.npy, LSTM only).")
   var cn: String?
 
+  @Option(help: weightsHelp)
+  var weights: WeightStorage = .float32
+
   func run() throws {
-    let model = try ModelLoader.load(path: model, kind: kind)
+    let model = try ModelLoader.load(path: model, kind: kind, weightStorage: weights)
     if !model.hasCellState, let given = c0 ?? cn {
       throw CommandError(
         description: "\(given): only LSTMs have a cell state c, this model is \(model.kind.rawValue)")

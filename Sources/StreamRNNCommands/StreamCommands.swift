@@ -24,12 +24,17 @@ struct ModelOptions: ParsableArguments {
   @Option(help: "Cell kind, overriding the model file's 'kind' metadata.")
   var modelKind: RecurrentKind?
 
+  @Option(help: weightsHelp)
+  var weights: WeightStorage = .float32
+
   /// The model and its feature configuration after the command line's overrides.
   func load(features: FeatureOptions) throws -> (RecurrentModel, FeatureConfiguration) {
     let model = self.model ?? bundledModelName
     let loaded =
-      try self.model.map { try ModelLoader.loadWithFeatures(path: $0, kind: modelKind) }
-      ?? loadBundledModel(kind: modelKind)
+      try self.model.map {
+        try ModelLoader.loadWithFeatures(path: $0, kind: modelKind, weightStorage: weights)
+      }
+      ?? loadBundledModel(kind: modelKind, weightStorage: weights)
     let configuration = try features.configuration(base: loaded.features)
     if loaded.model.isBidirectional {
       throw CommandError(description: "\(model): bidirectional models need the future and cannot stream")
@@ -42,13 +47,17 @@ struct ModelOptions: ParsableArguments {
 let bundledModelName = "bundled Silero VAD"
 
 /// Loads the bundled Silero VAD model, embedded in the binary (see Sources/BundledModels).
-func loadBundledModel(kind: RecurrentKind? = nil) throws(ModelFileError) -> (
-  model: RecurrentModel, features: FeatureConfiguration?
-) {
+func loadBundledModel(kind: RecurrentKind? = nil, weightStorage: WeightStorage = .float32)
+  throws(ModelFileError)
+  -> (
+    model: RecurrentModel, features: FeatureConfiguration?
+  )
+{
   let bytes = Array(
     UnsafeBufferPointer(start: streamrnn_silero_vad_16k_bytes(), count: streamrnn_silero_vad_16k_count()))
   return try ModelLoader.loadWithFeatures(
-    file: SafeTensorsFile(bytes: bytes, path: bundledModelName), path: bundledModelName, kind: kind)
+    file: SafeTensorsFile(bytes: bytes, path: bundledModelName), path: bundledModelName, kind: kind,
+    weightStorage: weightStorage)
 }
 
 /// Speech segments and the state reset policy.

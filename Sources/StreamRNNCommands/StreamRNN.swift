@@ -17,6 +17,11 @@ public struct StreamRNN: ParsableCommand {
 }
 
 extension RecurrentKind: ExpressibleByArgument {}
+extension WeightStorage: ExpressibleByArgument {}
+
+/// The help text of every `--weights` option.
+let weightsHelp: ArgumentHelp =
+  "Weight storage: f32 (exact, default) or f16 (half the bytes per step; weights rounded to float16)."
 
 /// An error the CLI reports as one line and a non-zero exit.
 struct CommandError: Error, CustomStringConvertible {

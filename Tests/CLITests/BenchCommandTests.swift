@@ -25,6 +25,23 @@ struct BenchCommandTests {
     }
   }
 
+  @Test func halfWeights() throws {
+    let json = temporaryPath("bench-f16-\(UUID().uuidString).json")
+    let result = try streamrnn([
+      "bench", "--zoo", "--no-features", "--weights", "f16", "--steps", "200", "--warmup", "20", "--json",
+      json,
+    ])
+    #expect(result.status == 0, "\(result.standardError)")
+    let data = try Data(contentsOf: URL(fileURLWithPath: json))
+    let document = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    #expect(document["weights"] as? String == "f16")
+    let results = try #require(document["results"] as? [[String: Any]])
+    #expect(results.count == 5)
+    #expect(results.allSatisfy { $0["allocs_per_step"] as? Double == 0 })
+    let refused = try streamrnn(["bench", "--zoo", "--weights", "f8"])
+    #expect(refused.status != 0 && refused.standardError.contains("f8"), "\(refused.standardError)")
+  }
+
   @Test func aBidirectionalModelIsRefused() throws {
     let result = try streamrnn([
       "bench", "--model", golden("gru_bi_2x15_in8_head4", "model.safetensors"), "--steps", "100",

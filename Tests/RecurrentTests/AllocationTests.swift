@@ -18,9 +18,9 @@ struct AllocationTests {
     arguments: [
       "gru_3x33_in7_head5", "lstm_proj_2x20p7_in11_head3", "lstm_3x64_in40_head2",
       "rnn_relu_3x12_in4_nobias",
-    ])
-  func stepDoesNotAllocate(name: String) throws {
-    let model = try GoldenCase.load(name).model
+    ], WeightStorage.allCases)
+  func stepDoesNotAllocate(name: String, weights: WeightStorage) throws {
+    let model = try GoldenCase.load(name, weightStorage: weights).model
     var state = try model.makeStepState()
     let input = [Float](repeating: 0.25, count: model.inputSize)
     var output = [Float](repeating: 0, count: model.outputSize)

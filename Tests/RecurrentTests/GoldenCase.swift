@@ -23,13 +23,17 @@ struct GoldenCase: CustomStringConvertible, Sendable {
     ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
   }
 
-  static func load(_ name: String, kernel: RecurrentKernel = .preferred) throws -> GoldenCase {
+  static func load(
+    _ name: String, kernel: RecurrentKernel = .preferred, weightStorage: WeightStorage = .float32
+  ) throws -> GoldenCase {
     let base = folder + "/" + name + "/"
     func optional(_ file: String) throws -> NpyArray? {
       FileManager.default.fileExists(atPath: base + file) ? try NpyArray(path: base + file) : nil
     }
     return GoldenCase(
-      name: name, model: try ModelLoader.load(path: base + "model.safetensors", kernel: kernel),
+      name: name,
+      model: try ModelLoader.load(
+        path: base + "model.safetensors", kernel: kernel, weightStorage: weightStorage),
       frames: try NpyArray(path: base + "frames.npy"), h0: try NpyArray(path: base + "h0.npy"),
       c0: try optional("c0.npy"), out: try NpyArray(path: base + "out.npy"),
       hn: try NpyArray(path: base + "hn.npy"), cn: try optional("cn.npy"))
