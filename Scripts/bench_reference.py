@@ -145,18 +145,20 @@ def main():
     # over rounds of its own per-run figure (StreamRNN's lowest block median, the limit tool's best
     # block). Both get the same treatment, so a quiet or a noisy moment on this shared machine
     # favours neither side of the ratio, and one lucky round does not set the limit.
-    rounds_ours, rounds_limit = {}, {}
+    rounds_ours, rounds_half, rounds_limit = {}, {}, {}
     for _ in range(args.rounds):
-        with tempfile.NamedTemporaryFile(suffix=".json") as report:
-            subprocess.run([args.streamrnn, "bench", "--zoo", "--no-features", "--json", report.name], check=True,
-                           stdout=subprocess.DEVNULL)
-            for r in json.load(open(report.name))["results"]:
-                rounds_ours.setdefault(r["model"], []).append(r)
+        for weights, rounds in (("f32", rounds_ours), ("f16", rounds_half)):
+            with tempfile.NamedTemporaryFile(suffix=".json") as report:
+                subprocess.run([args.streamrnn, "bench", "--zoo", "--no-features", "--weights", weights, "--json",
+                                report.name], check=True, stdout=subprocess.DEVNULL)
+                for r in json.load(open(report.name))["results"]:
+                    rounds.setdefault(r["model"], []).append(r)
         if args.limit:
             measured = json.loads(subprocess.run([args.limit], check=True, capture_output=True, text=True).stdout)
             for m in measured["models"]:
                 rounds_limit.setdefault(m["model"], []).append(min(m["avx512_indep_ns"], m["avx2_indep_ns"]) / 1000)
     ours = {name: sorted(runs, key=lambda r: r["median_us"])[len(runs) // 2] for name, runs in rounds_ours.items()}
+    half = {name: sorted(runs, key=lambda r: r["median_us"])[len(runs) // 2] for name, runs in rounds_half.items()}
     limits = {name: statistics.median(values) for name, values in rounds_limit.items()}
     print(f"StreamRNN and the limit: median of {args.rounds} alternating rounds each; "
           f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
@@ -171,16 +173,16 @@ def main():
 
     print()
     print("| model | PyTorch eager | TorchScript | ONNX Runtime | StreamRNN (p99) | matvec limit | StreamRNN / limit |"
-          " vs ONNX Runtime |")
-    print("|---|---|---|---|---|---|---|---|")
+          " StreamRNN f16 weights (p99) | f16 / limit | vs ONNX Runtime |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, *_ in ZOO:
-        row, mine = rows[name], ours[name]
+        row, mine, mine_half = rows[name], ours[name], half[name]
         limit = limits.get(name)
+        ratio = f"{mine['median_us'] / limit:.2f}x" if limit else "–"
+        ratio_half = f"{mine_half['median_us'] / limit:.2f}x" if limit else "–"
         print(f"| {name} | {row['eager']:.1f} | {row['torchscript']:.1f} | {row['onnxruntime']:.2f} | "
-              f"{mine['median_us']:.3f} ({mine['p99_us']:.3f}) | {limit:.3f} | {mine['median_us'] / limit:.2f}x | "
-              f"{row['onnxruntime'] / mine['median_us']:.0f}x faster |" if limit else
-              f"| {name} | {row['eager']:.1f} | {row['torchscript']:.1f} | {row['onnxruntime']:.2f} | "
-              f"{mine['median_us']:.3f} ({mine['p99_us']:.3f}) | – | – | "
+              f"{mine['median_us']:.3f} ({mine['p99_us']:.3f}) | {f'{limit:.3f}' if limit else '–'} | {ratio} | "
+              f"{mine_half['median_us']:.3f} ({mine_half['p99_us']:.3f}) | {ratio_half} | "
               f"{row['onnxruntime'] / mine['median_us']:.0f}x faster |")
 
 

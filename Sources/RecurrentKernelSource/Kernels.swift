@@ -287,7 +287,7 @@ func exponential(_ x: KernelVector, scale: Float, ceiling: Float = 88.3) -> Kern
   // ·2^n: shifting the bits left by 23 drops the 2^22 marker and everything above it and leaves
   // n·2^23 (two's complement); adding that to p's bits adds n to its exponent (p ∈ [0.70, 1.42]
   // has exponent −1 or 0, so the sum stays a normal float). An integer add instead of a float
-  // multiply: on AMD Zen 4 it leaves the busy multiply-add pipes alone.
+  // multiply.
   let exponent = unsafeBitCast(shifted, to: KernelBitsVector.self) &<< 23
   return unsafeBitCast(unsafeBitCast(p, to: KernelBitsVector.self) &+ exponent, to: KernelVector.self)
 }
