@@ -253,7 +253,8 @@ func multiplyFourVectorPanel<Weight: PanelWeight>(
 // neither pays for a negation or a doubling.
 // Measured max absolute error against float64 over [−20, 20] in steps of 1e-4 plus the extremes
 // (KernelTests.activationAccuracy, which fails above 3e-7), on all three builds:
-// sigmoid 6.0e-8, tanh 1.8e-7 (was 8.9e-8 for both with the Taylor exp and (1 − e)/(1 + e)). The golden bar for whole steps is 1e-5 (measured: ≤ 1.2e-7).
+// sigmoid 6.0e-8, tanh 1.8e-7 (was 8.9e-8 for both with the Taylor exp and (1 − e)/(1 + e)).
+// The golden bar for whole steps is 1e-5 (measured: ≤ 1.2e-7).
 
 /// `e^(scale·x)` for `scale` = ±1 or ±2 (a compile-time constant at every call site), with
 /// `scale·x` clamped to `[−86.5, ceiling]` (`ceiling` ≤ 88.3, so that n ∈ [−125, 127] and the
