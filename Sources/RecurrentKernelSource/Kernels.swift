@@ -247,7 +247,8 @@ func multiplyFourVectorPanel<Weight: PanelWeight>(
 // e^(s·x) = 2^n · e^r with n = round(s·x / ln 2) and r = s·x − n·ln 2, |r| ≤ ln2/2 (for s = ±1, ±2;
 // the two-part ln 2 keeps r exact to float precision). e^r is a degree-6 polynomial fitted to the
 // relative error on [−ln2/2, ln2/2] (1.9e-9 with exact coefficients, 1.1e-7 evaluated in float32;
-// the degree-7 Taylor series it replaced cost one more multiply-add for no measurable gain).
+// the degree-7 Taylor series it replaced cost one more multiply-add for no measurable gain;
+// Scripts/fit_exp_polynomial.py makes the coefficients).
 // The scale s is folded into the constants: r = s·t with t = x − n·ln2/s, so the polynomial runs
 // on t with coefficients c_k·s^k (exact: s is a power of two). Sigmoid needs e^(−x), tanh e^(−2x):
 // neither pays for a negation or a doubling.
