@@ -217,4 +217,23 @@ struct FootprintTests {
     #expect(text.contains("libswiftCore.so"), "ldd listed nothing: \(text)")
     #expect(!text.contains("libFoundation.so") && !text.contains("FoundationICU"), "\(text)")
   }
+
+  @Test func aCopiedBinaryStillHasItsDefaultModel() throws {
+    // The bundled model is embedded, not looked up beside the binary: a copy anywhere runs the VAD.
+    let folder = temporaryPath("copied-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let copy = folder + "/streamrnn"
+    try FileManager.default.copyItem(atPath: try streamrnnExecutable().path, toPath: copy)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: copy)
+    process.arguments = ["replay", demoSpeech, "--pace", "max", "--segments", "--quiet"]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = Pipe()
+    try process.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0)
+    #expect(text.contains("\"start_sample\"") && text.contains("\"end_sample\""), "\(text)")
+  }
 }
