@@ -35,8 +35,8 @@ public enum FrontendMetadata {
     guard (basis.shape.count == 3 && basis.shape[1] == 1) || basis.shape.count == 2 else {
       throw fail("tensor 'frontend.stft.basis' has shape \(basis.shape), expected [2F, 1, window]")
     }
-    guard let convList = fields["convs"]?.array?.compactMap(\.object),
-      convList.count == fields["convs"]?.array?.count
+    guard let convValues = fields["convs"]?.array, case let convList = convValues.compactMap(\.object),
+      convList.count == convValues.count
     else {
       throw fail("'convs' must be a list of objects")
     }

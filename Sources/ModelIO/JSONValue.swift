@@ -88,5 +88,5 @@ public enum JSONValue: Sendable, Equatable, Codable {
   }
 
   /// A non-negative ``integer`` (a count, a size or an offset), else nil.
-  public var count: Int? { integer.flatMap { $0 >= 0 ? $0 : nil } }
+  public var nonNegativeInteger: Int? { integer.flatMap { $0 >= 0 ? $0 : nil } }
 }

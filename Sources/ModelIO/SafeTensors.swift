@@ -68,8 +68,8 @@ public struct SafeTensorsFile: Sendable {
       else {
         throw fail("corrupt header: tensor '\(name)' needs dtype, shape and data_offsets")
       }
-      let shape = shapeValues.compactMap(\.count)
-      let offsets = offsetValues.compactMap(\.count)
+      let shape = shapeValues.compactMap(\.nonNegativeInteger)
+      let offsets = offsetValues.compactMap(\.nonNegativeInteger)
       guard shape.count == shapeValues.count else {
         throw fail("corrupt header: tensor '\(name)' has an invalid shape")
       }

@@ -19,7 +19,7 @@ public final class FrameProducer: @unchecked Sendable {
   private var pendingDiscontinuity = false
   private var blockCaptureTime: UInt64 = 0
   /// When the extractor started on the frame being made (the block's start, or the previous
-  /// frame's push): each frame's feature time.
+  /// frame's push time): each frame's feature time.
   private var featureStart: UInt64 = 0
 
   init(
@@ -60,7 +60,7 @@ public final class FrameProducer: @unchecked Sendable {
       index: nextIndex, captureTime: blockCaptureTime, pushTime: monotonicNow(),
       discontinuity: pendingDiscontinuity, featureNanoseconds: featureTime)
     nextIndex += 1
-    defer { featureStart = monotonicNow() }
+    featureStart = info.pushTime
     if ring.push(frame, info: info) == .pushed {
       pendingDiscontinuity = false
       counters.pushed.add(1, ordering: .relaxed)

@@ -24,7 +24,7 @@ extension RecurrentModel {
     precondition(output.count == outputSize, "output has \(output.count) floats, expected \(outputSize)")
     precondition(state.slotCount == layerCount && state.hiddenSize == hiddenSize, "state of another model")
     let inputSlotOffset = state.inputSlotOffset
-    let lastSlot = state.slotCount - 1
+    let slotCount = state.slotCount
     let hiddenOut = hiddenOutputSize
     let cellOffset = state.cellOffset
     let scratchOffset = state.scratchOffset
@@ -36,12 +36,13 @@ extension RecurrentModel {
         // RecurrentState.storage): one copy of the frame, then every layer reads its u in place.
         (s + inputSlotOffset).update(from: input.baseAddress!, count: inputSize)
         for layer in 0..<layerCount {
-          let h = s + (lastSlot - layer) * hiddenOut  // RecurrentState.hiddenRowOffset
+          let h = s + RecurrentState.hiddenRowOffset(layer, slotCount: slotCount, width: hiddenOut)
           updateCell(
             cells[layer], descriptors: d, u: UnsafePointer(h), h: h, c: s + cellOffset + layer * hiddenSize,
             scratch: s + scratchOffset)
         }
-        let last = UnsafePointer(s)  // the last layer's h row comes first
+        let last = UnsafePointer(
+          s + RecurrentState.hiddenRowOffset(layerCount - 1, slotCount: slotCount, width: hiddenOut))
         writeOutput(from: last, descriptors: d, scratch: s + scratchOffset, into: output.baseAddress!)
       }
     }
@@ -83,7 +84,7 @@ extension RecurrentModel {
       "state of another model")
     let hiddenOut = hiddenOutputSize
     let directions = directionCount
-    let lastSlot = state.slotCount - 1
+    let slotCount = state.slotCount
     let cellOffset = state.cellOffset
     let scratchOffset = state.scratchOffset
     var layerInput = sequence
@@ -100,7 +101,7 @@ extension RecurrentModel {
             layerOutput.withUnsafeMutableBufferPointer { outputBuffer in
               for direction in 0..<directions {
                 let slot = layer * directions + direction
-                let h = s + (lastSlot - slot) * hiddenOut  // RecurrentState.hiddenRowOffset
+                let h = s + RecurrentState.hiddenRowOffset(slot, slotCount: slotCount, width: hiddenOut)
                 // u = [h; x] in scratch: here a layer's inputs are whole sequences, not next to h.
                 let u = s + scratchOffset + scratchU
                 for index in 0..<frameCount {

@@ -28,9 +28,7 @@ public struct RecurrentState: Sendable {
   ///
   /// Reversed rows put each layer's `h` right before its input (the previous layer's `h`, or the
   /// input slot for layer 0), so a step finds every layer's `u = [h; x]` already contiguous: it copies
-  /// the frame into the slot once and no `h` at all. `h` comes first in `u` because it is ready
-  /// before `x` (the previous layer's fresh output): the matrix-vector product starts on it while
-  /// the previous layer's gate math is still in flight.
+  /// the frame into the slot once and no `h` at all.
   var storage: [Float]
   /// Floats in the input slot.
   let inputSlotSize: Int
@@ -40,7 +38,16 @@ public struct RecurrentState: Sendable {
 
   /// Where slot `slot`'s `h` row starts in ``storage``.
   @inline(__always)
-  func hiddenRowOffset(_ slot: Int) -> Int { (slotCount - 1 - slot) * hiddenOutputSize }
+  func hiddenRowOffset(_ slot: Int) -> Int {
+    Self.hiddenRowOffset(slot, slotCount: slotCount, width: hiddenOutputSize)
+  }
+
+  /// Where slot `slot`'s `h` row starts in a storage of `slotCount` rows of `width` floats (for
+  /// callers that hold the storage's buffer and so cannot read the state's properties).
+  @inline(__always)
+  static func hiddenRowOffset(_ slot: Int, slotCount: Int, width: Int) -> Int {
+    (slotCount - 1 - slot) * width
+  }
 
   init(
     slotCount: Int, hiddenSize: Int, hiddenOutputSize: Int, hasCellState: Bool, inputSlotSize: Int,

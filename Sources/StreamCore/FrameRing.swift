@@ -15,8 +15,9 @@ public struct FrameInfo: Sendable, Equatable {
   public var pushTime: UInt64
   /// The frame follows a gap in the audio (an overrun, or dropped frames before it).
   public var discontinuity: Bool
-  /// Time (ns) the feature extractor spent on this frame (since the previous frame or the start
-  /// of the block that completed it), 0 when unknown.
+  /// Time (ns) the feature extractor spent on this frame: from the start of the block that
+  /// completed it, or from the previous frame's push, to this frame's completion (a wait for room
+  /// in the ring is not counted). 0 when unknown.
   public var featureNanoseconds: UInt64
 
   /// A frame's metadata.

@@ -1,6 +1,7 @@
 import AllocationCounter
 import ArgumentParser
 import Features
+import FoundationEssentials
 import ModelIO
 import Pipeline
 import Recurrent
@@ -230,19 +231,8 @@ struct BenchCommand: ParsableCommand {
     return "machine: \(cpu), \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores, load average \(load)"
   }
 
-  /// A small text file such as /proc/loadavg (whose size stat reports as 0), nil if unreadable.
-  private func textFile(_ path: String) -> String? {
-    guard let file = fopen(path, "r") else { return nil }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-      let count = fread(&chunk, 1, chunk.count, file)
-      if count == 0 { break }
-      bytes += chunk[0..<count]
-    }
-    return String(decoding: bytes, as: UTF8.self)
-  }
+  /// A small text file such as /proc/loadavg, nil if unreadable.
+  private func textFile(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
 
   private func loadAverage() -> [Double] {
     guard let text = textFile("/proc/loadavg") else { return [] }
