@@ -123,7 +123,7 @@ def main():
     parser.add_argument("--limit", help="the sgemv_bench binary from ../shared/bench")
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating StreamRNN / limit-tool runs")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating StreamRNN / limit-tool runs")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
