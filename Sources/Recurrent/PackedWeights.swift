@@ -1,6 +1,6 @@
 /// Every weight and bias of a model, packed once at load into panels the kernels stream.
 ///
-/// A panel is `R` output rows (1 or 4 vectors of the kernel's lane count) over a run of `K` inputs,
+/// A panel is `R` output rows (1 or 4 vectors of the kernel's lane count, or 4 rows) over a run of `K` inputs,
 /// stored k-major: `K × R` weights, then `R` biases. Rows beyond a group's end are zero. Descriptors
 /// (six Ints each) say where each panel reads, writes and lives; see `multiplyPanels` in
 /// RecurrentKernelSource/Kernels.swift. The buffer is 64-byte aligned and never changes after init.
@@ -66,6 +66,15 @@ struct PanelPacker {
     rows: Int, outputRow: Int, inputStart: Int, inputCount: Int, weight: (Int, Int) -> Float,
     bias: (Int) -> Float
   ) {
+    // Up to four rows (a small head): one four-row panel (4-lane vectors, 4 rows stored per k).
+    if rows <= 4 {
+      descriptors += [outputRow, inputStart, inputCount, weights.count, weights.count + inputCount * 4, 0]
+      for k in 0..<inputCount {
+        for row in 0..<4 { weights.append(row < rows ? weight(row, k) : 0) }
+      }
+      for row in 0..<4 { weights.append(row < rows ? bias(row) : 0) }
+      return
+    }
     // Four-vector panels while four vectors of rows remain (fewer broadcasts per weight), one-vector
     // panels for the rest. Four-vector panels from 4 vectors up (not 8, as before) measured 2-3 %
     // faster on gru2x64+head (its 64-row gate groups; 12 alternating runs, three sittings) and
