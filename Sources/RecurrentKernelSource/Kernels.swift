@@ -74,9 +74,11 @@ func fusedMultiplyAdd(_ a: KernelVector, _ b: KernelVector, _ c: KernelVector) -
   #endif
 }
 
-/// `accumulator += a · b`, fused where the instruction set has FMA.
+/// `accumulator += a · b`, fused where the instruction set has FMA (any float vector width: the
+/// four-row panel works in 4 lanes). Without FMA, `addProduct` would be a libm call per lane.
 @_transparent
-func multiplyAdd(_ accumulator: inout KernelVector, _ a: KernelVector, _ b: KernelVector) {
+func multiplyAdd<Vector: SIMD>(_ accumulator: inout Vector, _ a: Vector, _ b: Vector)
+where Vector.Scalar == Float {
   #if KERNEL_FMA
     accumulator.addProduct(a, b)
   #else
@@ -196,14 +198,14 @@ func multiplyFourRowPanel<Weight: PanelWeight>(
   }
   var k = 0
   while k &+ 4 <= count {
-    a0.addProduct(row4(k), SIMD4<Float>(repeating: u[k]))
-    a1.addProduct(row4(k &+ 1), SIMD4<Float>(repeating: u[k &+ 1]))
-    a2.addProduct(row4(k &+ 2), SIMD4<Float>(repeating: u[k &+ 2]))
-    a3.addProduct(row4(k &+ 3), SIMD4<Float>(repeating: u[k &+ 3]))
+    multiplyAdd(&a0, row4(k), SIMD4<Float>(repeating: u[k]))
+    multiplyAdd(&a1, row4(k &+ 1), SIMD4<Float>(repeating: u[k &+ 1]))
+    multiplyAdd(&a2, row4(k &+ 2), SIMD4<Float>(repeating: u[k &+ 2]))
+    multiplyAdd(&a3, row4(k &+ 3), SIMD4<Float>(repeating: u[k &+ 3]))
     k &+= 4
   }
   while k < count {
-    a0.addProduct(row4(k), SIMD4<Float>(repeating: u[k]))
+    multiplyAdd(&a0, row4(k), SIMD4<Float>(repeating: u[k]))
     k &+= 1
   }
   let sum = (a0 + a1) + (a2 + a3)
