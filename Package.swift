@@ -1,8 +1,11 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Dependencies point inward: `Recurrent` (the math) depends on nothing; `ModelIO` reads files into
-// it; the CLI wires them together. `AllocationCounter` counts mallocs for the real-time tests.
+// Dependencies point inward: `Recurrent` (the math) and `StreamCore` (the stream's vocabulary)
+// depend on nothing; `ModelIO` reads files into `Recurrent`; `Features` makes frames; sources
+// (`Replay`, `ALSACapture`) know only `StreamCore` and audio; `Pipeline` runs a stream; the CLI is a
+// thin shell. `AllocationCounter` (malloc interposition) is linked only into tests and
+// `streamrnn-bench`, never into `streamrnn`.
 // x86-64 gets AVX2 and AVX-512 builds of the kernels besides the portable one. `unsafeFlags` are
 // accepted in a root package; depend on StreamRNN by path or branch (not by version) to use it.
 #if arch(x86_64)
@@ -32,7 +35,12 @@ let package = Package(
     .library(name: "Features", targets: ["Features"]),
     .library(name: "AudioFile", targets: ["AudioFile"]),
     .library(name: "StreamCore", targets: ["StreamCore"]),
+    .library(name: "Pipeline", targets: ["Pipeline"]),
+    .library(name: "Replay", targets: ["Replay"]),
+    .library(name: "ALSACapture", targets: ["ALSACapture"]),
+    .library(name: "BundledModels", targets: ["BundledModels"]),
     .executable(name: "streamrnn", targets: ["streamrnn"]),
+    .executable(name: "streamrnn-bench", targets: ["streamrnn-bench"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -55,58 +63,77 @@ let package = Package(
     .systemLibrary(name: "CKissFFT", pkgConfig: "kissfft-float", providers: [.apt(["libkissfft-dev"])]),
     // Streaming log-mel and Kaldi fbank frames, equal to torchaudio's, and learned frontends (on the
     // recurrent step's packed SIMD kernels). No audio I/O.
-    .target(name: "Features", dependencies: ["CKissFFT", "Recurrent"]),
+    .target(name: "Features", dependencies: ["CKissFFT", "Recurrent", "StreamCore"]),
     // Audio files (libsndfile) and resampling (libsoxr) into mono float32 streams.
     .target(name: "AudioFile", dependencies: ["CSndFile", "CSoxr"]),
-    // The stream's core: the lock-free frame ring and what travels in it. No dependencies.
+    // The stream's vocabulary: the lock-free frame ring, FrameSource, FrameProducer, the feature
+    // extractor protocol, sinks, events, stream control and counters, the monotonic clock,
+    // StreamError. No dependencies.
     .target(name: "StreamCore"),
-    // The stream: sources (replay, capture) → features → ring → stateful step → sinks, with
-    // latency statistics.
+    // A replayed audio file as a FrameSource.
+    .target(name: "Replay", dependencies: ["StreamCore", "AudioFile"]),
+    // ALSA capture: a device as a FrameSource.
+    .target(name: "ALSACapture", dependencies: ["CALSA", "StreamCore", "AudioFile"]),
+    // The stream runner: any source → features → ring → stateful step → observers → sink, with
+    // latency statistics; the record sinks; segment, reset and progress observers.
     .target(
       name: "Pipeline",
       dependencies: [
-        "StreamCore", "Features", "Recurrent", "AudioFile", "ModelIO",
+        "StreamCore", "Features", "Recurrent", "ModelIO",
         .product(name: "Histogram", package: "hdrhistogram-swift"),
       ]),
-    // ALSA capture: a device as a source of sample blocks for the stream.
-    .target(name: "ALSACapture", dependencies: ["CALSA", "Pipeline", "AudioFile"]),
     // Per-thread malloc counting by interposing malloc & co. in the linking executable.
     .target(name: "AllocationCounter"),
     // The default model of replay and capture, Silero VAD (see Scripts/convert_silero.py), embedded
-    // in the binary (BundledModels.S); its licence sits beside it.
+    // in the binary (CBundledModels.S); its licence sits beside it. `BundledModels` loads it.
     .target(
-      name: "BundledModels", exclude: ["silero_vad_16k.safetensors", "silero_vad_LICENSE"],
+      name: "CBundledModels", exclude: ["silero_vad_16k.safetensors", "silero_vad_LICENSE"],
       cSettings: [.headerSearchPath(".")]),
+    .target(name: "BundledModels", dependencies: ["CBundledModels", "ModelIO", "Features", "Recurrent"]),
     // The subcommands, as a library so tests can reach their helpers.
     .target(
       name: "StreamRNNCommands",
       dependencies: [
-        "Recurrent", "ModelIO", "Features", "AudioFile", "AllocationCounter", "Pipeline", "ALSACapture",
+        "Recurrent", "ModelIO", "Features", "AudioFile", "StreamCore", "Pipeline", "Replay", "ALSACapture",
         "BundledModels", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     .executableTarget(name: "streamrnn", dependencies: ["StreamRNNCommands"]),
+    // The benchmark, with malloc counting (AllocationCounter): an executable of its own.
+    .executableTarget(
+      name: "streamrnn-bench",
+      dependencies: [
+        "AllocationCounter", "BundledModels", "Features", "ModelIO", "Pipeline", "Recurrent", "StreamCore",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
     .executableTarget(
       name: "StepExample", dependencies: ["Recurrent", "ModelIO"], path: "Examples/StepExample"),
     .executableTarget(
-      name: "VADExample", dependencies: ["Recurrent", "ModelIO", "Features", "AudioFile", "Pipeline"],
+      name: "VADExample", dependencies: ["BundledModels", "Pipeline", "Replay", "StreamCore"],
       path: "Examples/VADExample"),
+    .executableTarget(
+      name: "LiveExample", dependencies: ["ALSACapture", "BundledModels", "Pipeline", "StreamCore"],
+      path: "Examples/LiveExample"),
     .testTarget(name: "RecurrentTests", dependencies: ["Recurrent", "ModelIO", "AllocationCounter"]),
     .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Recurrent"]),
     .testTarget(
       name: "FeaturesTests",
-      dependencies: ["Features", "AudioFile", "ModelIO", "AllocationCounter", "StreamRNNCommands"]),
+      dependencies: [
+        "Features", "AudioFile", "ModelIO", "AllocationCounter", "StreamCore", "StreamRNNCommands",
+      ]),
     .testTarget(name: "StreamCoreTests", dependencies: ["StreamCore", "AllocationCounter"]),
     .testTarget(
       name: "PipelineTests",
       dependencies: [
-        "Pipeline", "StreamCore", "Features", "AudioFile", "ModelIO", "Recurrent", "AllocationCounter",
+        "Pipeline", "Replay", "StreamCore", "Features", "AudioFile", "ModelIO", "Recurrent", "BundledModels",
+        "AllocationCounter",
       ]),
     .testTarget(
       name: "ALSACaptureTests",
       dependencies: [
-        "ALSACapture", "Pipeline", "AudioFile", "Features", "ModelIO", "Recurrent", "AllocationCounter",
+        "ALSACapture", "Pipeline", "Replay", "StreamCore", "AudioFile", "Features", "ModelIO", "Recurrent",
+        "AllocationCounter",
       ]),
-    .testTarget(name: "CLITests", dependencies: ["streamrnn", "ModelIO"]),
+    .testTarget(name: "CLITests", dependencies: ["streamrnn", "streamrnn-bench", "ModelIO", "Recurrent"]),
   ] + simdKernels
 )

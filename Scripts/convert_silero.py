@@ -3,7 +3,7 @@
 
 Reads the TorchScript model shipped in the `silero-vad` wheel (silero_vad/data/silero_vad.jit; the
 `.safetensors` in the wheel is an older checkpoint, so it is not used) and writes
-Sources/BundledModels/silero_vad_16k.safetensors (the default model of
+Sources/CBundledModels/silero_vad_16k.safetensors (the default model of
 `streamrnn replay` and `capture`, bundled as a resource) with:
   frontend.stft.basis      [258, 1, 256]  the STFT as a convolution (real rows 0-128, imaginary 129-257)
   frontend.conv{0..3}.weight/bias          the encoder's Conv1d layers (each followed by ReLU)
@@ -60,7 +60,7 @@ def main():
         "frontend": json.dumps(frontend),
         "source": f"silero-vad {version} (PyPI), silero_vad/data/silero_vad.jit, _model (16 kHz); MIT licence",
     }
-    folder = os.path.join(ROOT, "Sources", "BundledModels")
+    folder = os.path.join(ROOT, "Sources", "CBundledModels")
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "silero_vad_16k.safetensors")
     save_file(tensors, path, metadata=metadata)
@@ -68,9 +68,9 @@ def main():
                            "LICENSE")
     if os.path.exists(licence):
         shutil.copy(licence, os.path.join(folder, "silero_vad_LICENSE"))
-    # The binary embeds the file through BundledModels.S (.incbin), a dependency the build does not
+    # The binary embeds the file through CBundledModels.S (.incbin), a dependency the build does not
     # track: touching the assembly file makes the next build embed the new bytes.
-    os.utime(os.path.join(folder, "BundledModels.S"))
+    os.utime(os.path.join(folder, "CBundledModels.S"))
     print(f"wrote {path} ({os.path.getsize(path)} bytes) from silero-vad {version}")
 
 

@@ -1,50 +1,44 @@
-// Voice activity detection with the library API: open a WAV, run Silero VAD chunk by chunk with
-// its state carried, and print the speech segments (the same algorithm as get_speech_timestamps).
+// Voice activity detection on a file with the library API: the bundled Silero VAD over a replayed
+// WAV at full speed, speech segments printed as they close (get_speech_timestamps' rules).
 //
-//   swift run -c release VADExample MODEL.safetensors AUDIO.wav
-import AudioFile
-import Features
-import Foundation
-import ModelIO
+//   swift run -c release VADExample AUDIO.wav
+import BundledModels
 import Pipeline
-import Recurrent
+import Replay
+import StreamCore
 
-let arguments = CommandLine.arguments
-guard arguments.count == 3 else {
-  FileHandle.standardError.write(Data("usage: VADExample MODEL.safetensors AUDIO.wav\n".utf8))
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Prints each finished segment in seconds.
+final class SegmentPrinter: EventSink {
+  var sampleRate = 1.0
+  func begin(_ stream: StreamDescription) throws { sampleRate = Double(stream.sampleRate) }
+  func write(_ record: FrameRecord) throws {}
+  func write(_ event: StreamEvent) throws {
+    if case .speechSegment(let start, let end) = event {
+      print(formatted("speech %7.3f s – %7.3f s", Double(start) / sampleRate, Double(end) / sampleRate))
+    }
+  }
+  func finish() throws {}
+}
+
+guard CommandLine.arguments.count == 2 else {
+  writeToStandardError("usage: VADExample AUDIO.wav\n")
   exit(2)
 }
 do {
-  let (model, features) = try ModelLoader.loadWithFeatures(path: arguments[1])
-  guard let features else {
-    throw ModelFileError(path: arguments[1], reason: "carries no features or frontend")
-  }
-  let extractor = try features.makeExtractor()  // Silero: 512-sample chunks with 64 of context
-  var state = try model.makeStepState()
-  var probability = [Float](repeating: 0, count: model.outputSize)
-  var detector = SegmentDetector(chunkSamples: features.hopLength, sampleRate: features.sampleRate)
-  func report(_ event: SegmentEvent) {
-    if case .segment(let start, let end) = event {
-      let rate = Double(features.sampleRate)
-      print(String(format: "speech %7.3f s – %7.3f s", Double(start) / rate, Double(end) / rate))
-    }
-  }
-  func step(_ frame: UnsafeBufferPointer<Float>) {
-    probability.withUnsafeMutableBufferPointer { output in
-      model.step(frame, state: &state, output: output)
-      model.applyHeadActivation(output)  // sigmoid: the speech probability
-    }
-    detector.process(probability[0], emit: report)
-  }
-  let audio = try MonoAudioStream(path: arguments[2], outputRate: features.sampleRate)
-  var samples = 0
-  try audio.forEachBlock { block in
-    samples += block.count
-    extractor.push(block, emit: step)
-  }
-  extractor.finish(emit: step)
-  detector.finish(totalSamples: samples, emit: report)
+  let vad = try BundledModels.sileroVAD()
+  let source = try ReplaySource(
+    path: CommandLine.arguments[1], sampleRate: vad.features.sampleRate, pace: .max)
+  var options = StreamOptions()
+  options.quiet = true
+  let runner = try StreamRunner(
+    model: vad.model, features: vad.features, sink: SegmentPrinter(), observers: [SegmentObserver()],
+    options: options)
+  _ = try runner.run(source: source)
 } catch {
-  FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+  writeToStandardError("error: \(error)\n")
   exit(1)
 }

@@ -1,16 +1,19 @@
 import AudioFile
-import Pipeline
+import StreamCore
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
 #endif
 
-/// Live audio from an ALSA capture PCM, delivered to a stream's ``FrameProducer``.
+/// Live audio from an ALSA capture PCM: a ``FrameSource`` that drops and counts when the stream
+/// falls behind.
 ///
 /// ``open(device:rate:periodFrames:)`` negotiates S16_LE, S32_LE or FLOAT_LE, mono if the device
 /// allows (several channels are averaged), the feature rate if the device runs it (else the
 /// device's rate, resampled with libsoxr on the capture thread), and a period near the request
-/// with a buffer of 8 periods. ``run(producer:control:counters:)`` then reads one period at a time
+/// with a buffer of 8 periods. ``run(into:)`` asks for real-time (SCHED_FIFO) priority for the
+/// capture thread (a refusal becomes a ``notices`` line) and then reads one period at a time
 /// with blocking `snd_pcm_readi` on the calling (capture) thread:
 /// - an overrun (-EPIPE) is counted, recovered with `snd_pcm_recover`, and the next frame is marked
 ///   as following a discontinuity; a suspend (-ESTRPIPE) is resumed the same way;
@@ -20,7 +23,7 @@ import Pipeline
 ///
 /// The read loop does not allocate, lock or log (buffers are allocated in `open`); with a
 /// resampler, libsoxr's own allocations are not under our control.
-public final class ALSACaptureSource: @unchecked Sendable {
+public final class ALSACaptureSource: FrameSource, @unchecked Sendable {
   /// The PCM name as given.
   public let device: String
   /// The device's rate, Hz.
@@ -37,10 +40,13 @@ public final class ALSACaptureSource: @unchecked Sendable {
   public let formatName: String
   /// Test hook: stop reading for this many milliseconds after this many periods (provokes an
   /// overrun on a clocked device). Nil in production.
-  public var stall: (afterPeriods: Int, milliseconds: Int)?
+  package var stall: (afterPeriods: Int, milliseconds: Int)?
   /// Test hook: calls `start` on the capture thread after this many periods and `stop` when the
   /// loop ends (an allocation counter). Nil in production.
-  public var countAllocations: (afterPeriods: Int, start: () -> Void, stop: () -> Void)?
+  package var countAllocations: (afterPeriods: Int, start: () -> Void, stop: () -> Void)?
+  /// Whether ``run(into:)`` asks for SCHED_FIFO priority (default true).
+  public var requestsRealTimePriority = true
+  private let notice = Mutex<String?>(nil)
 
   private let pcm: OpaquePointer
   private let format: ALSACalls.SampleFormat
@@ -114,6 +120,15 @@ public final class ALSACaptureSource: @unchecked Sendable {
     return try ALSACalls.captureDevices().get()
   }
 
+  /// Captured audio arrives whether or not the model keeps up: a full ring drops and counts.
+  public var overflow: OverflowPolicy { .dropAndCount }
+
+  /// The rate frames are computed at (``outputRate``), Hz.
+  public var sampleRate: Int { outputRate }
+
+  /// A line when real-time priority was refused during the last run.
+  public var notices: [String] { notice.withLock { $0.map { [$0] } ?? [] } }
+
   /// Asks for real-time (SCHED_FIFO) priority for the calling thread; returns a one-line notice
   /// when it is not permitted, nil when granted.
   public static func requestRealTimePriority() -> String? {
@@ -125,9 +140,15 @@ public final class ALSACaptureSource: @unchecked Sendable {
       "capture thread runs at normal priority (SCHED_FIFO not permitted: \(String(cString: strerror(code))))"
   }
 
-  /// Reads until a stop is requested or the device fails, feeding `producer`.
+  /// Reads until a stop is requested or the device fails, feeding `producer`. Capture thread.
   /// - Throws: ``ALSAError`` when the device fails in a way that cannot be recovered.
-  public func run(producer: FrameProducer, control: StreamControl, counters: StreamCounters) throws {
+  public func run(into producer: FrameProducer) throws {
+    if requestsRealTimePriority {
+      let refused = Self.requestRealTimePriority()
+      notice.withLock { $0 = refused }
+    }
+    let control = producer.control
+    let counters = producer.counters
     var discontinuity = false
     var periods = 0
     defer { countAllocations?.stop() }

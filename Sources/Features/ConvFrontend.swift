@@ -1,4 +1,5 @@
 import Recurrent
+import StreamCore
 
 /// One Conv1d layer of a learned frontend: `[out, in, kernel]` weights (PyTorch layout), zero
 /// padding, optional ReLU after it.

@@ -1,3 +1,5 @@
+import StreamCore
+
 /// Which features a stream computes: one of the two extractors with its parameters.
 public enum FeatureConfiguration: Sendable, Equatable {
   /// Log-mel (torchaudio MelSpectrogram + log).
@@ -42,4 +44,10 @@ public enum FeatureConfiguration: Sendable, Equatable {
     case .learned(let frontend): ConvFrontendExtractor(frontend: frontend)
     }
   }
+}
+
+/// A configuration that cannot produce frames, with the parameter and what was expected.
+public struct FeatureConfigurationError: Error, Equatable, CustomStringConvertible {
+  /// One line.
+  public let description: String
 }

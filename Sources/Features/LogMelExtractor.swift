@@ -1,3 +1,5 @@
+import StreamCore
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)

@@ -1,3 +1,5 @@
+import StreamCore
+
 /// Parameters of ``SegmentDetector``: silero-vad's `get_speech_timestamps` names and defaults.
 public struct SegmentParameters: Sendable, Equatable {
   /// `threshold`: a probability at or above it is speech.
@@ -17,17 +19,35 @@ public struct SegmentParameters: Sendable, Equatable {
 
   /// The defaults.
   public init() {}
-}
 
-/// What the detector reports.
-public enum SegmentEvent: Equatable, Sendable {
-  /// Speech started at this sample (already padded); announced as soon as the probability crosses
-  /// the threshold.
-  case start(sample: Int)
-  /// A segment that was announced turned out shorter than the minimum speech duration.
-  case discard(sample: Int)
-  /// A finished segment `[start, end)` in samples, padded as `get_speech_timestamps` pads.
-  case segment(start: Int, end: Int)
+  /// Checks every parameter against its range for frames of `chunkSamples` at `sampleRate`: the
+  /// thresholds in 0...1 (the exit threshold not above the threshold), durations non-negative and
+  /// at most an hour, the padding at most a minute, and a maximum speech duration longer than one
+  /// frame plus both paddings (shorter would split every frame into overlapping segments).
+  /// - Throws: ``StreamError/invalidOption(name:value:allowed:)`` naming the parameter.
+  public func validate(chunkSamples: Int, sampleRate: Int) throws(StreamError) {
+    func check(_ name: String, _ value: Double, _ range: ClosedRange<Double>, _ allowed: String)
+      throws(StreamError)
+    {
+      guard range.contains(value) else {
+        throw .invalidOption(name: name, value: "\(value)", allowed: allowed)
+      }
+    }
+    try check("threshold", Double(threshold), 0...1, "0 to 1")
+    if let negativeThreshold {
+      try check("exit threshold", Double(negativeThreshold), 0...Double(threshold), "0 to the threshold")
+    }
+    try check("minimum speech duration", minSpeechMs, 0...3_600_000, "0 to 3600000 ms")
+    try check("minimum silence duration", minSilenceMs, 0...3_600_000, "0 to 3600000 ms")
+    try check("speech padding", speechPadMs, 0...60_000, "0 to 60000 ms")
+    try check("minimum silence at maximum speech", minSilenceAtMaxSpeechMs, 0...3_600_000, "0 to 3600000 ms")
+    if maxSpeechSeconds != .infinity {
+      let shortest = (Double(chunkSamples) / Double(sampleRate) + 2 * speechPadMs / 1000)
+      try check(
+        "maximum speech duration", maxSpeechSeconds, shortest.nextUp...86_400,
+        "more than one frame plus twice the padding (\(shortest) s), at most 86400 s")
+    }
+  }
 }
 
 /// Speech segments from per-chunk speech probabilities, online, with the semantics of silero-vad's
@@ -38,7 +58,7 @@ public enum SegmentEvent: Equatable, Sendable {
 /// (as `VADIterator` does); an end is decided once the probability has stayed below
 /// `neg_threshold` for `min_silence_duration_ms` (100 ms by default), i.e. about min_silence + one
 /// chunk after the speech stops. Reported times include `speech_pad_ms`. Segments shorter than
-/// `min_speech_duration_ms` are reported as `.discard` of their announced start. When
+/// `min_speech_duration_ms` are reported as `.speechDiscarded` of their announced start. When
 /// `min_silence < 2 × speech_pad` (not the default) a closed segment waits for the next start or
 /// the end of the stream, because its end padding depends on the gap that follows.
 ///
@@ -81,7 +101,7 @@ public struct SegmentDetector: Sendable {
   }
 
   /// Feeds the next chunk's speech probability.
-  public mutating func process(_ probability: Float, emit: (SegmentEvent) -> Void) {
+  public mutating func process(_ probability: Float, emit: (StreamEvent) -> Void) {
     let current = chunkSamples * chunk
     chunk += 1
     if probability >= parameters.threshold && tempEnd != 0 {
@@ -123,47 +143,47 @@ public struct SegmentDetector: Sendable {
 
   /// Ends the stream after `totalSamples` samples: closes an open segment (if long enough) and
   /// emits what is pending; then the detector is ready for a new stream.
-  public mutating func finish(totalSamples: Int, emit: (SegmentEvent) -> Void) {
+  public mutating func finish(totalSamples: Int, emit: (StreamEvent) -> Void) {
     if triggered {
       if Double(totalSamples - speechStart) > minSpeech {
         flushPending(nextRawStart: speechStart, emit: emit)
         pending = (speechStart, totalSamples)
       } else if let announced = announcedStart {
-        emit(.discard(sample: announced))
+        emit(.speechDiscarded(sample: announced))
       }
     }
     flushPending(nextRawStart: nil, total: totalSamples, emit: emit)
     self = SegmentDetector(parameters: parameters, chunkSamples: chunkSamples, sampleRate: sampleRate)
   }
 
-  private mutating func open(at sample: Int, emit: (SegmentEvent) -> Void) {
+  private mutating func open(at sample: Int, emit: (StreamEvent) -> Void) {
     speechStart = sample
     flushPending(nextRawStart: sample, emit: emit)
     announcedStart = paddedStart(sample)
-    emit(.start(sample: announcedStart!))
+    emit(.speechStart(sample: announcedStart!))
   }
 
-  private mutating func close(end: Int, emit: (SegmentEvent) -> Void, force: Bool) {
+  private mutating func close(end: Int, emit: (StreamEvent) -> Void, force: Bool) {
     if force || Double(end - speechStart) > minSpeech {
       pending = (speechStart, end)
       // With min_silence ≥ 2 pad the gap to any next segment is at least 2 pad: pad is final now.
       if minSilence >= 2 * Double(pad) { flushPending(nextRawStart: nil, emit: emit) }
     } else if let announced = announcedStart {
-      emit(.discard(sample: announced))
+      emit(.speechDiscarded(sample: announced))
     }
     announcedStart = nil
   }
 
   /// Emits the pending segment with its end padding: `pad`, or half the gap to the next segment
   /// when that gap is shorter than `2 pad` (as `get_speech_timestamps` pads).
-  private mutating func flushPending(nextRawStart: Int?, total: Int? = nil, emit: (SegmentEvent) -> Void) {
+  private mutating func flushPending(nextRawStart: Int?, total: Int? = nil, emit: (StreamEvent) -> Void) {
     guard let segment = pending else { return }
     var end = segment.end + pad
     if let nextRawStart, nextRawStart - segment.end < 2 * pad {
       end = segment.end + (nextRawStart - segment.end) / 2
     }
     if let total { end = min(end, total) }
-    emit(.segment(start: paddedStart(segment.start), end: end))
+    emit(.speechSegment(start: paddedStart(segment.start), end: end))
     lastRawEnd = segment.end
     pending = nil
   }

@@ -4,27 +4,39 @@ import Recurrent
 import StreamCore
 import Synchronization
 
-/// Options of a running stream.
+/// Options of a running stream. Segments, state resets and progress are observers
+/// (``StreamObserver``), not options.
 public struct StreamOptions: Sendable {
-  /// Ring slots (a power of two).
+  /// Ring slots: a power of two in ``ringCapacityRange``. Default 256 (2.56 s of 10 ms frames).
   public var ringCapacity = 256
-  /// Write one record in `every`.
+  /// Hand one record in `every` to the sink (observers see every frame). At least 1.
   public var every = 1
-  /// Write no records (statistics only).
+  /// Hand no records to the sink (events and statistics only).
   public var quiet = false
-  /// Stop after this much audio, seconds.
+  /// Stop after this much audio, seconds (positive and finite; nil: until the source ends).
   public var duration: Double?
-  /// Show a one-line live progress display on standard error.
-  public var progress = false
-  /// Detect speech segments on the speech output and write them as events (nil: off).
-  public var segments: SegmentParameters?
-  /// Reset the recurrent state after this many seconds without speech (nil: never). Off by
-  /// default so that results equal the official model's; long-running streams use it because the
-  /// state's probabilities drift over hours.
-  public var resetAfterSilence: Double?
+
+  /// The allowed ring capacities: 2 to 2^20 frames (above that a ring of 80-float frames would
+  /// need 320 MiB allocated before the first frame).
+  public static let ringCapacityRange = 2...(1 << 20)
 
   /// The defaults.
   public init() {}
+
+  /// Checks every option's range. Thread: any; allocates only for an error.
+  public func validate() throws(StreamError) {
+    guard Self.ringCapacityRange.contains(ringCapacity), ringCapacity & (ringCapacity - 1) == 0 else {
+      throw .invalidOption(
+        name: "ring capacity", value: "\(ringCapacity)",
+        allowed: "a power of two from 2 to \(Self.ringCapacityRange.upperBound)")
+    }
+    guard every >= 1 else {
+      throw .invalidOption(name: "every", value: "\(every)", allowed: "at least 1")
+    }
+    if let duration, !(duration > 0 && duration.isFinite) {
+      throw .invalidOption(name: "duration", value: "\(duration)", allowed: "positive seconds")
+    }
+  }
 }
 
 /// What a stream reports when it ends.
@@ -49,10 +61,17 @@ public struct StreamReport: Sendable {
   public var queueWait: LatencySummary
   /// Last sample captured → record handed to the sink.
   public var captureToOutput: LatencySummary
-  /// Why the stream stopped early, if it did (a device error).
-  public var error: String?
-  /// Frames before which the recurrent state was reset (``StreamOptions/resetAfterSilence``).
+  /// Why the stream stopped early, if it did: the source's error, typed (an `ALSAError` for a
+  /// device that went away).
+  public var sourceError: (any Error)?
+  /// Frames before which the recurrent state was reset (an observer asked, e.g.
+  /// ``SilenceResetPolicy``).
   public var resetFrames: [Int] = []
+  /// The source's notices (``FrameSource/notices``).
+  public var notices: [String] = []
+
+  /// ``sourceError`` as one line.
+  public var error: String? { sourceError.map { "\($0)" } }
 
   /// Audio seconds per compute second.
   public var realTimeFactor: Double { computeSeconds > 0 ? audioSeconds / computeSeconds : 0 }
@@ -91,172 +110,205 @@ public struct StreamReport: Sendable {
   }
 }
 
-/// Runs a stream: a source feeds a ``FrameProducer`` on its own thread; this thread pops frames,
-/// steps the model (state carried), records latencies and hands records to the sink.
+/// Runs one stream: a ``FrameSource`` feeds a ``FrameProducer`` (features) on a source thread of
+/// its own; the calling thread (the consumer) pops frames from the lock-free ring, steps the model
+/// with its state carried, hands each record to the observers and then to the sink, and records
+/// latencies.
+///
+/// ```
+/// source thread:   source → producer (features) → ring.push
+/// consumer thread: ring.pop → step → head activation → observers → sink → statistics
+/// ```
+///
+/// Everything is allocated in ``init(model:features:sink:observers:options:)`` and at the start of
+/// ``run(source:)``; the consumer loop then allocates, locks and throws nothing per frame (the sink
+/// and observers may do I/O: their cost shows as queue wait). One runner runs one stream at a time.
 public final class StreamRunner {
   let model: RecurrentModel
   let features: FeatureConfiguration
   let sink: (any FrameSink)?
+  let observers: [any StreamObserver]
   let options: StreamOptions
-  /// Stop the stream from another thread (tests); SIGINT/SIGTERM do the same once handlers are installed.
+  /// What the sink and the observers are told about the stream.
+  public let description: StreamDescription
+  /// Stops the stream from another thread; SIGINT/SIGTERM do the same once
+  /// ``installStopSignalHandlers()`` has run.
   public let control = StreamControl()
   let counters = StreamCounters()
 
-  /// Checks that the model takes these features and allocates nothing yet.
+  /// Checks that the model takes these features and that the options are in range; allocates
+  /// nothing for the stream yet.
+  /// - Throws: ``StreamError`` (one line naming the parameter).
   public init(
-    model: RecurrentModel, features: FeatureConfiguration, sink: (any FrameSink)?, options: StreamOptions
-  )
-    throws
-  {
+    model: RecurrentModel, features: FeatureConfiguration, sink: (any FrameSink)?,
+    observers: [any StreamObserver] = [], options: StreamOptions = StreamOptions()
+  ) throws(StreamError) {
     guard model.inputSize == features.featureCount else {
-      throw SinkError(
-        description:
-          "the model takes \(model.inputSize) inputs per frame but the features give \(features.featureCount) (set --n-mels or the model's features metadata)"
-      )
+      throw .inputSizeMismatch(modelInputs: model.inputSize, featureCount: features.featureCount)
     }
-    guard options.ringCapacity >= 2, options.ringCapacity & (options.ringCapacity - 1) == 0 else {
-      throw SinkError(description: "--ring-capacity \(options.ringCapacity) must be a power of two ≥ 2")
+    try options.validate()
+    if sink != nil, !(sink is any EventSink), observers.contains(where: \.emitsEvents) {
+      throw .sinkTakesNoEvents
     }
-    guard options.every >= 1 else { throw SinkError(description: "--every must be at least 1") }
     self.model = model
     self.features = features
     self.sink = sink
+    self.observers = observers
     self.options = options
+    description = StreamDescription(
+      sampleRate: features.sampleRate, hopLength: features.hopLength, outputCount: model.outputSize,
+      labels: model.head?.labels, independentProbabilities: model.head?.activation == .sigmoid)
   }
 
-  /// Runs `produce` on a producer thread and consumes here until it finishes and the ring is
-  /// drained (or a stop is requested). `produce` gets the producer and returns when the source
-  /// ends; an error it throws ends the stream and is reported in ``StreamReport/error``.
-  public func run(
-    waitsForRoom: Bool, produce: @escaping @Sendable (FrameProducer, StreamControl) throws -> Void
-  )
-    throws -> StreamReport
-  {
+  /// Runs `source` on a source thread and consumes here until the source ends and the ring is
+  /// drained, or a stop is requested (then the ring is drained too). The source's error, if any,
+  /// ends the stream and is kept in ``StreamReport/sourceError``; a sink's or observer's error
+  /// stops the stream and is thrown.
+  public func run(source: any FrameSource) throws -> StreamReport {
+    guard source.sampleRate == features.sampleRate else {
+      throw StreamError.sampleRateMismatch(source: source.sampleRate, features: features.sampleRate)
+    }
+    for observer in observers { try observer.begin(description) }
+    try sink?.begin(description)
     let ring = FrameRing(capacity: options.ringCapacity, frameSize: features.featureCount)
     let producer = FrameProducer(
       extractor: try features.makeExtractor(), ring: ring.producer, counters: counters, control: control,
-      waitsForRoom: waitsForRoom)
-    var state = try model.makeStepState()
-    var output = [Float](repeating: 0, count: model.outputSize)
-    // Warm-up: the first call of each function may set up runtime metadata (an allocation).
-    let zeros = [Float](repeating: 0, count: model.inputSize)
-    zeros.withUnsafeBufferPointer { x in
-      output.withUnsafeMutableBufferPointer { y in
-        model.step(x, state: &state, output: y)
-        model.applyHeadActivation(y)
-      }
-    }
-    state.reset()
-
-    let producerError = ErrorBox()
+      overflow: source.overflow)
+    let consumer = Consumer(runner: self, ring: ring.consumer)
+    let sourceError = ErrorBox()
     let control = self.control
     let thread = try JoinableThread {
-      do { try produce(producer, control) } catch { producerError.set("\(error)") }
+      do {
+        try source.run(into: producer)
+        if !control.isStopRequested { producer.finish() }
+      } catch { sourceError.set(error) }
       control.producerFinished.store(true, ordering: .releasing)
       ring.producer.wakeConsumer()
     }
-
-    var stepTimes = LatencyRecorder()
-    var computeTimes = LatencyRecorder()
-    var queueWaits = LatencyRecorder()
-    var latencies = LatencyRecorder()
-    var frames = 0
-    var discontinuities = 0
-    var sinkError: Error?
-    let secondsPerFrame = Double(features.hopLength) / Double(features.sampleRate)
-    let frameLimit = options.duration.map { Int(($0 / secondsPerFrame).rounded(.up)) }
-    var lastProgress = monotonicNow()
-    let consumer = ring.consumer
-    // Segments and resets read the speech output: the one labelled "speech", else the first.
-    let speechIndex = model.head?.labels?.firstIndex(of: "speech") ?? 0
-    var detector = options.segments.map {
-      SegmentDetector(parameters: $0, chunkSamples: features.hopLength, sampleRate: features.sampleRate)
-    }
-    let silenceThreshold =
-      options.segments.map { $0.negativeThreshold ?? max($0.threshold - 0.15, 0.01) } ?? 0.35
-    let resetFrameCount = options.resetAfterSilence.map { Int(($0 / secondsPerFrame).rounded(.up)) }
-    var silentFrames = 0
-    var resetFrames: [Int] = []
-    func writeEvent(_ event: SegmentEvent) {
-      guard let sink, sinkError == nil else { return }
-      do { try sink.write(event, sampleRate: features.sampleRate) } catch {
-        sinkError = error
-        control.requestStop()
-      }
-    }
-
-    output.withUnsafeMutableBufferPointer { output in
-      while true {
-        while consumer.pop({ frame, info in
-          let popped = monotonicNow()
-          queueWaits.record(popped &- info.pushTime)
-          if let resetFrameCount, silentFrames >= resetFrameCount {
-            state.reset()
-            resetFrames.append(info.index)
-            silentFrames = 0
-          }
-          model.step(frame, state: &state, output: output)
-          model.applyHeadActivation(output)
-          let stepped = monotonicNow()
-          let speech = output[speechIndex]
-          silentFrames = speech < silenceThreshold ? silentFrames + 1 : 0
-          detector?.process(speech, emit: writeEvent)
-          stepTimes.record(stepped &- popped)
-          computeTimes.record(info.featureNanoseconds &+ (stepped &- popped))
-          if info.discontinuity { discontinuities += 1 }
-          latencies.record(stepped &- info.captureTime)
-          if let sink, !options.quiet, sinkError == nil, info.index % options.every == 0 {
-            do {
-              try sink.write(
-                FrameRecord(
-                  index: info.index, time: Double(info.index) * secondsPerFrame,
-                  outputs: UnsafeBufferPointer(output),
-                  stepMicroseconds: Double(stepped &- popped) / 1000,
-                  latencyMicroseconds: Double(stepped &- info.captureTime) / 1000,
-                  discontinuity: info.discontinuity))
-            } catch {
-              sinkError = error
-              control.requestStop()
-            }
-          }
-          frames += 1
-        }) {
-          if let frameLimit, frames >= frameLimit { control.requestStop() }
-        }
-        if control.producerFinished.load(ordering: .acquiring) && !consumer.hasFrames { break }
-        if options.progress, monotonicNow() &- lastProgress > 500_000_000 {
-          lastProgress = monotonicNow()
-          let summary = latencies.summary
-          writeToStandardError(
-            formatted(
-              "\r%d frames, %d dropped, %d xruns, capture-to-output p99 %.2f ms   ", frames,
-              counters.dropped.load(ordering: .relaxed), counters.xruns.load(ordering: .relaxed),
-              summary.p99 / 1000))
-        }
-        consumer.waitForFrames(timeoutNanoseconds: 50_000_000)
-      }
-    }
+    consumer.run()
     thread.join()
-    detector?.finish(totalSamples: counters.samples.load(ordering: .relaxed), emit: writeEvent)
-    if options.progress { writeToStandardError("\r\u{1B}[K") }
-    if let sinkError { throw sinkError }
+    let totalSamples = counters.samples.load(ordering: .relaxed)
+    for observer in observers { observer.end(totalSamples: totalSamples) { consumer.write($0) } }
+    if let failure = consumer.failure { throw failure }
     try sink?.finish()
-
-    let samples = counters.samples.load(ordering: .relaxed)
-    return StreamReport(
-      frames: frames, dropped: counters.dropped.load(ordering: .relaxed),
-      xruns: counters.xruns.load(ordering: .relaxed),
-      discontinuities: discontinuities, audioSeconds: Double(samples) / Double(features.sampleRate),
-      computeSeconds: Double(counters.featureNanoseconds.load(ordering: .relaxed) &+ stepTimes.total) / 1e9,
-      step: stepTimes.summary, compute: computeTimes.summary, queueWait: queueWaits.summary,
-      captureToOutput: latencies.summary,
-      error: producerError.value, resetFrames: resetFrames)
+    return consumer.report(sourceError: sourceError.value, notices: source.notices)
   }
 }
 
-/// A message handed from the producer thread to the consumer once (a lock is fine: not real-time).
+/// The consumer side of one run: its state, statistics and loop. Allocated before the source
+/// thread starts; consumer thread only.
+private final class Consumer {
+  let runner: StreamRunner
+  let ring: RingConsumer
+  var state: RecurrentState
+  /// `[outputCount]` the step's outputs after the head activation.
+  let output: UnsafeMutableBufferPointer<Float>
+  var stepTimes = LatencyRecorder()
+  var computeTimes = LatencyRecorder()
+  var queueWaits = LatencyRecorder()
+  var latencies = LatencyRecorder()
+  var frames = 0
+  var discontinuities = 0
+  var resetFrames: [Int] = []
+  var resetPending = false
+  /// The first sink or observer error; the stream stops on it.
+  var failure: (any Error)?
+  let frameLimit: Int?
+
+  init(runner: StreamRunner, ring: RingConsumer) {
+    self.runner = runner
+    self.ring = ring
+    let model = runner.model
+    // makeStepState refuses bidirectional models; the runner's callers check that first.
+    state = (try? model.makeStepState()) ?? model.makeState()
+    output = .allocate(capacity: model.outputSize)
+    output.initialize(repeating: 0)
+    frameLimit = runner.options.duration.map { Int(($0 / runner.description.secondsPerFrame).rounded(.up)) }
+    resetFrames.reserveCapacity(1024)
+    // Warm-up: the first call of each function may set up runtime metadata (an allocation).
+    let zeros = [Float](repeating: 0, count: model.inputSize)
+    zeros.withUnsafeBufferPointer { x in
+      model.step(x, state: &state, output: output)
+      model.applyHeadActivation(output)
+    }
+    state.reset()
+  }
+
+  deinit { output.deallocate() }
+
+  /// Hands an event to the sink (if it takes events); the first error stops the stream.
+  func write(_ event: StreamEvent) {
+    guard let sink = runner.sink as? any EventSink, failure == nil else { return }
+    do { try sink.write(event) } catch {
+      failure = error
+      runner.control.requestStop()
+    }
+  }
+
+  func run() {
+    let control = runner.control
+    while true {
+      while ring.pop({ frame, info in consume(frame, info) }) {
+        if let frameLimit, frames >= frameLimit { control.requestStop() }
+      }
+      if control.producerFinished.load(ordering: .acquiring) && !ring.hasFrames { break }
+      for observer in runner.observers {
+        observer.idle(frames: frames, counters: runner.counters, captureToOutput: latencies)
+      }
+      ring.waitForFrames(timeoutNanoseconds: 50_000_000)
+    }
+  }
+
+  @inline(__always)
+  private func consume(_ frame: UnsafeBufferPointer<Float>, _ info: FrameInfo) {
+    let popped = monotonicNow()
+    queueWaits.record(popped &- info.pushTime)
+    if resetPending {
+      state.reset()
+      resetFrames.append(info.index)
+      resetPending = false
+    }
+    let model = runner.model
+    model.step(frame, state: &state, output: output)
+    model.applyHeadActivation(output)
+    let stepped = monotonicNow()
+    stepTimes.record(stepped &- popped)
+    computeTimes.record(info.featureNanoseconds &+ (stepped &- popped))
+    latencies.record(stepped &- info.captureTime)
+    if info.discontinuity { discontinuities += 1 }
+    frames += 1
+    let record = FrameRecord(
+      index: info.index, time: Double(info.index) * runner.description.secondsPerFrame,
+      outputs: UnsafeBufferPointer(output), stepMicroseconds: Double(stepped &- popped) / 1000,
+      latencyMicroseconds: Double(stepped &- info.captureTime) / 1000, discontinuity: info.discontinuity)
+    for observer in runner.observers where observer.observe(record, emit: { self.write($0) }) == .resetState {
+      resetPending = true
+    }
+    if let sink = runner.sink, !runner.options.quiet, failure == nil, info.index % runner.options.every == 0 {
+      do { try sink.write(record) } catch {
+        failure = error
+        runner.control.requestStop()
+      }
+    }
+  }
+
+  func report(sourceError: (any Error)?, notices: [String]) -> StreamReport {
+    let counters = runner.counters
+    let samples = counters.samples.load(ordering: .relaxed)
+    return StreamReport(
+      frames: frames, dropped: counters.dropped.load(ordering: .relaxed),
+      xruns: counters.xruns.load(ordering: .relaxed), discontinuities: discontinuities,
+      audioSeconds: Double(samples) / Double(runner.description.sampleRate),
+      computeSeconds: Double(counters.featureNanoseconds.load(ordering: .relaxed) &+ stepTimes.total) / 1e9,
+      step: stepTimes.summary, compute: computeTimes.summary, queueWait: queueWaits.summary,
+      captureToOutput: latencies.summary, sourceError: sourceError, resetFrames: resetFrames, notices: notices
+    )
+  }
+}
+
+/// An error handed from the source thread to the consumer once (a lock is fine: not per frame).
 final class ErrorBox: Sendable {
-  private let message = Mutex<String?>(nil)
-  func set(_ text: String) { message.withLock { $0 = text } }
-  var value: String? { message.withLock { $0 } }
+  private let error = Mutex<(any Error)?>(nil)
+  func set(_ error: any Error) { self.error.withLock { $0 = error } }
+  var value: (any Error)? { error.withLock { $0 } }
 }

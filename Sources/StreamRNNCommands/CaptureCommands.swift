@@ -1,6 +1,6 @@
 import ALSACapture
 import ArgumentParser
-import Pipeline
+import StreamCore
 
 /// `streamrnn devices`: the capture PCMs, like `arecord -L`.
 struct DevicesCommand: ParsableCommand {
@@ -31,10 +31,11 @@ struct CaptureCommand: ParsableCommand {
   @Option(help: "ALSA PCM name.")
   var device = "default"
 
-  @Option(help: "Stop after this many seconds of audio.")
+  @Option(parsing: .unconditional, help: "Stop after this many seconds of audio (0 < S ≤ 31536000).")
   var duration: Double?
 
-  @Option(help: "Milliseconds per device read (default: one feature hop).")
+  @Option(
+    parsing: .unconditional, help: "Milliseconds per device read, 1 to 1000 (default: one feature hop).")
   var periodMs: Double?
 
   @OptionGroup var features: FeatureOptions
@@ -43,22 +44,19 @@ struct CaptureCommand: ParsableCommand {
 
   @OptionGroup var output: StreamOutputOptions
 
+  func validate() throws {
+    if let duration { try checkRange("--duration", duration, 0.001...31_536_000) }
+    if let periodMs { try checkRange("--period-ms", periodMs, 1...1000) }
+  }
+
   func run() throws {
     installStopSignalHandlers()
-    let (model, configuration) = try modelOptions.load(features: features)
+    let setup = try StreamSetup(
+      model: modelOptions, features: features, segments: segmentOptions, output: output)
+    let rate = setup.features.sampleRate
     let period =
-      periodMs.map { max(1, Int(($0 * Double(configuration.sampleRate) / 1000).rounded())) }
-      ?? configuration.hopLength
-    let source = try ALSACaptureSource.open(
-      device: device, rate: configuration.sampleRate, periodFrames: period)
-    let runner = try output.makeRunner(
-      model: model, features: configuration, segments: segmentOptions, duration: duration)
-    let report = try runner.run(waitsForRoom: false) { producer, control in
-      if let notice = ALSACaptureSource.requestRealTimePriority() {
-        writeToStandardError("streamrnn: \(notice)\n")
-      }
-      try source.run(producer: producer, control: control, counters: producer.counters)
-    }
-    try output.report(report)
+      periodMs.map { max(1, Int(($0 * Double(rate) / 1000).rounded())) } ?? setup.features.hopLength
+    let source = try ALSACaptureSource.open(device: device, rate: rate, periodFrames: period)
+    try setup.run(source: source, duration: duration)
   }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import AudioFile
 import Features
 import ModelIO
+import StreamCore
 
 extension MelScale: ExpressibleByArgument {}
 extension MelNorm: ExpressibleByArgument {}

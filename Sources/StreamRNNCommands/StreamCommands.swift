@@ -5,6 +5,8 @@ import Features
 import ModelIO
 import Pipeline
 import Recurrent
+import Replay
+import StreamCore
 
 #if canImport(Glibc)
   import Glibc
@@ -29,84 +31,104 @@ struct ModelOptions: ParsableArguments {
 
   /// The model and its feature configuration after the command line's overrides.
   func load(features: FeatureOptions) throws -> (RecurrentModel, FeatureConfiguration) {
-    let model = self.model ?? bundledModelName
-    let loaded =
-      try self.model.map {
-        try ModelLoader.loadWithFeatures(path: $0, kind: modelKind, weightStorage: weights)
-      }
-      ?? loadBundledModel(kind: modelKind, weightStorage: weights)
+    let name: String
+    let loaded: (model: RecurrentModel, features: FeatureConfiguration?)
+    if let model {
+      name = model
+      loaded = try ModelLoader.loadWithFeatures(path: model, kind: modelKind, weightStorage: weights)
+    } else {
+      let bundled = try BundledModels.sileroVAD(kind: modelKind, weightStorage: weights)
+      name = bundled.name
+      loaded = (bundled.model, bundled.features)
+    }
     let configuration = try features.configuration(base: loaded.features)
     if loaded.model.isBidirectional {
-      throw CommandError(description: "\(model): bidirectional models need the future and cannot stream")
+      throw CommandError(description: "\(name): bidirectional models need the future and cannot stream")
+    }
+    guard loaded.model.inputSize == configuration.featureCount else {
+      throw CommandError(
+        description:
+          "\(name): the model takes \(loaded.model.inputSize) inputs per frame but the features give \(configuration.featureCount) (set --n-mels or the model's features metadata)"
+      )
     }
     return (loaded.model, configuration)
   }
 }
 
-/// The bundled Silero VAD model's name in messages.
-let bundledModelName = "bundled Silero VAD"
-
-/// Loads the bundled Silero VAD model, embedded in the binary (see Sources/BundledModels).
-func loadBundledModel(kind: RecurrentKind? = nil, weightStorage: WeightStorage = .float32)
-  throws(ModelFileError)
-  -> (
-    model: RecurrentModel, features: FeatureConfiguration?
-  )
-{
-  let bytes = Array(
-    UnsafeBufferPointer(start: streamrnn_silero_vad_16k_bytes(), count: streamrnn_silero_vad_16k_count()))
-  return try ModelLoader.loadWithFeatures(
-    file: SafeTensorsFile(bytes: bytes, path: bundledModelName), path: bundledModelName, kind: kind,
-    weightStorage: weightStorage)
-}
-
-/// Speech segments and the state reset policy.
+/// Speech segments and the state reset policy: observers of the stream.
 struct SegmentOptions: ParsableArguments {
   @Flag(
     help:
       "Emit speech segments as JSON Lines: a start event as soon as speech starts, a segment when it ends.")
   var segments = false
 
-  @Option(help: "Speech threshold (get_speech_timestamps' threshold).")
+  @Option(
+    help: "The output that carries the speech probability (a single-output model uses its only output).")
+  var speechLabel = "speech"
+
+  @Option(
+    parsing: .unconditional,
+    help:
+      "Speech threshold, 0 to 1 (get_speech_timestamps' threshold); also where sigmoid outputs become 'top'.")
   var threshold: Float = 0.5
 
-  @Option(help: "Exit threshold (default: threshold - 0.15).")
+  @Option(parsing: .unconditional, help: "Exit threshold, 0 to --threshold (default: threshold - 0.15).")
   var negThreshold: Float?
 
-  @Option(help: "Shorter segments are discarded, ms.")
+  @Option(parsing: .unconditional, help: "Shorter segments are discarded, ms (0 to 3600000).")
   var minSpeechDurationMs: Double = 250
 
-  @Option(help: "Silence that ends a segment, ms.")
+  @Option(parsing: .unconditional, help: "Silence that ends a segment, ms (0 to 3600000).")
   var minSilenceDurationMs: Double = 100
 
-  @Option(help: "Padding added at both ends of each segment, ms.")
+  @Option(parsing: .unconditional, help: "Padding added at both ends of each segment, ms (0 to 60000).")
   var speechPadMs: Double = 30
 
-  @Option(help: "Split segments longer than this, s (default: never).")
+  @Option(
+    parsing: .unconditional, help: "Split segments longer than this, s (default: never; at most 86400).")
   var maxSpeechDurationS: Double?
 
-  @Option(help: "Reset the model state after this many seconds without speech (default: never).")
+  @Option(
+    parsing: .unconditional,
+    help: "Reset the model state after this many seconds without speech (0 < S ≤ 86400; default: never).")
   var resetAfterSilence: Double?
 
-  func apply(to options: inout StreamOptions) throws {
-    guard (0...1).contains(threshold), minSpeechDurationMs >= 0, minSilenceDurationMs >= 0, speechPadMs >= 0
-    else {
-      throw ValidationError("segment parameters must be non-negative and the threshold in 0...1")
+  var parameters: SegmentParameters {
+    var parameters = SegmentParameters()
+    parameters.threshold = threshold
+    parameters.negativeThreshold = negThreshold
+    parameters.minSpeechMs = minSpeechDurationMs
+    parameters.minSilenceMs = minSilenceDurationMs
+    parameters.speechPadMs = speechPadMs
+    parameters.maxSpeechSeconds = maxSpeechDurationS ?? .infinity
+    return parameters
+  }
+
+  func validate() throws {
+    try checkRange("--threshold", Double(threshold), 0...1)
+    if let negThreshold { try checkRange("--neg-threshold", Double(negThreshold), 0...Double(threshold)) }
+    try checkRange("--min-speech-duration-ms", minSpeechDurationMs, 0...3_600_000)
+    try checkRange("--min-silence-duration-ms", minSilenceDurationMs, 0...3_600_000)
+    try checkRange("--speech-pad-ms", speechPadMs, 0...60_000)
+    if let maxSpeechDurationS {
+      // Longer than one frame plus both paddings at any frame length up to 1 s.
+      let shortest = 1 + 2 * speechPadMs / 1000
+      try checkRange("--max-speech-duration-s", maxSpeechDurationS, shortest...86_400)
     }
-    if let resetAfterSilence, resetAfterSilence <= 0 {
-      throw ValidationError("--reset-after-silence must be positive")
+    if let resetAfterSilence { try checkRange("--reset-after-silence", resetAfterSilence, 0.001...86_400) }
+  }
+
+  /// The observers these options ask for.
+  func observers() throws -> [any StreamObserver] {
+    var observers: [any StreamObserver] = []
+    if segments { observers.append(SegmentObserver(parameters: parameters, speechLabel: speechLabel)) }
+    if let resetAfterSilence {
+      observers.append(
+        try SilenceResetPolicy(
+          seconds: resetAfterSilence, threshold: parameters.negativeThreshold ?? max(threshold - 0.15, 0.01),
+          speechLabel: speechLabel))
     }
-    if segments {
-      var parameters = SegmentParameters()
-      parameters.threshold = threshold
-      parameters.negativeThreshold = negThreshold
-      parameters.minSpeechMs = minSpeechDurationMs
-      parameters.minSilenceMs = minSilenceDurationMs
-      parameters.speechPadMs = speechPadMs
-      parameters.maxSpeechSeconds = maxSpeechDurationS ?? .infinity
-      options.segments = parameters
-    }
-    options.resetAfterSilence = resetAfterSilence
+    return observers
   }
 }
 
@@ -117,59 +139,83 @@ struct StreamOutputOptions: ParsableArguments {
       "Record format: jsonl (default, one JSON object per frame), csv, or npy (outputs only; needs --out).")
   var format: SinkFormat = .jsonl
 
-  @Option(help: "Write records to this file instead of standard output.")
+  @Option(
+    help: "Write records to this file instead of standard output (written whole at the end of the stream).")
   var out: String?
 
   @Option(help: "Also write the statistics as JSON to this file.")
   var statsJson: String?
 
-  @Option(help: "Write one record in N.")
+  @Option(parsing: .unconditional, help: "Write one record in N (1 to 1000000).")
   var every = 1
 
   @Flag(help: "Statistics only: write no per-frame records.")
   var quiet = false
 
-  @Option(help: "Frames the ring between capture and the model holds (a power of two).")
+  @Option(
+    parsing: .unconditional,
+    help: "Frames the ring between the source and the model holds (a power of two, 2 to 1048576).")
   var ringCapacity = 256
 
-  func streamOptions(duration: Double?) -> StreamOptions {
-    var options = StreamOptions()
-    options.ringCapacity = ringCapacity
-    options.every = every
-    options.quiet = quiet
-    options.duration = duration
-    options.progress = isatty(STDERR_FILENO) != 0
-    return options
-  }
-
-  func makeSink(model: RecurrentModel, segments: Bool) throws -> (any FrameSink)? {
-    if quiet && !segments { return nil }
-    return try Pipeline.makeSink(
-      format: format, path: out, labels: model.head?.labels, outputCount: model.outputSize)
-  }
-
-  /// The runner of a `replay` or `capture`: options, segments and the sink.
-  func makeRunner(
-    model: RecurrentModel, features: FeatureConfiguration, segments: SegmentOptions, duration: Double?
-  ) throws -> StreamRunner {
-    var options = streamOptions(duration: duration)
-    try segments.apply(to: &options)
-    return try StreamRunner(
-      model: model, features: features, sink: try makeSink(model: model, segments: segments.segments),
-      options: options)
-  }
-
-  /// Prints the statistics table on standard error and writes `--stats-json`.
-  func report(_ report: StreamReport) throws {
-    writeToStandardError(report.table + "\n")
-    if let statsJson {
-      try NpyArray.writeBytes(report.json.encoded(), to: statsJson)
+  func validate() throws {
+    try checkRange("--every", Double(every), 1...1_000_000)
+    let range = StreamOptions.ringCapacityRange
+    guard range.contains(ringCapacity), ringCapacity & (ringCapacity - 1) == 0 else {
+      throw ValidationError(
+        "--ring-capacity \(ringCapacity) is out of range: a power of two from 2 to \(range.upperBound)")
     }
+    if format == .npy && out == nil { throw ValidationError("--format npy needs --out FILE") }
+  }
+}
+
+/// What `replay` and `capture` share: the model, features, observers and outputs, wired to a
+/// source by ``run(source:duration:)``.
+struct StreamSetup {
+  let model: RecurrentModel
+  let features: FeatureConfiguration
+  let segments: SegmentOptions
+  let output: StreamOutputOptions
+
+  /// Loads the model and checks every option that can be checked before the source opens.
+  init(model: ModelOptions, features: FeatureOptions, segments: SegmentOptions, output: StreamOutputOptions)
+    throws
+  {
+    if segments.segments && !output.quiet && !output.format.takesEvents {
+      throw CommandError(
+        description: "--segments writes JSON Lines events: use --format jsonl (or --quiet) with --segments")
+    }
+    (self.model, self.features) = try model.load(features: features)
+    self.segments = segments
+    self.output = output
+  }
+
+  /// Runs `source` through the stream, prints the statistics and writes `--stats-json`.
+  func run(source: any FrameSource, duration: Double?) throws {
+    var options = StreamOptions()
+    options.ringCapacity = output.ringCapacity
+    options.every = output.every
+    options.quiet = output.quiet
+    options.duration = duration
+    var observers = try segments.observers()
+    let statusLine = TerminalStatusLine()
+    if isatty(STDERR_FILENO) != 0 { observers.append(ProgressDisplay(line: statusLine)) }
+    let sink: (any FrameSink)? =
+      output.quiet && !segments.segments
+      ? nil
+      : try makeSink(
+        format: output.quiet ? .jsonl : output.format, path: output.out, topThreshold: segments.threshold,
+        statusLine: output.out == nil && isatty(STDOUT_FILENO) != 0 ? statusLine : nil)
+    let runner = try StreamRunner(
+      model: model, features: features, sink: sink, observers: observers, options: options)
+    let report = try runner.run(source: source)
+    for notice in report.notices { writeToStandardError("streamrnn: \(notice)\n") }
+    writeToStandardError(report.table + "\n")
+    if let statsJson = output.statsJson { try NpyArray.writeBytes(report.json.encoded(), to: statsJson) }
     if let error = report.error { throw CommandError(description: error) }
   }
 }
 
-/// `streamrnn replay`: a file through the live path (producer thread → ring → stateful step → sink).
+/// `streamrnn replay`: a file through the live path (source thread → ring → stateful step → sink).
 struct ReplayCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "replay",
@@ -188,7 +234,7 @@ struct ReplayCommand: ParsableCommand {
   @Option(help: "realtime or max.")
   var pace: ReplayPace = .realtime
 
-  @Option(help: "Use this channel (from 0) instead of the mean of all channels.")
+  @Option(parsing: .unconditional, help: "Use this channel (from 0) instead of the mean of all channels.")
   var channel: Int?
 
   @OptionGroup var features: FeatureOptions
@@ -197,17 +243,31 @@ struct ReplayCommand: ParsableCommand {
 
   @OptionGroup var output: StreamOutputOptions
 
+  func validate() throws {
+    if let channel { try checkRange("--channel", Double(channel), 0...1023) }
+  }
+
   func run() throws {
     installStopSignalHandlers()
-    let (model, configuration) = try modelOptions.load(features: features)
-    let source = ReplaySource(path: file, channel: channel.map { .channel($0) } ?? .mean, pace: pace)
-    let stream = try source.openStream(sampleRate: configuration.sampleRate)
-    let runner = try output.makeRunner(
-      model: model, features: configuration, segments: segmentOptions, duration: nil)
-    let hop = configuration.hopLength
-    let report = try runner.run(waitsForRoom: pace == .max) { producer, control in
-      try source.run(stream: stream, producer: producer, control: control, hop: hop)
-    }
-    try output.report(report)
+    let setup = try StreamSetup(
+      model: modelOptions, features: features, segments: segmentOptions, output: output)
+    let source = try ReplaySource(
+      path: file, sampleRate: setup.features.sampleRate, channel: channel.map { .channel($0) } ?? .mean,
+      pace: pace)
+    try setup.run(source: source, duration: nil)
   }
+}
+
+/// Throws a one-line validation error unless `value` is finite and in `range`.
+func checkRange(_ option: String, _ value: Double, _ range: ClosedRange<Double>) throws {
+  guard value.isFinite, range.contains(value) else {
+    throw ValidationError(
+      "\(option) \(value) is out of range: allowed \(number(range.lowerBound)) to \(number(range.upperBound))"
+    )
+  }
+}
+
+/// A bound as people write it: integers without ".0".
+private func number(_ value: Double) -> String {
+  value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
 }

@@ -1,3 +1,3 @@
 import StreamRNNCommands
 
-StreamRNN.main()
+StreamRNN.runMain()

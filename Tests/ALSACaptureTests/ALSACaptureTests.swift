@@ -6,6 +6,8 @@ import Foundation
 import ModelIO
 import Pipeline
 import Recurrent
+import Replay
+import StreamCore
 import Testing
 
 final class AllocationBox: @unchecked Sendable {
@@ -24,7 +26,6 @@ final class CollectingSink: FrameSink {
     indices.append(record.index)
     if record.discontinuity { discontinuous.append(record.index) }
   }
-  func write(_ event: SegmentEvent, sampleRate: Int) throws {}
   func finish() throws {}
 }
 
@@ -34,9 +35,7 @@ func stream(source: ALSACaptureSource, seconds: Double, sink: CollectingSink) th
   options.duration = seconds
   let runner = try StreamRunner(
     model: model, features: .logmel(LogMelConfiguration()), sink: sink, options: options)
-  return try runner.run(waitsForRoom: false) { producer, control in
-    try source.run(producer: producer, control: control, counters: producer.counters)
-  }
+  return try runner.run(source: source)
 }
 
 @Suite("ALSA capture through the real libasound path", .serialized, .enabled(if: ALSAKit.available))
@@ -47,7 +46,7 @@ struct ALSACaptureTests {
     let feeder = try ALSAKit.startFeeder(speech)
     defer { feeder.process.terminate() }
     let source = try ALSACaptureSource.open(
-      device: "fifo_capture:FIFO=\(feeder.fifo)", rate: 16000, periodFrames: 160)
+      device: "streamrnn_fifo:FIFO=\(feeder.fifo)", rate: 16000, periodFrames: 160)
     #expect(source.formatName == "S16_LE" && source.deviceRate == 16000 && source.channels == 1)
     let captured = CollectingSink()
     let report = try stream(source: source, seconds: 5.2, sink: captured)
@@ -58,11 +57,7 @@ struct ALSACaptureTests {
     let replayed = CollectingSink()
     let runner = try StreamRunner(
       model: model, features: .logmel(LogMelConfiguration()), sink: replayed, options: StreamOptions())
-    let replay = ReplaySource(path: speech, pace: .max)
-    let decoded = try replay.openStream(sampleRate: 16000)
-    _ = try runner.run(waitsForRoom: true) { producer, control in
-      try replay.run(stream: decoded, producer: producer, control: control, hop: 160)
-    }
+    _ = try runner.run(source: try ReplaySource(path: speech, sampleRate: 16000, pace: .max))
     let fileFrames = replayed.outputs.count / model.outputSize
     #expect(fileFrames > 400)
     #expect(captured.outputs.count >= replayed.outputs.count)
@@ -73,7 +68,7 @@ struct ALSACaptureTests {
     let feeder = try ALSAKit.startFeeder(speech)
     defer { feeder.process.terminate() }
     let source = try ALSACaptureSource.open(
-      device: "fifo_capture:FIFO=\(feeder.fifo)", rate: 16000, periodFrames: 160)
+      device: "streamrnn_fifo:FIFO=\(feeder.fifo)", rate: 16000, periodFrames: 160)
     let model = try ModelLoader.load(path: demoModel)
     var options = StreamOptions()
     options.duration = 2
@@ -85,9 +80,7 @@ struct ALSACaptureTests {
     source.countAllocations = (
       afterPeriods: 50, start: allocation_counter_start, stop: { counted.value = allocation_counter_stop() }
     )
-    let report = try runner.run(waitsForRoom: false) { producer, control in
-      try source.run(producer: producer, control: control, counters: producer.counters)
-    }
+    let report = try runner.run(source: source)
     #expect(report.frames >= 190)
     #expect(counted.value == 0, "the capture loop allocated \(counted.value ?? 0) times")
   }
@@ -103,14 +96,14 @@ struct ALSACaptureTests {
 
   @Test func devicesListTheKitsPCMs() throws {
     let names = try ALSACaptureSource.devices().map(\.name)
-    #expect(names.contains("fifo_capture") && names.contains("jack_capture"))
+    #expect(names.contains("streamrnn_fifo") && names.contains("streamrnn_jack"))
   }
 
   @Test(.enabled(if: ALSAKit.jackAvailable))
   func aStalledCaptureThreadOverrunsRecoversAndFlagsTheGap() throws {
-    #expect(ALSAKit.jack("start") == 0, "jack-server.sh start failed")
+    #expect(ALSAKit.jack("start") == 0, "jack-dummy.sh start failed")
     defer { _ = ALSAKit.jack("stop") }
-    let source = try ALSACaptureSource.open(device: "jack_capture", rate: 16000, periodFrames: 160)
+    let source = try ALSACaptureSource.open(device: "streamrnn_jack", rate: 16000, periodFrames: 160)
     // 100 ms into the stream, the capture thread stops reading for 500 ms: the 80 ms buffer overruns.
     source.stall = (afterPeriods: 10, milliseconds: 500)
     let sink = CollectingSink()

@@ -1,13 +1,14 @@
 import Foundation
 
-/// The ALSA test kit in ../shared/alsa: user-space PCMs that drive the real libasound code.
+/// The project's ALSA test kit in Tests/ALSAKit: user-space PCMs (a FIFO-fed `file` plugin and a
+/// JACK dummy server) that drive the real libasound code without sound hardware.
 enum ALSAKit {
   static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("../..").standardized.path
-  static let folder = URL(fileURLWithPath: packageRoot).appendingPathComponent("../shared/alsa").standardized
-    .path
+  static let folder = packageRoot + "/Tests/ALSAKit"
+  static let configuration = folder + "/streamrnn-test.conf"
   static let jackServer = "streamrnn-test-\(getpid())"
-  /// Where jack-server.sh keeps its pid and log.
+  /// Where jack-dummy.sh keeps its pid and log.
   static let testDirectory: String = {
     let path = NSTemporaryDirectory() + "streamrnn-alsa-\(getpid())"
     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -21,7 +22,7 @@ enum ALSAKit {
 
   /// The kit, python3 and libasound's config are here.
   static let available: Bool =
-    FileManager.default.fileExists(atPath: folder + "/asound-test.conf")
+    FileManager.default.fileExists(atPath: configuration)
     && FileManager.default.fileExists(atPath: "/usr/share/alsa/alsa.conf") && executable("python3")
     && !folder.contains(":") && !folder.contains(" ")
 
@@ -30,7 +31,7 @@ enum ALSAKit {
 
   /// Points libasound at the kit's PCMs; must run before the process's first ALSA call.
   static let configured: Bool = {
-    setenv("ALSA_CONFIG_PATH", "/usr/share/alsa/alsa.conf:\(folder)/asound-test.conf", 1)
+    setenv("ALSA_CONFIG_PATH", "/usr/share/alsa/alsa.conf:\(configuration)", 1)
     setenv("JACK_DEFAULT_SERVER", jackServer, 1)
     setenv("JACK_NO_AUDIO_RESERVATION", "1", 1)
     return true
@@ -39,21 +40,21 @@ enum ALSAKit {
   /// The environment a child process needs to see the kit's PCMs.
   static var environment: [String: String] {
     var environment = ProcessInfo.processInfo.environment
-    environment["ALSA_CONFIG_PATH"] = "/usr/share/alsa/alsa.conf:\(folder)/asound-test.conf"
+    environment["ALSA_CONFIG_PATH"] = "/usr/share/alsa/alsa.conf:\(configuration)"
     environment["JACK_DEFAULT_SERVER"] = jackServer
     environment["JACK_NO_AUDIO_RESERVATION"] = "1"
-    environment["ALSA_TEST_DIR"] = testDirectory
+    environment["STREAMRNN_TEST_DIR"] = testDirectory
     return environment
   }
 
-  /// Starts alsa-feed.py on a fresh FIFO and waits for its "fifo-ready" line; returns the FIFO
+  /// Starts fifo_feeder.py on a fresh FIFO and waits for its "fifo-ready" line; returns the FIFO
   /// path and the process (terminate it when done).
   static func startFeeder(_ wav: String, chunkFrames: Int = 160) throws -> (fifo: String, process: Process) {
     let fifo = NSTemporaryDirectory() + "streamrnn-\(UUID().uuidString).fifo"
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = [
-      "python3", folder + "/alsa-feed.py", "--fifo", fifo, "--chunk-frames", String(chunkFrames), wav,
+      "python3", folder + "/fifo_feeder.py", "--fifo", fifo, "--chunk-frames", String(chunkFrames), wav,
     ]
     let output = Pipe()
     process.standardOutput = output
@@ -68,17 +69,17 @@ enum ALSAKit {
     }
     guard text.contains("fifo-ready") else {
       process.terminate()
-      throw KitError(message: "alsa-feed.py did not get ready: \(text)")
+      throw KitError(message: "fifo_feeder.py did not get ready: \(text)")
     }
     return (fifo, process)
   }
 
-  /// Runs the kit's jack-server.sh with `command` for this process's server.
+  /// Runs the kit's jack-dummy.sh with `command` (start, stop) for this process's server.
   ///
   /// posix_spawn + waitpid, not Foundation's Process: the script leaves jackd running in the
   /// background, and Process.waitUntilExit was seen to wait forever after the script had exited.
   static func jack(_ command: String) -> Int32 {
-    let arguments = ["/bin/bash", folder + "/jack-server.sh", command]
+    let arguments = ["/bin/bash", folder + "/jack-dummy.sh", command]
     let environmentLines = environment.map { "\($0.key)=\($0.value)" }
     var pid: pid_t = 0
     var actions = posix_spawn_file_actions_t()

@@ -141,11 +141,6 @@ struct StreamCommandTests {
     #expect(arrival > 0.9 && arrival < 4, "first event after \(arrival) s")
   }
 
-  @Test func segmentsNeedJSONLines() throws {
-    let result = try streamrnn(["replay", demoSpeech, "--pace", "max", "--segments", "--format", "csv"])
-    #expect(result.status != 0 && result.standardError.contains("segments are JSON Lines"))
-  }
-
   @Test func sigintDrainsFlushesAndReports() throws {
     let process = Process()
     process.executableURL = try streamrnnExecutable()

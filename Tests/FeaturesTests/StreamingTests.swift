@@ -1,6 +1,7 @@
 import AllocationCounter
 import AudioFile
 import Features
+import StreamCore
 import Testing
 
 /// Mono 16 kHz speech from the goldens, decoded once.

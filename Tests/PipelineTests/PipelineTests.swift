@@ -5,6 +5,7 @@ import Foundation
 import ModelIO
 import Pipeline
 import Recurrent
+import Replay
 import StreamCore
 import Testing
 
@@ -24,7 +25,6 @@ final class MemorySink: FrameSink {
     indices.append(record.index)
     if record.discontinuity { discontinuities += 1 }
   }
-  func write(_ event: SegmentEvent, sampleRate: Int) throws {}
   func finish() throws {}
 }
 
@@ -55,11 +55,8 @@ func replay(
   var options = StreamOptions()
   options.ringCapacity = ringCapacity
   let runner = try StreamRunner(model: model, features: features, sink: sink, options: options)
-  let source = ReplaySource(path: path, pace: pace)
-  let stream = try source.openStream(sampleRate: features.sampleRate)
-  let report = try runner.run(waitsForRoom: pace == .max) { producer, control in
-    try source.run(stream: stream, producer: producer, control: control, hop: features.hopLength)
-  }
+  let report = try runner.run(
+    source: try ReplaySource(path: path, sampleRate: features.sampleRate, pace: pace))
   return (sink, report)
 }
 
@@ -103,8 +100,9 @@ struct PipelineTests {
     // pushed after a drop carries the discontinuity flag.
     let counters = StreamCounters()
     let ring = FrameRing(capacity: 4, frameSize: 40)
-    let producer = FrameProducer.forTesting(
-      extractor: try LogMelExtractor(configuration: LogMelConfiguration()), ring: ring, counters: counters)
+    let producer = FrameProducer(
+      extractor: try LogMelExtractor(configuration: LogMelConfiguration()), ring: ring.producer,
+      counters: counters, control: StreamControl(), overflow: .dropAndCount)
     let samples = [Float](repeating: 0.1, count: 160 * 20)
     samples.withUnsafeBufferPointer { producer.push($0, captureTime: 1, discontinuity: false) }
     let made = 1 + (samples.count - 512) / 160
@@ -125,8 +123,9 @@ struct PipelineTests {
     let model = try ModelLoader.load(path: demoModel)
     let counters = StreamCounters()
     let ring = FrameRing(capacity: 1024, frameSize: 40)
-    let producer = FrameProducer.forTesting(
-      extractor: try LogMelExtractor(configuration: LogMelConfiguration()), ring: ring, counters: counters)
+    let producer = FrameProducer(
+      extractor: try LogMelExtractor(configuration: LogMelConfiguration()), ring: ring.producer,
+      counters: counters, control: StreamControl(), overflow: .dropAndCount)
     let samples = [Float](repeating: 0.05, count: 160)
     var state = try model.makeStepState()
     var output = [Float](repeating: 0, count: model.outputSize)

@@ -5,9 +5,11 @@ import Foundation
 import ModelIO
 import Pipeline
 import Recurrent
+import Replay
+import StreamCore
 import Testing
 
-let sileroModel = root + "/Sources/BundledModels/silero_vad_16k.safetensors"
+let sileroModel = root + "/Sources/CBundledModels/silero_vad_16k.safetensors"
 let sileroFolder = root + "/Tests/Golden/silero"
 
 @Suite("Silero VAD equals the official model")
@@ -87,15 +89,15 @@ struct SegmentTests {
     var detector = SegmentDetector(chunkSamples: 512, sampleRate: 16000)
     var segments: [Official.Segment] = []
     var starts: [Int] = []
-    func collect(_ event: SegmentEvent) {
+    func collect(_ event: StreamEvent) {
       switch event {
-      case .segment(let start, let end): segments.append(.init(start: start, end: end))
-      case .start(let sample): starts.append(sample)
-      case .discard(let sample): starts.removeAll { $0 == sample }
+      case .speechSegment(let start, let end): segments.append(.init(start: start, end: end))
+      case .speechStart(let sample): starts.append(sample)
+      case .speechDiscarded(let sample): starts.removeAll { $0 == sample }
       }
     }
-    for probability in probabilities { detector.process(probability, emit: collect) }
-    detector.finish(totalSamples: total, emit: collect)
+    for probability in probabilities { detector.process(probability) { collect($0) } }
+    detector.finish(totalSamples: total) { collect($0) }
     return (segments, starts)
   }
 
@@ -127,11 +129,11 @@ struct SegmentTests {
   @Test func shortBlipsAreDiscardedAfterBeingAnnounced() {
     // 3 chunks of speech (96 ms < 250 ms), then silence: announced, then discarded, no segment.
     let probabilities: [Float] = [0.1, 0.9, 0.9, 0.9] + [Float](repeating: 0.05, count: 20)
-    var events: [SegmentEvent] = []
+    var events: [StreamEvent] = []
     var detector = SegmentDetector(chunkSamples: 512, sampleRate: 16000)
     for probability in probabilities { detector.process(probability) { events.append($0) } }
     detector.finish(totalSamples: probabilities.count * 512) { events.append($0) }
-    #expect(events == [.start(sample: 512 - 480), .discard(sample: 512 - 480)])
+    #expect(events == [.speechStart(sample: 512 - 480), .speechDiscarded(sample: 512 - 480)])
   }
 }
 
@@ -150,14 +152,9 @@ struct ResetTests {
     extractor.finish { frames.append(contentsOf: $0) }
 
     let sink = MemorySink()
-    var options = StreamOptions()
-    options.resetAfterSilence = 0.5
-    let runner = try StreamRunner(model: loaded.model, features: features, sink: sink, options: options)
-    let source = ReplaySource(path: path, pace: .max)
-    let stream = try source.openStream(sampleRate: 16000)
-    let report = try runner.run(waitsForRoom: true) { producer, control in
-      try source.run(stream: stream, producer: producer, control: control, hop: features.hopLength)
-    }
+    let runner = try StreamRunner(
+      model: loaded.model, features: features, sink: sink, observers: [try SilenceResetPolicy(seconds: 0.5)])
+    let report = try runner.run(source: try ReplaySource(path: path, sampleRate: 16000, pace: .max))
     #expect(report.resetFrames.count >= 2, "resets at \(report.resetFrames)")
     // From each reset on, the outputs equal a fresh state stepped over the same frames.
     for (number, resetFrame) in report.resetFrames.enumerated() {

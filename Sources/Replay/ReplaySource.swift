@@ -1,49 +1,57 @@
 import AudioFile
+import StreamCore
 
 /// How a replay releases audio.
 public enum ReplayPace: String, Sendable, CaseIterable {
   /// Each hop of samples is released at its real-time deadline on the monotonic clock, as a
-  /// device would deliver it, so latency figures mean what they mean live.
+  /// device would deliver it, so latency figures mean what they mean live; a full ring drops.
   case realtime
   /// As fast as the consumer takes frames; the producer waits for room, so nothing is dropped and
   /// the outputs equal the offline result.
   case max
 }
 
-/// Replays an audio file through the same producer → ring → consumer path as live capture.
-public struct ReplaySource: Sendable {
+/// An audio file replayed through the same producer → ring → consumer path as live capture.
+///
+/// ``init(path:sampleRate:channel:pace:)`` opens and checks the file (errors come before any
+/// thread starts); ``run(into:)`` decodes (and resamples) it block by block on the source thread
+/// and releases it in blocks of one hop. The release loop reuses one hop-sized buffer allocated at
+/// the start of the run; decoding and resampling buffers are libsndfile's and libsoxr's.
+public final class ReplaySource: FrameSource, @unchecked Sendable {
   /// The file.
   public let path: String
-  /// Channel handling.
-  public let channel: ChannelSelection
   /// Real-time or as fast as possible.
   public let pace: ReplayPace
+  /// The rate samples are delivered at (the file is resampled to it), Hz.
+  public let sampleRate: Int
+  private let stream: MonoAudioStream
 
-  /// A replay of `path`.
-  public init(path: String, channel: ChannelSelection = .mean, pace: ReplayPace) {
+  /// Opens `path` for replay at `sampleRate` (the features' rate).
+  /// - Throws: `AudioFileError` (one line naming the file) when it cannot be read or resampled.
+  public init(path: String, sampleRate: Int, channel: ChannelSelection = .mean, pace: ReplayPace) throws {
     self.path = path
-    self.channel = channel
     self.pace = pace
+    self.sampleRate = sampleRate
+    stream = try MonoAudioStream(path: path, outputRate: sampleRate, channel: channel)
   }
 
-  /// Opens the file (call before any thread starts, so errors come first), returning its decoder.
-  public func openStream(sampleRate: Int) throws -> MonoAudioStream {
-    try MonoAudioStream(path: path, outputRate: sampleRate, channel: channel)
-  }
+  /// Max pace waits for room; real-time pace drops and counts like a device.
+  public var overflow: OverflowPolicy { pace == .max ? .waitForRoom : .dropAndCount }
 
-  /// Decodes (and resamples) the file and feeds it to `producer` in blocks of `hop` samples, then
-  /// ends the stream (unless stopped early).
-  public func run(stream: MonoAudioStream, producer: FrameProducer, control: StreamControl, hop: Int) throws {
+  /// Releases the file hop by hop until it ends or a stop is requested.
+  public func run(into producer: FrameProducer) throws {
     struct Stopped: Error {}
-    let rate = Double(stream.outputRate)
+    let hop = producer.hopLength
+    let rate = Double(sampleRate)
+    let control = producer.control
     var pending = [Float](repeating: 0, count: hop)
     var pendingCount = 0
     var released = 0
     let start = monotonicNow()
     func release(_ block: UnsafeBufferPointer<Float>) {
       released += block.count
-      let deadline = start &+ UInt64(Double(released) / rate * 1e9)
       if pace == .realtime {
+        let deadline = start &+ UInt64(Double(released) / rate * 1e9)
         sleep(untilMonotonic: deadline)
         producer.push(block, captureTime: deadline, discontinuity: false)
       } else {
@@ -68,7 +76,6 @@ public struct ReplaySource: Sendable {
       if pendingCount > 0 {
         pending.withUnsafeBufferPointer { release(UnsafeBufferPointer(rebasing: $0[0..<pendingCount])) }
       }
-      producer.finish()
     } catch is Stopped {
       return
     }

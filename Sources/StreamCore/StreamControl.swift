@@ -4,7 +4,8 @@ import Synchronization
   import Glibc
 #endif
 
-/// Counters the producer (capture or replay thread) updates and anyone may read: lock-free.
+/// Counters the producer (capture or replay thread) updates and any thread may read: lock-free
+/// atomics, so reading or updating them never allocates or locks.
 public final class StreamCounters: Sendable {
   /// Frames pushed into the ring.
   public let pushed = Atomic<Int>(0)
@@ -21,11 +22,13 @@ public final class StreamCounters: Sendable {
   public init() {}
 }
 
-/// Asks a running stream to stop: from a signal handler, a duration limit or a test.
+/// Asks a running stream to stop: from a signal handler, a duration limit, another thread or a
+/// test. Any thread; lock-free, no allocation.
 public final class StreamControl: Sendable {
   let stop = Atomic<Bool>(false)
-  /// Set by the producer when it has pushed its last frame (end of file, stop, or device error).
-  let producerFinished = Atomic<Bool>(false)
+  /// Set on the source thread when the source has pushed its last frame (end of input, stop, or
+  /// device error); read by the consumer.
+  package let producerFinished = Atomic<Bool>(false)
 
   /// A control that has not been asked to stop.
   public init() {}
@@ -56,18 +59,4 @@ public func installStopSignalHandlers() {
     sigaddset(&signals, signalNumber)
   }
   pthread_sigmask(SIG_UNBLOCK, &signals, nil)
-}
-
-/// The monotonic clock, ns.
-@inline(__always)
-public func monotonicNow() -> UInt64 {
-  var time = timespec()
-  clock_gettime(CLOCK_MONOTONIC, &time)
-  return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
-}
-
-/// Sleeps until the monotonic clock reaches `deadline` (ns); returns at once if it has passed.
-public func sleep(untilMonotonic deadline: UInt64) {
-  var target = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-  while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &target, nil) == EINTR {}
 }

@@ -1,19 +1,19 @@
-import Features
-import StreamCore
-
-/// The producing half of a stream: samples in, feature frames into the ring.
+/// The producing half of a stream: samples in, feature frames into the ring. A ``FrameSource``
+/// gets one and pushes into it.
 ///
-/// Used on the capture (or replay) thread. ``push(_:captureTime:discontinuity:)`` runs the
-/// extractor and pushes each completed frame with its metadata. A full ring drops the frame, counts
-/// it and marks the next pushed frame as a discontinuity (never silent), unless the producer
-/// waits for room (replay at maximum speed: nothing is dropped). Does not allocate or lock.
+/// Used on the source thread only (the capture or replay thread). ``push(_:captureTime:discontinuity:)``
+/// runs the extractor and pushes each completed frame with its metadata. A full ring drops the
+/// frame, counts it and marks the next pushed frame as a discontinuity (never silent), unless the
+/// source's ``OverflowPolicy`` is ``OverflowPolicy/waitForRoom`` (replay at maximum speed: the
+/// producer waits, nothing is dropped). Does not allocate or lock; waiting for room sleeps in steps
+/// of 50 µs and gives up when a stop is requested.
 public final class FrameProducer: @unchecked Sendable {
   let extractor: any FeatureExtractor
   let ring: RingProducer
-  /// The stream's counters (xruns are counted by the source).
+  /// The stream's counters (a source counts its own xruns here).
   public let counters: StreamCounters
-  let control: StreamControl
-  /// Replay at maximum speed waits for room instead of dropping.
+  /// The stream's stop request, which a source polls between reads.
+  public let control: StreamControl
   let waitsForRoom: Bool
   private var nextIndex = 0
   private var pendingDiscontinuity = false
@@ -22,20 +22,24 @@ public final class FrameProducer: @unchecked Sendable {
   /// frame's push time): each frame's feature time.
   private var featureStart: UInt64 = 0
 
-  init(
+  /// A producer feeding `ring` through `extractor`. Made by the runner; tests make their own.
+  package init(
     extractor: any FeatureExtractor, ring: RingProducer, counters: StreamCounters, control: StreamControl,
-    waitsForRoom: Bool
+    overflow: OverflowPolicy
   ) {
     self.extractor = extractor
     self.ring = ring
     self.counters = counters
     self.control = control
-    self.waitsForRoom = waitsForRoom
+    waitsForRoom = overflow == .waitForRoom
   }
 
+  /// Samples between frames: a source that paces itself releases blocks of this size.
+  public var hopLength: Int { extractor.hopLength }
+
   /// Feeds mono samples at the feature rate whose last sample was captured at `captureTime`
-  /// (monotonic ns). `discontinuity` marks a gap before these samples (an overrun).
-  /// Does not allocate or lock.
+  /// (monotonic ns, ``monotonicNow()``). `discontinuity` marks a gap before these samples (an
+  /// overrun). Source thread only; does not allocate or lock.
   public func push(_ samples: UnsafeBufferPointer<Float>, captureTime: UInt64, discontinuity: Bool) {
     if discontinuity { pendingDiscontinuity = true }
     blockCaptureTime = captureTime
@@ -46,8 +50,9 @@ public final class FrameProducer: @unchecked Sendable {
     counters.samples.add(samples.count, ordering: .relaxed)
   }
 
-  /// Ends the stream: emits the frames only the end decides (centered log-mel).
-  public func finish() {
+  /// Ends the input: emits the frames only the end decides (centred log-mel, a partial last
+  /// chunk). The runner calls it when a source returns at the end of its input.
+  package func finish() {
     extractor.finish { frame in emit(frame) }
   }
 
@@ -68,16 +73,5 @@ public final class FrameProducer: @unchecked Sendable {
       pendingDiscontinuity = true
       counters.dropped.add(1, ordering: .relaxed)
     }
-  }
-}
-
-extension FrameProducer {
-  /// A producer on `ring` outside a ``StreamRunner`` (tests, custom sources); drops when full.
-  public static func forTesting(extractor: any FeatureExtractor, ring: FrameRing, counters: StreamCounters)
-    -> FrameProducer
-  {
-    FrameProducer(
-      extractor: extractor, ring: ring.producer, counters: counters, control: StreamControl(),
-      waitsForRoom: false)
   }
 }

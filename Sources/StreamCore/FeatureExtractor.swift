@@ -1,4 +1,6 @@
 /// A streaming feature extractor: push samples in blocks of any size, get zero or more frames out.
+/// The stream's producer drives one on the source thread (log-mel, fbank and learned frontends
+/// live in `Features`; any conforming type can feed a stream).
 ///
 /// Real-time contract: ``push(_:emit:)`` and ``finish(emit:)`` do not allocate or lock; every
 /// buffer is allocated when the extractor is made. Each emitted frame is ``featureCount`` floats,
@@ -14,10 +16,4 @@ public protocol FeatureExtractor: AnyObject {
   func finish(emit: (UnsafeBufferPointer<Float>) -> Void)
   /// Forgets the stream so far, for a new one.
   func reset()
-}
-
-/// A configuration that cannot produce frames, with the parameter and what was expected.
-public struct FeatureConfigurationError: Error, Equatable, CustomStringConvertible {
-  /// One line.
-  public let description: String
 }

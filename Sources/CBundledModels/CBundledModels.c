@@ -1,4 +1,4 @@
-#include "BundledModels.h"
+#include "CBundledModels.h"
 
 extern const unsigned char streamrnn_silero_vad_16k_start[];
 extern const unsigned char streamrnn_silero_vad_16k_end[];

@@ -4,17 +4,16 @@
   import Darwin
 #endif
 
-/// A POSIX thread running one closure, joined explicitly: the stream's producer thread.
+/// A POSIX thread running one closure, joined explicitly: the stream's source thread.
 ///
 /// Plain pthreads rather than Foundation's `Thread`, so the tool does not load Foundation; and a
 /// real `pthread_join` instead of polling a finished flag.
-final class JoinableThread {
+package final class JoinableThread {
   private var thread: pthread_t?
 
   /// Starts `body` on a new thread.
-  /// - Throws: ``SinkError`` naming `pthread_create` and its error number if the thread cannot
-  ///   be created.
-  init(_ body: @escaping @Sendable () -> Void) throws {
+  /// - Throws: ``StreamError/threadFailed(function:code:)`` if the thread cannot be created.
+  package init(_ body: @escaping @Sendable () -> Void) throws {
     let box = Unmanaged.passRetained(Box(body: body))
     var handle = pthread_t()
     let result = pthread_create(
@@ -25,14 +24,13 @@ final class JoinableThread {
       }, box.toOpaque())
     guard result == 0 else {
       box.release()
-      throw SinkError(
-        description: "pthread_create failed: error \(result) (\(String(cString: strerror(result))))")
+      throw StreamError.threadFailed(function: "pthread_create", code: result)
     }
     thread = handle
   }
 
   /// Waits until the closure has returned. Later calls return at once.
-  func join() {
+  package func join() {
     guard let handle = thread else { return }
     pthread_join(handle, nil)
     thread = nil
