@@ -5,10 +5,11 @@
 # Both install missing apt packages first (`make deps`, needs root or sudo).
 
 SWIFT ?= swift
-# Debian packages: the C libraries, pkg-config (finds their flags), and what the ALSA tests drive
-# (../shared/alsa: alsa-utils, python3, jackd2, libasound2-plugins).
+# Debian packages: the C libraries, pkg-config (finds their flags), what the ALSA tests drive
+# (Tests/ALSAKit: python3 for the FIFO feeder, jackd2 and libasound2-plugins for the JACK PCM,
+# alsa-utils), and binutils (nm: the test that streamrnn keeps the system allocator).
 APT_PACKAGES := pkg-config libsndfile1-dev libsoxr-dev libkissfft-dev libasound2-dev \
-  alsa-utils python3 jackd2 libasound2-plugins
+  alsa-utils python3 jackd2 libasound2-plugins binutils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO := Examples/demo
 
@@ -25,8 +26,7 @@ build: deps
 run: build
 	.build/release/streamrnn replay $(DEMO)/speech_with_pauses.wav --segments --quiet
 	@echo "The same through the library API (Examples/VADExample):"
-	.build/release/VADExample Sources/BundledModels/silero_vad_16k.safetensors \
-	  $(DEMO)/speech_with_pauses.wav
+	.build/release/VADExample $(DEMO)/speech_with_pauses.wav
 
 lint:
 	$(SWIFT) format lint --strict --recursive --parallel Sources Tests Examples Package.swift

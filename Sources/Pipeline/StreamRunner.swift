@@ -200,6 +200,9 @@ public final class StreamRunner {
 private final class Consumer {
   let runner: StreamRunner
   let ring: RingConsumer
+  /// The runner's observers in a buffer of their own: iterating an `Array` of existentials goes
+  /// through a generic read coroutine that allocates its frame in unoptimised builds.
+  let observers: UnsafeMutableBufferPointer<any StreamObserver>
   var state: RecurrentState
   /// `[outputCount]` the step's outputs after the head activation.
   let output: UnsafeMutableBufferPointer<Float>
@@ -218,6 +221,8 @@ private final class Consumer {
   init(runner: StreamRunner, ring: RingConsumer) {
     self.runner = runner
     self.ring = ring
+    observers = .allocate(capacity: runner.observers.count)
+    _ = observers.initialize(from: runner.observers)
     let model = runner.model
     // makeStepState refuses bidirectional models; the runner's callers check that first.
     state = (try? model.makeStepState()) ?? model.makeState()
@@ -234,7 +239,10 @@ private final class Consumer {
     state.reset()
   }
 
-  deinit { output.deallocate() }
+  deinit {
+    output.deallocate()
+    observers.deinitialize().deallocate()
+  }
 
   /// Hands an event to the sink (if it takes events); the first error stops the stream.
   func write(_ event: StreamEvent) {
@@ -252,8 +260,8 @@ private final class Consumer {
         if let frameLimit, frames >= frameLimit { control.requestStop() }
       }
       if control.producerFinished.load(ordering: .acquiring) && !ring.hasFrames { break }
-      for observer in runner.observers {
-        observer.idle(frames: frames, counters: runner.counters, captureToOutput: latencies)
+      for index in 0..<observers.count {
+        observers[index].idle(frames: frames, counters: runner.counters, captureToOutput: latencies)
       }
       ring.waitForFrames(timeoutNanoseconds: 50_000_000)
     }
@@ -281,7 +289,8 @@ private final class Consumer {
       index: info.index, time: Double(info.index) * runner.description.secondsPerFrame,
       outputs: UnsafeBufferPointer(output), stepMicroseconds: Double(stepped &- popped) / 1000,
       latencyMicroseconds: Double(stepped &- info.captureTime) / 1000, discontinuity: info.discontinuity)
-    for observer in runner.observers where observer.observe(record, emit: { self.write($0) }) == .resetState {
+    for index in 0..<observers.count
+    where observers[index].observe(record, emit: { self.write($0) }) == .resetState {
       resetPending = true
     }
     if let sink = runner.sink, !runner.options.quiet, failure == nil, info.index % runner.options.every == 0 {

@@ -232,3 +232,40 @@ struct FootprintTests {
     #expect(text.contains("\"start_sample\"") && text.contains("\"end_sample\""), "\(text)")
   }
 }
+
+@Suite("On a terminal")
+struct TerminalTests {
+  @Test func recordsNeverShareALineWithTheProgressDisplay() throws {
+    // `script` gives the command a terminal for both standard output and standard error.
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+    process.arguments = [
+      "-qec",
+      "\(try streamrnnExecutable().path) replay \(packageRoot.path)/Examples/demo/speech_with_pauses.wav --segments --quiet",
+      "/dev/null",
+    ]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0)
+    #expect(text.contains("frames, 0 dropped"), "no progress display was drawn: the test would prove nothing")
+    // The terminal ends lines with CR LF; work on scalars so that CR stays a character of its own.
+    func pieces(_ text: String, _ separator: Unicode.Scalar) -> [String] {
+      text.unicodeScalars.split(separator: separator, omittingEmptySubsequences: false).map {
+        String(String.UnicodeScalarView($0))
+      }
+    }
+    let records = pieces(text, "\n").filter { $0.contains("{\"") }
+    #expect(records.count >= 8, "\(records.count) events")
+    for line in records {
+      let before = String(line[..<line.range(of: "{\"")!.lowerBound])
+      // Whatever the line held before the record was erased: after its last carriage return comes
+      // nothing, or only the erase-line sequence.
+      let visible = pieces(before, "\r").last ?? ""
+      #expect(visible.isEmpty || visible == "\u{1B}[K", "a record shares a line: \(line.debugDescription)")
+    }
+  }
+}

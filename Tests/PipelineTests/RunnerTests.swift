@@ -1,0 +1,191 @@
+import AllocationCounter
+import BundledModels
+import Features
+import Foundation
+import ModelIO
+import Pipeline
+import Recurrent
+import Replay
+import StreamCore
+import Testing
+
+/// Counts allocations on the consumer thread from one frame to another (a probe observer).
+final class AllocationProbe: StreamObserver {
+  let from: Int
+  let to: Int
+  var counted: UInt64?
+  init(from: Int, to: Int) {
+    self.from = from
+    self.to = to
+  }
+  func observe(_ record: FrameRecord, emit: (StreamEvent) -> Void) -> ObserverAction {
+    if record.index == from { allocation_counter_start() }
+    if record.index == to { counted = allocation_counter_stop() }
+    return .proceed
+  }
+}
+
+/// Counts what it is given; allocates nothing per call.
+final class CountingEventSink: EventSink {
+  var records = 0
+  var events = 0
+  var segments = 0
+  var lastIndex = -1
+  func write(_ record: FrameRecord) throws {
+    records += 1
+    lastIndex = record.index
+  }
+  func write(_ event: StreamEvent) throws {
+    events += 1
+    if case .speechSegment = event { segments += 1 }
+  }
+  func finish() throws {}
+}
+
+/// Pushes `blocks` blocks of silence, then fails with a typed error.
+final class FailingSource: FrameSource, @unchecked Sendable {
+  struct DeviceGone: Error, Equatable { let code: Int32 }
+  let sampleRate = 16000
+  let overflow = OverflowPolicy.waitForRoom
+  let blocks: Int
+  init(blocks: Int) { self.blocks = blocks }
+  func run(into producer: FrameProducer) throws {
+    let silence = [Float](repeating: 0, count: producer.hopLength)
+    for _ in 0..<blocks {
+      silence.withUnsafeBufferPointer { producer.push($0, captureTime: monotonicNow(), discontinuity: false) }
+    }
+    throw DeviceGone(code: -19)
+  }
+}
+
+@Suite("The runner: observers, sinks, errors")
+struct RunnerTests {
+  let silero = sileroFolder + "/speech_noise.wav"
+
+  @Test func theConsumerLoopAllocatesNothingWithSegmentsAndResets() throws {
+    let vad = try BundledModels.sileroVAD()
+    let probe = AllocationProbe(from: 20, to: 600)
+    let sink = CountingEventSink()
+    let runner = try StreamRunner(
+      model: vad.model, features: vad.features, sink: sink,
+      observers: [probe, SegmentObserver(), try SilenceResetPolicy(seconds: 0.3)])
+    let report = try runner.run(source: try ReplaySource(path: silero, sampleRate: 16000, pace: .max))
+    #expect(report.frames > 600 && report.resetFrames.count >= 1)
+    // The window covered speech segments and resets, so their paths ran while counting.
+    #expect(sink.segments >= 3)
+    #expect(probe.counted == 0, "the consumer loop allocated \(probe.counted ?? 0) times")
+    // Positive control: the probe does count on this thread.
+    allocation_counter_start()
+    let array = [Int](repeating: 1, count: Int.random(in: 10...20))
+    #expect(allocation_counter_stop() >= 1 && array.count >= 10)
+  }
+
+  @Test func everyAndQuietThinTheSinkNotTheObservers() throws {
+    let vad = try BundledModels.sileroVAD()
+    func run(every: Int, quiet: Bool) throws -> (CountingEventSink, StreamReport) {
+      var options = StreamOptions()
+      options.every = every
+      options.quiet = quiet
+      let sink = CountingEventSink()
+      let runner = try StreamRunner(
+        model: vad.model, features: vad.features, sink: sink, observers: [SegmentObserver()], options: options
+      )
+      return (sink, try runner.run(source: try ReplaySource(path: silero, sampleRate: 16000, pace: .max)))
+    }
+    let (all, report) = try run(every: 1, quiet: false)
+    let (thinned, _) = try run(every: 10, quiet: false)
+    let (quiet, _) = try run(every: 1, quiet: true)
+    #expect(all.records == report.frames)
+    #expect(thinned.records == (report.frames + 9) / 10)
+    #expect(quiet.records == 0)
+    #expect(all.events == thinned.events && all.events == quiet.events && all.segments >= 3)
+  }
+
+  @Test func eventObserversNeedASinkThatTakesEvents() throws {
+    let vad = try BundledModels.sileroVAD()
+    #expect(throws: StreamError.sinkTakesNoEvents) {
+      try StreamRunner(
+        model: vad.model, features: vad.features, sink: CSVSink(path: nil), observers: [SegmentObserver()])
+    }
+    // Without a sink, events simply have nowhere to go.
+    _ = try StreamRunner(model: vad.model, features: vad.features, sink: nil, observers: [SegmentObserver()])
+  }
+
+  @Test func optionsOutOfRangeAreTypedErrors() throws {
+    let vad = try BundledModels.sileroVAD()
+    for capacity in [0, 3, 1 << 21, Int.max] {
+      var options = StreamOptions()
+      options.ringCapacity = capacity
+      #expect(throws: StreamError.self) {
+        try StreamRunner(model: vad.model, features: vad.features, sink: nil, options: options)
+      }
+    }
+    var options = StreamOptions()
+    options.duration = -1
+    #expect(throws: StreamError.self) {
+      try StreamRunner(model: vad.model, features: vad.features, sink: nil, options: options)
+    }
+    #expect(throws: StreamError.self) { try SilenceResetPolicy(seconds: .nan) }
+    var parameters = SegmentParameters()
+    parameters.maxSpeechSeconds = 0.01
+    #expect(throws: StreamError.self) { try parameters.validate(chunkSamples: 512, sampleRate: 16000) }
+  }
+
+  @Test func aMissingSpeechLabelIsRefusedBeforeAnyFileIsCreated() throws {
+    let model = try ModelLoader.load(path: demoModel)
+    let path = NSTemporaryDirectory() + "label-\(UUID().uuidString).jsonl"
+    let runner = try StreamRunner(
+      model: model, features: .logmel(LogMelConfiguration()), sink: JSONLinesSink(path: path),
+      observers: [SegmentObserver()])
+    #expect(throws: StreamError.missingLabel("speech", labels: ["quiet", "active"])) {
+      try runner.run(source: try ReplaySource(path: speech, sampleRate: 16000, pace: .max))
+    }
+    let folder = (path as NSString).deletingLastPathComponent
+    let name = (path as NSString).lastPathComponent
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix(name) }.isEmpty)
+  }
+
+  @Test func aSourceErrorEndsTheStreamAndStaysTyped() throws {
+    let vad = try BundledModels.sileroVAD()
+    let sink = CountingEventSink()
+    let runner = try StreamRunner(model: vad.model, features: vad.features, sink: sink)
+    let report = try runner.run(source: FailingSource(blocks: 40))
+    #expect(report.sourceError as? FailingSource.DeviceGone == FailingSource.DeviceGone(code: -19))
+    #expect(report.error == "DeviceGone(code: -19)")
+    // What was pushed before the failure was stepped; the end-of-input flush did not run.
+    #expect(report.frames == 40 && sink.records == 40)
+  }
+
+  @Test func aSourceAtAnotherRateIsRefused() throws {
+    let model = try ModelLoader.load(path: demoModel)
+    var configuration = LogMelConfiguration()
+    configuration.sampleRate = 8000
+    let runner = try StreamRunner(model: model, features: .logmel(configuration), sink: nil)
+    #expect(throws: StreamError.sampleRateMismatch(source: 16000, features: 8000)) {
+      try runner.run(source: try ReplaySource(path: speech, sampleRate: 16000, pace: .max))
+    }
+  }
+
+  @Test func jsonLinesWritesNullForNonFiniteValuesAndMovesTheFileIntoPlace() throws {
+    let path = NSTemporaryDirectory() + "records-\(UUID().uuidString).jsonl"
+    let sink = JSONLinesSink(path: path)
+    try sink.begin(
+      StreamDescription(
+        sampleRate: 16000, hopLength: 160, outputCount: 3, labels: ["a", "b", "c"],
+        independentProbabilities: true))
+    let values: [Float] = [.nan, 0.25, .infinity]
+    try values.withUnsafeBufferPointer {
+      try sink.write(
+        FrameRecord(
+          index: 0, time: 0, outputs: $0, stepMicroseconds: 1, latencyMicroseconds: .nan, discontinuity: false
+        ))
+    }
+    #expect(!FileManager.default.fileExists(atPath: path), "the file appeared before the stream finished")
+    try sink.finish()
+    let line = try String(contentsOfFile: path, encoding: .utf8)
+    let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    let outputs = try #require(record["outputs"] as? [String: Any])
+    #expect(outputs["a"] is NSNull && outputs["b"] as? Double == 0.25 && outputs["c"] is NSNull)
+    #expect(record["latency_us"] is NSNull)
+  }
+}
