@@ -143,23 +143,11 @@ func jsonNumber(_ value: Float) -> String { value.isFinite ? String(value) : "nu
 /// event: `{"event": "start", "start": s, "start_sample": n}`, `{"event": "discard", …}` or
 /// `{"start": s, "end": s, "start_sample": n, "end_sample": n}` for a finished segment.
 /// Events are flushed at once (a live user waits for "speech started"). Consumer thread.
-public final class JSONLinesSink: EventSink {
-  let output: TextOutput
-  let topThreshold: Float
+public final class JSONLinesSink: TextRecordSink, EventSink {
   private var labels: [String]?
   /// Labels as JSON strings, escaped once.
   private var quotedLabels: [String] = []
   private var stream: StreamDescription?
-
-  init(output: TextOutput, topThreshold: Float) {
-    self.output = output
-    self.topThreshold = topThreshold
-  }
-
-  /// JSON Lines to `path` (nil: standard output).
-  public convenience init(path: String?, topThreshold: Float = 0.5) {
-    self.init(output: TextOutput(path: path, statusLine: nil), topThreshold: topThreshold)
-  }
 
   /// Opens the output; takes the labels.
   public func begin(_ stream: StreamDescription) throws {
@@ -209,27 +197,13 @@ public final class JSONLinesSink: EventSink {
     try output.writeLine(flush: true)
   }
 
-  /// Flushes and closes (a file is moved into place).
-  public func finish() throws { try output.close() }
 }
 
 /// CSV: a header `frame,time,<labels or out0…>,top,step_us,latency_us,discontinuity`, one row per
 /// frame. Takes no events. Consumer thread.
-public final class CSVSink: FrameSink {
-  let output: TextOutput
-  let topThreshold: Float
+public final class CSVSink: TextRecordSink, FrameSink {
   private var labels: [String]?
   private var independent = false
-
-  init(output: TextOutput, topThreshold: Float) {
-    self.output = output
-    self.topThreshold = topThreshold
-  }
-
-  /// CSV to `path` (nil: standard output).
-  public convenience init(path: String?, topThreshold: Float = 0.5) {
-    self.init(output: TextOutput(path: path, statusLine: nil), topThreshold: topThreshold)
-  }
 
   /// Opens the output and writes the header.
   public func begin(_ stream: StreamDescription) throws {
@@ -255,6 +229,23 @@ public final class CSVSink: FrameSink {
       ",\(topField),\(rounded(record.stepMicroseconds, 3)),\(rounded(record.latencyMicroseconds, 3)),\(record.discontinuity ? 1 : 0)\n"
     )
     try output.writeLine()
+  }
+
+}
+
+/// What the text sinks share: the output and the `top` threshold. Consumer thread.
+public class TextRecordSink {
+  let output: TextOutput
+  let topThreshold: Float
+
+  init(output: TextOutput, topThreshold: Float) {
+    self.output = output
+    self.topThreshold = topThreshold
+  }
+
+  /// Records to `path` (nil: standard output); sigmoid outputs are named `top` from `topThreshold`.
+  public convenience init(path: String?, topThreshold: Float = 0.5) {
+    self.init(output: TextOutput(path: path, statusLine: nil), topThreshold: topThreshold)
   }
 
   /// Flushes and closes (a file is moved into place).

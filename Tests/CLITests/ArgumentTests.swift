@@ -154,16 +154,8 @@ struct ArgumentTests {
 
   @Test func theBinaryKeepsTheSystemAllocator() throws {
     // The allocation counter interposes malloc; it belongs to the tests and streamrnn-bench only.
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["nm", "--defined-only", try streamrnnExecutable().path]
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0 && text.contains("main"), "nm failed")
+    let (status, text) = try run("/usr/bin/nm", ["--defined-only", try streamrnnExecutable().path])
+    #expect(status == 0 && text.contains("main"), "nm failed")
     let symbols = Set(
       text.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
     for name in ["malloc", "free", "calloc", "realloc", "allocation_counter_start"] {
@@ -172,14 +164,7 @@ struct ArgumentTests {
     // The positive control: the benchmark executable does define it.
     let bench = try streamrnnExecutable().deletingLastPathComponent().appendingPathComponent(
       "streamrnn-bench")
-    let check = Process()
-    check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    check.arguments = ["nm", "--defined-only", bench.path]
-    let benchOutput = Pipe()
-    check.standardOutput = benchOutput
-    try check.run()
-    let benchText = String(decoding: benchOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    check.waitUntilExit()
+    let (_, benchText) = try run("/usr/bin/nm", ["--defined-only", bench.path])
     #expect(benchText.split(separator: "\n").contains { $0.hasSuffix(" malloc") })
   }
 }

@@ -237,20 +237,14 @@ struct FootprintTests {
 struct TerminalTests {
   @Test func recordsNeverShareALineWithTheProgressDisplay() throws {
     // `script` gives the command a terminal for both standard output and standard error.
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-    process.arguments = [
-      "-qec",
-      "\(try streamrnnExecutable().path) replay \(packageRoot.path)/Examples/demo/speech_with_pauses.wav --segments --quiet",
-      "/dev/null",
-    ]
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0)
+    let (status, text) = try run(
+      "/usr/bin/script",
+      [
+        "-qec",
+        "\(try streamrnnExecutable().path) replay \(packageRoot.path)/Examples/demo/speech_with_pauses.wav --segments --quiet",
+        "/dev/null",
+      ])
+    #expect(status == 0)
     #expect(text.contains("frames, 0 dropped"), "no progress display was drawn: the test would prove nothing")
     // The terminal ends lines with CR LF; work on scalars so that CR stays a character of its own.
     func pieces(_ text: String, _ separator: Unicode.Scalar) -> [String] {
@@ -268,4 +262,20 @@ struct TerminalTests {
       #expect(visible.isEmpty || visible == "\u{1B}[K", "a record shares a line: \(line.debugDescription)")
     }
   }
+}
+
+/// Runs `executable` with `arguments` (standard input empty, standard error discarded) and returns
+/// its exit status and standard output.
+func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: executable)
+  process.arguments = arguments
+  let output = Pipe()
+  process.standardOutput = output
+  process.standardInput = FileHandle.nullDevice
+  process.standardError = FileHandle.nullDevice
+  try process.run()
+  let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+  process.waitUntilExit()
+  return (process.terminationStatus, text)
 }
