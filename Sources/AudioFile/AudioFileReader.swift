@@ -74,6 +74,70 @@ public final class AudioFileReader {
         path: path,
         reason: "contains no audio (\(frameCount) frames, \(channelCount) channels at \(sampleRate) Hz)")
     }
+    guard Self.sampleRates.contains(sampleRate) else {
+      SndFileCalls.close(handle)
+      throw AudioFileError(
+        path: path,
+        reason:
+          "sample rate \(sampleRate) Hz is out of range: allowed \(Self.sampleRates.lowerBound) to \(Self.sampleRates.upperBound) Hz"
+      )
+    }
+    guard Self.channelCounts.contains(channelCount) else {
+      SndFileCalls.close(handle)
+      throw AudioFileError(
+        path: path,
+        reason: "\(channelCount) channels is out of range: allowed 1 to \(Self.channelCounts.upperBound)")
+    }
+    if let problem = Self.waveSampleSizeProblem(path: path) {
+      SndFileCalls.close(handle)
+      throw AudioFileError(path: path, reason: problem)
+    }
+  }
+
+  /// Rates a file may declare, Hz: anything outside is corrupt or not audio for us, and would give
+  /// the resampler an absurd ratio.
+  public static let sampleRates = 1000...384_000
+  /// Channel counts a file may declare.
+  public static let channelCounts = 1...256
+
+  /// For a RIFF/WAVE file, the `fmt ` chunk's bits per sample must be what the format code allows
+  /// (PCM: 8, 16, 24 or 32; IEEE float: 32 or 64; extensible: a whole number of bytes up to 64):
+  /// libsndfile rounds other values (7, 33) to a byte size and decodes garbage. Nil when fine or
+  /// not a WAV file.
+  static func waveSampleSizeProblem(path: String) -> String? {
+    guard let file = fopen(path, "rb") else { return nil }
+    defer { fclose(file) }
+    var header = [UInt8](repeating: 0, count: 12)
+    guard fread(&header, 1, 12, file) == 12, header[0..<4].elementsEqual("RIFF".utf8),
+      header[8..<12].elementsEqual("WAVE".utf8)
+    else { return nil }
+    // Walk the chunks (at most 64) to "fmt ".
+    for _ in 0..<64 {
+      var chunk = [UInt8](repeating: 0, count: 8)
+      guard fread(&chunk, 1, 8, file) == 8 else { return nil }
+      let size = Int(chunk[4]) | Int(chunk[5]) << 8 | Int(chunk[6]) << 16 | Int(chunk[7]) << 24
+      guard chunk[0..<4].elementsEqual("fmt ".utf8) else {
+        guard fseek(file, size + (size & 1), SEEK_CUR) == 0 else { return nil }
+        continue
+      }
+      var format = [UInt8](repeating: 0, count: 16)
+      guard size >= 16, fread(&format, 1, 16, file) == 16 else { return nil }
+      let code = Int(format[0]) | Int(format[1]) << 8
+      let bits = Int(format[14]) | Int(format[15]) << 8
+      let allowed: Set<Int> =
+        switch code {
+        case 1: [8, 16, 24, 32]
+        case 3: [32, 64]
+        case 0xFFFE: [8, 16, 24, 32, 40, 48, 56, 64]
+        default: []
+        }
+      guard allowed.isEmpty || allowed.contains(bits) else {
+        return
+          "WAV format \(code) declares \(bits) bits per sample: allowed \(allowed.sorted().map(String.init).joined(separator: ", "))"
+      }
+      return nil
+    }
+    return nil
   }
 
   deinit { SndFileCalls.close(handle) }

@@ -17,9 +17,13 @@ public final class Resampler {
 
   /// Creates the converter; output is produced in blocks of at most `outputBlock` samples.
   public init(inputRate: Double, outputRate: Double, outputBlock: Int = 4096) throws(ResamplerError) {
-    guard inputRate > 0, outputRate > 0 else {
+    guard inputRate.isFinite, outputRate.isFinite, inputRate >= 1, outputRate >= 1,
+      inputRate / outputRate <= 1024, outputRate / inputRate <= 1024
+    else {
       throw ResamplerError(
-        function: "soxr_create", message: "rates must be positive (\(inputRate) → \(outputRate))")
+        function: "soxr_create",
+        message:
+          "rates \(inputRate) → \(outputRate) Hz are out of range: positive, with a ratio of at most 1024")
     }
     self.inputRate = inputRate
     self.outputRate = outputRate

@@ -26,7 +26,10 @@ public struct ConvLayer: Sendable, Equatable {
     weight: [Float], bias: [Float], outChannels: Int, inChannels: Int, kernel: Int, stride: Int, padding: Int,
     relu: Bool
   ) {
-    precondition(weight.count == outChannels * inChannels * kernel && bias.count == outChannels)
+    precondition(
+      outChannels > 0 && inChannels > 0 && kernel > 0 && outChannels <= 4096 && inChannels <= 4096
+        && kernel <= 4096 && weight.count == outChannels * inChannels * kernel && bias.count == outChannels,
+      "conv weights [\(outChannels), \(inChannels), \(kernel)] with \(weight.count) values")
     self.outChannels = outChannels
     self.inChannels = inChannels
     self.kernel = kernel
@@ -85,9 +88,14 @@ public struct ConvFrontend: Sendable, Equatable {
     func fail(_ text: String) -> FeatureConfigurationError {
       FeatureConfigurationError(description: "frontend: \(text)")
     }
-    guard sampleRate > 0, chunkSamples > 0, contextSamples >= 0, hopLength > 0, window > 0 else {
-      throw fail("chunk, hop and window must be positive")
-    }
+    try FeatureLimits.check("frontend sample_rate", Double(sampleRate), FeatureLimits.sampleRate)
+    try FeatureLimits.check("frontend chunk_samples", Double(chunkSamples), FeatureLimits.hop)
+    try FeatureLimits.check(
+      "frontend context_samples", Double(contextSamples), 0...FeatureLimits.hop.upperBound)
+    try FeatureLimits.check("frontend window", Double(window), FeatureLimits.fftSize)
+    try FeatureLimits.check("frontend hop_length", Double(hopLength), 1...window)
+    try FeatureLimits.check("frontend pad_right", Double(padRight), 0...(contextSamples + chunkSamples - 1))
+    try FeatureLimits.check("frontend STFT rows", Double(basisRows), 2...(2 * FeatureLimits.bins.upperBound))
     guard basisRows % 2 == 0, basis.count == basisRows * window else {
       throw fail("STFT basis has \(basis.count) values, expected [2F, \(window)] with an even row count")
     }
@@ -98,6 +106,10 @@ public struct ConvFrontend: Sendable, Equatable {
     var channels = basisRows / 2
     var time = (inputLength - window) / hopLength + 1
     for (index, conv) in convs.enumerated() {
+      try FeatureLimits.check("conv\(index) stride", Double(conv.stride), 1...64)
+      try FeatureLimits.check("conv\(index) kernel", Double(conv.kernel), 1...4096)
+      try FeatureLimits.check("conv\(index) padding", Double(conv.padding), 0...conv.kernel)
+      try FeatureLimits.check("conv\(index) channels", Double(conv.outChannels), FeatureLimits.bins)
       guard conv.inChannels == channels else {
         throw fail("conv\(index) takes \(conv.inChannels) channels but gets \(channels)")
       }

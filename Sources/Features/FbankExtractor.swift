@@ -42,9 +42,9 @@ public struct FbankConfiguration: Sendable, Equatable {
   public init() {}
 
   /// `window_size`: `int(sample_frequency × frame_length × 0.001)` samples, as torchaudio.
-  public var windowSize: Int { Int(sampleRate * frameLengthMs * 0.001) }
+  public var windowSize: Int { FeatureLimits.samples(sampleRate * frameLengthMs * 0.001) }
   /// `window_shift`: `int(sample_frequency × frame_shift × 0.001)` samples.
-  public var windowShift: Int { Int(sampleRate * frameShiftMs * 0.001) }
+  public var windowShift: Int { FeatureLimits.samples(sampleRate * frameShiftMs * 0.001) }
   /// The FFT size: `window_size` rounded up to a power of two, or `window_size`.
   public var paddedWindowSize: Int {
     guard roundToPowerOfTwo else { return windowSize }
@@ -60,7 +60,17 @@ public struct FbankConfiguration: Sendable, Equatable {
   /// Checks every parameter as torchaudio does; the error names the parameter.
   public func validate() throws(FeatureConfigurationError) {
     func fail(_ text: String) -> FeatureConfigurationError { FeatureConfigurationError(description: text) }
-    guard sampleRate > 0 else { throw fail("sample_frequency must be positive, got \(sampleRate)") }
+    try FeatureLimits.check(
+      "sample_frequency", sampleRate,
+      Double(FeatureLimits.sampleRate.lowerBound)...Double(FeatureLimits.sampleRate.upperBound))
+    try FeatureLimits.check("frame_length", frameLengthMs, 0.1...1000, unit: "ms")
+    try FeatureLimits.check("frame_shift", frameShiftMs, 0.1...1000, unit: "ms")
+    try FeatureLimits.check("num_mel_bins", Double(numMelBins), 4...Double(FeatureLimits.bins.upperBound))
+    try FeatureLimits.check("preemphasis_coefficient", Double(preemphasisCoefficient), 0...1)
+    try FeatureLimits.check("low_freq", lowFrequency, 0...Double(FeatureLimits.sampleRate.upperBound))
+    try FeatureLimits.check(
+      "high_freq", highFrequency,
+      -Double(FeatureLimits.sampleRate.upperBound)...Double(FeatureLimits.sampleRate.upperBound))
     guard windowSize >= 2 else {
       throw fail("frame_length \(frameLengthMs) ms gives a window of \(windowSize) samples; need ≥ 2")
     }

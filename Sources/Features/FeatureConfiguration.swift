@@ -51,3 +51,47 @@ public struct FeatureConfigurationError: Error, Equatable, CustomStringConvertib
   /// One line.
   public let description: String
 }
+
+/// The ranges every feature and frontend parameter must fall in, whether it comes from a flag, a
+/// model file's metadata or the API: wide enough for any real model, narrow enough that every
+/// buffer fits in memory, no size arithmetic overflows and no resampling ratio is absurd.
+public enum FeatureLimits {
+  /// Audio rates, Hz.
+  public static let sampleRate = 1000...384_000
+  /// FFT sizes and STFT windows, samples.
+  public static let fftSize = 2...65_536
+  /// Hops and chunks, samples.
+  public static let hop = 1...65_536
+  /// Mel bins, frontend channels.
+  public static let bins = 1...4096
+
+  /// Throws unless `value` is finite and in `range`: "`name` `value` is out of range: allowed a to b".
+  public static func check(_ name: String, _ value: Double, _ range: ClosedRange<Int>, unit: String = "")
+    throws(FeatureConfigurationError)
+  {
+    try check(name, value, Double(range.lowerBound)...Double(range.upperBound), unit: unit)
+  }
+
+  /// Throws unless `value` is finite and in `range`.
+  public static func check(_ name: String, _ value: Double, _ range: ClosedRange<Double>, unit: String = "")
+    throws(FeatureConfigurationError)
+  {
+    guard value.isFinite, range.contains(value) else {
+      let suffix = unit.isEmpty ? "" : " " + unit
+      throw FeatureConfigurationError(
+        description:
+          "\(name) \(shown(value)) is out of range: allowed \(shown(range.lowerBound)) to \(shown(range.upperBound))\(suffix)"
+      )
+    }
+  }
+
+  /// A sample count from a duration product, 0 when it is not a finite count below 2^31 (so that a
+  /// hostile value never traps in a conversion; validation then refuses it).
+  public static func samples(_ value: Double) -> Int {
+    value.isFinite && value >= 0 && value < 2_147_483_648 ? Int(value) : 0
+  }
+
+  static func shown(_ value: Double) -> String {
+    value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+  }
+}

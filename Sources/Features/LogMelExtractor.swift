@@ -42,10 +42,18 @@ public struct LogMelConfiguration: Sendable, Equatable {
   /// The defaults described above.
   public init() {}
 
-  /// Checks every parameter; the error names the parameter and what it must be.
+  /// Checks every parameter against its range (``FeatureLimits``); the error names the parameter,
+  /// its value and what it must be.
   public func validate() throws(FeatureConfigurationError) {
     func fail(_ text: String) -> FeatureConfigurationError { FeatureConfigurationError(description: text) }
-    guard sampleRate > 0 else { throw fail("sample_rate must be positive, got \(sampleRate)") }
+    try FeatureLimits.check("sample_rate", Double(sampleRate), FeatureLimits.sampleRate)
+    try FeatureLimits.check("n_fft", Double(nFFT), FeatureLimits.fftSize)
+    try FeatureLimits.check("hop_length", Double(hopLength), FeatureLimits.hop)
+    try FeatureLimits.check("n_mels", Double(nMels), FeatureLimits.bins)
+    try FeatureLimits.check("f_min", fMin, 0...Double(FeatureLimits.sampleRate.upperBound))
+    if let fMax { try FeatureLimits.check("f_max", fMax, 0...Double(FeatureLimits.sampleRate.upperBound)) }
+    try FeatureLimits.check("power", Double(power), 0.01...16)
+    try FeatureLimits.check("log_offset", Double(logOffset), 0...1e6)
     guard nFFT >= 2, PowerSpectrum.isSupported(size: nFFT) else {
       throw fail("n_fft \(nFFT) must be ≥ 2 with prime factors 2, 3 and 5 only (e.g. 256, 400, 512, 1024)")
     }

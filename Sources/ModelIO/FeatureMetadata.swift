@@ -49,12 +49,14 @@ public enum FeatureMetadata {
       c.power = try take("power", Double.self).map(Float.init) ?? c.power
       if let name = try take("mel_scale", String.self) {
         guard let value = MelScale(rawValue: name) else {
-          throw fail("mel_scale '\(name)' is not htk or slaney")
+          throw fail("mel_scale '\(printable(name))' is not htk or slaney")
         }
         c.melScale = value
       }
       if let name = try take("norm", String.self) {
-        guard let value = MelNorm(rawValue: name) else { throw fail("norm '\(name)' is not slaney or null") }
+        guard let value = MelNorm(rawValue: name) else {
+          throw fail("norm '\(printable(name))' is not slaney or null")
+        }
         c.norm = value
       }
       c.center = try take("center", Bool.self) ?? c.center
@@ -69,7 +71,7 @@ public enum FeatureMetadata {
       c.numMelBins = try take("num_mel_bins", Int.self) ?? c.numMelBins
       if let name = try take("window_type", String.self) {
         guard let value = WindowFunction(rawValue: name) else {
-          throw fail("window_type '\(name)' is unknown")
+          throw fail("window_type '\(printable(name))' is unknown")
         }
         c.windowType = value
       }
@@ -84,9 +86,11 @@ public enum FeatureMetadata {
       c.inputScale = scale
       configuration = .fbank(c)
     default:
-      throw fail("kind '\(kind)' is not logmel or fbank")
+      throw fail("kind '\(printable(kind))' is not logmel or fbank")
     }
-    if let stray = remaining.keys.sorted().first { throw fail("unknown key '\(stray)' for \(kind)") }
+    if let stray = remaining.keys.sorted().first {
+      throw fail("unknown key '\(printable(stray))' for \(kind)")
+    }
     do {
       _ = try configuration.makeExtractor()
     } catch {

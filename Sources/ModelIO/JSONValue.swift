@@ -6,10 +6,13 @@
 
 /// A parsed JSON document: the model file's header and its JSON metadata values.
 ///
-/// Decoded with FoundationEssentials' `JSONDecoder`, so the command-line tool does not load the
-/// full Foundation (and ICU): about 7 MB less resident memory. Booleans stay apart from numbers
-/// (`true` is not `1`), which metadata validation relies on. The parser accepts a trailing comma
-/// in arrays and objects (`[1,]`), as that decoder does; anything else that is not JSON is refused.
+/// Parsed by ``parse(_:)-(some Collection<UInt8>)``, a strict RFC 8259 reader of our own: hostile
+/// files reach it, so it refuses what a lenient decoder lets through — a repeated key in an object
+/// (which value would win is undefined), trailing commas, nesting deeper than
+/// ``maximumDepth`` (a deep file would otherwise exhaust the stack), invalid UTF-8, lone
+/// surrogate escapes, and numbers beyond Double. Booleans stay apart from numbers (`true` is not
+/// `1`), which metadata validation relies on. Encoding goes through FoundationEssentials'
+/// `JSONEncoder` (no full Foundation, no ICU).
 public enum JSONValue: Sendable, Equatable, Codable {
   case null
   case bool(Bool)
@@ -18,9 +21,15 @@ public enum JSONValue: Sendable, Equatable, Codable {
   case array([JSONValue])
   case object([String: JSONValue])
 
-  /// Parses UTF-8 JSON text; nil when it is not valid JSON (or holds a number beyond Double).
+  /// Arrays and objects nested deeper than this are refused.
+  public static let maximumDepth = 64
+
+  /// Parses UTF-8 JSON text; nil when it is not valid, strict JSON (see the type's notes).
   public static func parse(_ bytes: some Collection<UInt8>) -> JSONValue? {
-    try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+    var parser = JSONParser(bytes: Array(bytes))
+    guard let value = parser.value(depth: 0) else { return nil }
+    parser.skipSpace()
+    return parser.position == parser.bytes.count ? value : nil
   }
 
   /// Parses JSON text; nil when it is not valid JSON.
@@ -89,4 +98,212 @@ public enum JSONValue: Sendable, Equatable, Codable {
 
   /// A non-negative ``integer`` (a count, a size or an offset), else nil.
   public var nonNegativeInteger: Int? { integer.flatMap { $0 >= 0 ? $0 : nil } }
+}
+
+/// A strict recursive-descent JSON reader over UTF-8 bytes (RFC 8259). Every method returns nil at
+/// the first byte that is not JSON.
+struct JSONParser {
+  let bytes: [UInt8]
+  var position = 0
+
+  init(bytes: [UInt8]) { self.bytes = bytes }
+
+  mutating func skipSpace() {
+    while position < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+  }
+
+  mutating func value(depth: Int) -> JSONValue? {
+    guard depth <= JSONValue.maximumDepth else { return nil }
+    skipSpace()
+    guard position < bytes.count else { return nil }
+    switch bytes[position] {
+    case UInt8(ascii: "{"): return object(depth: depth + 1)
+    case UInt8(ascii: "["): return array(depth: depth + 1)
+    case UInt8(ascii: "\""): return string().map(JSONValue.string)
+    case UInt8(ascii: "t"): return literal("true", .bool(true))
+    case UInt8(ascii: "f"): return literal("false", .bool(false))
+    case UInt8(ascii: "n"): return literal("null", .null)
+    default: return number()
+    }
+  }
+
+  private mutating func literal(_ text: StaticString, _ value: JSONValue) -> JSONValue? {
+    let count = text.utf8CodeUnitCount
+    guard position + count <= bytes.count else { return nil }
+    for index in 0..<count where bytes[position + index] != text.utf8Start[index] { return nil }
+    position += count
+    return value
+  }
+
+  private mutating func object(depth: Int) -> JSONValue? {
+    position += 1
+    var members: [String: JSONValue] = [:]
+    skipSpace()
+    if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
+      position += 1
+      return .object(members)
+    }
+    while true {
+      skipSpace()
+      guard position < bytes.count, bytes[position] == UInt8(ascii: "\""), let key = string() else {
+        return nil
+      }
+      skipSpace()
+      guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { return nil }
+      position += 1
+      guard let member = value(depth: depth), members.updateValue(member, forKey: key) == nil else {
+        return nil
+      }
+      skipSpace()
+      guard position < bytes.count else { return nil }
+      if bytes[position] == UInt8(ascii: ",") {
+        position += 1
+        continue
+      }
+      guard bytes[position] == UInt8(ascii: "}") else { return nil }
+      position += 1
+      return .object(members)
+    }
+  }
+
+  private mutating func array(depth: Int) -> JSONValue? {
+    position += 1
+    var elements: [JSONValue] = []
+    skipSpace()
+    if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+      position += 1
+      return .array(elements)
+    }
+    while true {
+      guard let element = value(depth: depth) else { return nil }
+      elements.append(element)
+      skipSpace()
+      guard position < bytes.count else { return nil }
+      if bytes[position] == UInt8(ascii: ",") {
+        position += 1
+        continue
+      }
+      guard bytes[position] == UInt8(ascii: "]") else { return nil }
+      position += 1
+      return .array(elements)
+    }
+  }
+
+  /// A string literal at `position` (which holds its opening quote).
+  mutating func string() -> String? {
+    position += 1
+    var scalars = String.UnicodeScalarView()
+    var raw: [UInt8] = []
+    func flushRaw() -> Bool {
+      guard !raw.isEmpty else { return true }
+      // Validate the unescaped run as UTF-8.
+      var decoder = UTF8()
+      var iterator = raw.makeIterator()
+      loop: while true {
+        switch decoder.decode(&iterator) {
+        case .scalarValue(let scalar): scalars.append(scalar)
+        case .emptyInput: break loop
+        case .error: return false
+        }
+      }
+      raw.removeAll(keepingCapacity: true)
+      return true
+    }
+    while position < bytes.count {
+      let byte = bytes[position]
+      position += 1
+      switch byte {
+      case UInt8(ascii: "\""):
+        return flushRaw() ? String(scalars) : nil
+      case UInt8(ascii: "\\"):
+        guard flushRaw(), position < bytes.count else { return nil }
+        let escape = bytes[position]
+        position += 1
+        switch escape {
+        case UInt8(ascii: "\""): scalars.append("\"")
+        case UInt8(ascii: "\\"): scalars.append("\\")
+        case UInt8(ascii: "/"): scalars.append("/")
+        case UInt8(ascii: "b"): scalars.append("\u{08}")
+        case UInt8(ascii: "f"): scalars.append("\u{0C}")
+        case UInt8(ascii: "n"): scalars.append("\n")
+        case UInt8(ascii: "r"): scalars.append("\r")
+        case UInt8(ascii: "t"): scalars.append("\t")
+        case UInt8(ascii: "u"):
+          guard let first = hex4() else { return nil }
+          if (0xD800..<0xDC00).contains(first) {
+            guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"),
+              bytes[position + 1] == UInt8(ascii: "u")
+            else { return nil }
+            position += 2
+            guard let second = hex4(), (0xDC00..<0xE000).contains(second) else { return nil }
+            guard let scalar = Unicode.Scalar(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)) else {
+              return nil
+            }
+            scalars.append(scalar)
+          } else {
+            guard let scalar = Unicode.Scalar(first) else { return nil }  // a lone low surrogate
+            scalars.append(scalar)
+          }
+        default: return nil
+        }
+      case 0x00..<0x20: return nil  // control characters must be escaped
+      default: raw.append(byte)
+      }
+    }
+    return nil
+  }
+
+  private mutating func hex4() -> UInt32? {
+    guard position + 4 <= bytes.count else { return nil }
+    var value: UInt32 = 0
+    for _ in 0..<4 {
+      let byte = bytes[position]
+      position += 1
+      let digit: UInt8
+      switch byte {
+      case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+      case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+      case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+      default: return nil
+      }
+      value = value << 4 | UInt32(digit)
+    }
+    return value
+  }
+
+  /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, finite as a Double.
+  private mutating func number() -> JSONValue? {
+    let start = position
+    func digits() -> Int {
+      let begin = position
+      while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) {
+        position += 1
+      }
+      return position - begin
+    }
+    if position < bytes.count, bytes[position] == UInt8(ascii: "-") { position += 1 }
+    guard position < bytes.count else { return nil }
+    if bytes[position] == UInt8(ascii: "0") {
+      position += 1
+    } else if digits() == 0 {
+      return nil
+    }
+    if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
+      position += 1
+      guard digits() > 0 else { return nil }
+    }
+    if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
+      position += 1
+      if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-")
+      {
+        position += 1
+      }
+      guard digits() > 0 else { return nil }
+    }
+    // Long digit runs are fine for Double's parser; a number beyond Double's range is refused.
+    guard let value = Double(String(decoding: bytes[start..<position], as: UTF8.self)), value.isFinite else {
+      return nil
+    }
+    return .number(value)
+  }
 }

@@ -77,7 +77,7 @@ public enum ModelLoader {
     if resolvedKind == nil, let text = file.metadata["kind"] {
       guard let parsed = RecurrentKind(rawValue: text) else {
         throw fail(
-          "metadata kind '\(text)' is not one of \(RecurrentKind.allCases.map(\.rawValue).joined(separator: ", "))"
+          "metadata kind '\(printable(text))' is not one of \(RecurrentKind.allCases.map(\.rawValue).joined(separator: ", "))"
         )
       }
       resolvedKind = parsed
@@ -86,7 +86,7 @@ public enum ModelLoader {
     if let text = file.metadata["head_activation"] {
       guard let parsed = HeadActivation(rawValue: text) else {
         throw fail(
-          "metadata head_activation '\(text)' is not one of \(HeadActivation.allCases.map(\.rawValue).joined(separator: ", "))"
+          "metadata head_activation '\(printable(text))' is not one of \(HeadActivation.allCases.map(\.rawValue).joined(separator: ", "))"
         )
       }
       activation = parsed
@@ -96,14 +96,17 @@ public enum ModelLoader {
       guard let list = JSONValue.parse(text)?.array, case let names = list.compactMap(\.string),
         names.count == list.count
       else {
-        throw fail("metadata labels must be a JSON list of strings, got \(text.prefix(60))")
+        throw fail("metadata labels must be a JSON list of strings, got \(printable(text))")
+      }
+      if let bad = names.first(where: { $0.isEmpty || $0.unicodeScalars.count > 64 || printable($0) != $0 }) {
+        throw fail("metadata label '\(printable(bad))' must be 1 to 64 printable characters")
       }
       labels = names
     }
     var inputActivation = HeadInputActivation.none
     if let text = file.metadata["head_input_activation"] {
       guard let parsed = HeadInputActivation(rawValue: text) else {
-        throw fail("metadata head_input_activation '\(text)' is not relu or none")
+        throw fail("metadata head_input_activation '\(printable(text))' is not relu or none")
       }
       inputActivation = parsed
     }

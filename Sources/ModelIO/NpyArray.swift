@@ -41,38 +41,33 @@ public struct NpyArray: Sendable, Equatable {
     default:
       throw fail("unsupported .npy format version \(major)")
     }
-    guard headerStart + headerSize <= bytes.count else { throw fail("truncated .npy header") }
-    let header = String(decoding: bytes[headerStart..<(headerStart + headerSize)], as: UTF8.self)
-    guard let descr = Self.field("descr", in: header), let order = Self.field("fortran_order", in: header),
-      let shapeText = Self.field("shape", in: header)
-    else {
-      throw fail("corrupt .npy header: \(header.trimmingSpaces)")
+    guard headerSize <= bytes.count - headerStart else { throw fail("truncated .npy header") }
+    let header: NpyHeader
+    do {
+      header = try NpyHeader(bytes[headerStart..<(headerStart + headerSize)])
+    } catch {
+      throw fail("corrupt .npy header: \(error.reason)")
     }
-    let dtype = descr.trimmingCharacters(quotes: true)
-    guard dtype == "<f4" || dtype == "=f4" || dtype == "|f4" else {
-      throw fail("dtype '\(dtype)', expected float32 ('<f4'); convert with arr.astype(np.float32)")
+    guard header.descr == "<f4" || header.descr == "=f4" || header.descr == "|f4" else {
+      throw fail(
+        "dtype '\(printable(header.descr))', expected float32 ('<f4'); convert with arr.astype(np.float32)")
     }
-    guard order == "False" else {
+    guard !header.fortranOrder else {
       throw fail("Fortran-ordered array, expected C order; use np.ascontiguousarray(arr)")
     }
-    let inner = shapeText.trimmingCharacters(quotes: false).dropFirst().dropLast()
-    var shape: [Int] = []
-    for part in inner.split(separator: ",") {
-      let trimmed = String(part).trimmingSpaces
-      if trimmed.isEmpty { continue }
-      guard let dimension = Int(trimmed), dimension >= 0 else {
-        throw fail("corrupt .npy shape \(shapeText)")
-      }
-      shape.append(dimension)
-    }
-    let (count, overflow) = shape.reduce((1, false)) { partial, dimension in
-      let product = partial.0.multipliedReportingOverflow(by: dimension)
-      return (product.partialValue, partial.1 || product.overflow)
-    }
+    let shape = header.shape
     let dataStart = headerStart + headerSize
-    guard !overflow, count <= (bytes.count - dataStart) / 4, bytes.count - dataStart == count * 4 else {
+    let dataBytes = bytes.count - dataStart
+    var count = 1
+    var overflow = false
+    for dimension in shape {
+      let product = count.multipliedReportingOverflow(by: dimension)
+      overflow = overflow || product.overflow
+      count = product.partialValue
+    }
+    guard !overflow, count <= dataBytes / 4, dataBytes == count * 4 else {
       throw fail(
-        "holds \(bytes.count - dataStart) data bytes, but shape \(shape) float32 needs \(overflow ? "more" : String(count * 4)) (truncated or corrupt)"
+        "holds \(dataBytes) data bytes, but shape \(shape) float32 needs \(overflow || count > Int.max / 4 ? "more" : String(count * 4)) (truncated or corrupt)"
       )
     }
     self.shape = shape
@@ -116,34 +111,104 @@ public struct NpyArray: Sendable, Equatable {
   public func write(to path: String) throws(ModelFileError) {
     try FileBytes.writeAtomically(encoded(), to: path)
   }
-
-  /// The raw text of `'key': value` in a NumPy header dict (value up to the matching `,`/`}`).
-  static func field(_ key: String, in header: String) -> String? {
-    guard let keyRange = header.firstRange(of: "'\(key)'") else { return nil }
-    var rest = header[keyRange.upperBound...].drop { $0 == " " }
-    guard rest.first == ":" else { return nil }
-    rest = rest.dropFirst().drop { $0 == " " }
-    var depth = 0
-    var end = rest.startIndex
-    while end < rest.endIndex {
-      let character = rest[end]
-      if character == "(" { depth += 1 }
-      if character == ")" { depth -= 1 }
-      if depth == 0 && (character == "," || character == "}") { break }
-      end = rest.index(after: end)
-    }
-    return String(rest[rest.startIndex..<end])
-  }
 }
 
-extension StringProtocol {
-  var trimmingSpaces: String {
-    String(drop { $0 == " " || $0 == "\n" }.reversed().drop { $0 == " " || $0 == "\n" }.reversed())
+/// The header of a `.npy` file, read by the format's own grammar: a Python dict literal with
+/// exactly the keys `'descr'` (a string), `'fortran_order'` (`True`/`False`) and `'shape'` (a
+/// tuple of non-negative integers, at most 32), each once, optionally followed by a comma, then
+/// spaces and a newline. ASCII only. Anything else is refused with a reason that never echoes the
+/// raw bytes.
+struct NpyHeader {
+  struct Failure: Error {
+    let reason: String
   }
-  func trimmingCharacters(quotes: Bool) -> String {
-    let trimmed = trimmingSpaces
-    guard quotes else { return trimmed }
-    return String(
-      trimmed.drop { $0 == "'" || $0 == "\"" }.reversed().drop { $0 == "'" || $0 == "\"" }.reversed())
+
+  var descr = ""
+  var fortranOrder = false
+  var shape: [Int] = []
+
+  init(_ bytes: ArraySlice<UInt8>) throws(Failure) {
+    guard bytes.allSatisfy({ $0 == 0x0A || (0x20..<0x7F).contains($0) }) else {
+      throw Failure(reason: "not ASCII text")
+    }
+    var rest = bytes[...]
+    func skipSpace() { while let first = rest.first, first == 0x20 { rest = rest.dropFirst() } }
+    func take(_ character: Character) -> Bool {
+      skipSpace()
+      guard rest.first == character.asciiValue else { return false }
+      rest = rest.dropFirst()
+      return true
+    }
+    func expect(_ character: Character, _ what: String) throws(Failure) {
+      guard take(character) else { throw Failure(reason: "expected \(what)") }
+    }
+    func quoted() throws(Failure) -> String {
+      skipSpace()
+      guard let quote = rest.first, quote == 0x27 || quote == 0x22 else {
+        throw Failure(reason: "expected a quoted string")
+      }
+      rest = rest.dropFirst()
+      guard let close = rest.firstIndex(of: quote) else { throw Failure(reason: "unterminated string") }
+      let text = String(decoding: rest[..<close], as: UTF8.self)
+      rest = rest[(close + 1)...]
+      guard text.count <= 64 else { throw Failure(reason: "a string longer than 64 characters") }
+      return text
+    }
+    func integer() throws(Failure) -> Int {
+      skipSpace()
+      let digits = rest.prefix { (0x30...0x39).contains($0) }
+      var value = 0
+      for digit in digits {
+        let (times, overflowed) = value.multipliedReportingOverflow(by: 10)
+        let (sum, carried) = times.addingReportingOverflow(Int(digit - 0x30))
+        guard !overflowed, !carried else { throw Failure(reason: "a dimension larger than \(Int.max)") }
+        value = sum
+      }
+      guard !digits.isEmpty else { throw Failure(reason: "expected a dimension (a non-negative integer)") }
+      rest = rest.dropFirst(digits.count)
+      return value
+    }
+    var seen: Set<String> = []
+    try expect("{", "'{'")
+    while !take("}") {
+      let key = try quoted()
+      guard seen.insert(key).inserted else { throw Failure(reason: "key '\(printable(key))' appears twice") }
+      try expect(":", "':' after a key")
+      switch key {
+      case "descr":
+        descr = try quoted()
+      case "fortran_order":
+        skipSpace()
+        if rest.starts(with: Array("True".utf8)) {
+          fortranOrder = true
+          rest = rest.dropFirst(4)
+        } else if rest.starts(with: Array("False".utf8)) {
+          rest = rest.dropFirst(5)
+        } else {
+          throw Failure(reason: "fortran_order must be True or False")
+        }
+      case "shape":
+        try expect("(", "a shape tuple")
+        while !take(")") {
+          shape.append(try integer())
+          guard shape.count <= 32 else { throw Failure(reason: "more than 32 dimensions") }
+          // One dimension needs its comma: (3,) is a tuple, (3) is not; then ',' or ')'.
+          if take(",") { continue }
+          guard shape.count > 1 else { throw Failure(reason: "a one-element shape needs a trailing comma") }
+          try expect(")", "',' or ')' in the shape")
+          break
+        }
+      default:
+        throw Failure(reason: "unknown key '\(printable(key))'")
+      }
+      if take(",") { continue }
+      try expect("}", "',' or '}'")
+      break
+    }
+    guard seen == ["descr", "fortran_order", "shape"] else {
+      throw Failure(reason: "needs the keys 'descr', 'fortran_order' and 'shape'")
+    }
+    while let first = rest.first, first == 0x20 || first == 0x0A { rest = rest.dropFirst() }
+    guard rest.isEmpty else { throw Failure(reason: "text after the dictionary") }
   }
 }

@@ -6,8 +6,10 @@ import Recurrent
 /// (`{"__metadata__": {…}, "name": {"dtype", "shape", "data_offsets": [begin, end]}, …}`), then the
 /// data section, to which the offsets are relative. F32 is read as is; F64, F16 and BF16 are
 /// converted to float32. Everything is validated: a header longer than the file or than
-/// ``maximumHeaderSize``, malformed JSON, unknown dtypes, offsets that disagree with the shape or
-/// point past the end of the file, and bytes no tensor claims are each one-line errors.
+/// ``maximumHeaderSize``, malformed JSON (strictly: a repeated key is an error, see ``JSONValue``),
+/// unknown dtypes, offsets that disagree with the shape or point past the end of the file, tensors
+/// whose byte ranges overlap or leave a gap, and bytes no tensor claims are each one-line errors
+/// (names in them shown printable and cut at 60 characters).
 public struct SafeTensorsFile: Sendable {
   /// The header length limit, the same as the reference `safetensors` library's (100 MB).
   public static let maximumHeaderSize = 100_000_000
@@ -53,32 +55,37 @@ public struct SafeTensorsFile: Sendable {
       }
       for (key, value) in map {
         guard let text = value.string else {
-          throw fail("corrupt header: __metadata__ value for '\(key)' is not a string")
+          throw fail("corrupt header: __metadata__ value for '\(printable(key))' is not a string")
         }
         metadata[key] = text
       }
     }
 
     let dataSize = bytes.count - dataStart
-    var tensors: [String: FloatTensor] = [:]
-    var claimedEnd = 0
+    // Each tensor's entry, checked alone; then the byte ranges together: sorted by offset they must
+    // follow each other with no overlap and no gap and end at the end of the file (the format's
+    // rule, which the reference loader enforces).
+    var entries: [(name: String, dtype: ElementType, shape: [Int], begin: Int, end: Int)] = []
     for (name, entry) in header where name != "__metadata__" {
+      let shown = printable(name)
       guard let fields = entry.object, let dtypeName = fields["dtype"]?.string,
         let shapeValues = fields["shape"]?.array, let offsetValues = fields["data_offsets"]?.array
       else {
-        throw fail("corrupt header: tensor '\(name)' needs dtype, shape and data_offsets")
+        throw fail("corrupt header: tensor '\(shown)' needs dtype, shape and data_offsets")
       }
       let shape = shapeValues.compactMap(\.nonNegativeInteger)
       let offsets = offsetValues.compactMap(\.nonNegativeInteger)
-      guard shape.count == shapeValues.count else {
-        throw fail("corrupt header: tensor '\(name)' has an invalid shape")
+      guard shape.count == shapeValues.count, shape.count <= 8 else {
+        throw fail(
+          "corrupt header: tensor '\(shown)' has an invalid shape (non-negative integers, at most 8)")
       }
-      guard offsets.count == 2, offsets[0] >= 0, offsets[0] <= offsets[1] else {
-        throw fail("corrupt header: tensor '\(name)' has invalid data_offsets")
+      guard offsets.count == 2, offsetValues.count == 2, offsets[0] <= offsets[1] else {
+        throw fail("corrupt header: tensor '\(shown)' has invalid data_offsets")
       }
       guard let dtype = ElementType(rawValue: dtypeName) else {
         throw fail(
-          "tensor '\(name)' has dtype \(dtypeName); expected F32 (F64, F16 and BF16 are converted)")
+          "tensor '\(shown)' has dtype \(printable(dtypeName)); expected F32 (F64, F16 and BF16 are converted)"
+        )
       }
       let (elementCount, overflow) = shape.reduce((1, false)) { partial, dimension in
         let product = partial.0.multipliedReportingOverflow(by: dimension)
@@ -87,23 +94,38 @@ public struct SafeTensorsFile: Sendable {
       let byteCount = elementCount.multipliedReportingOverflow(by: dtype.byteWidth)
       guard !overflow, !byteCount.overflow, byteCount.partialValue == offsets[1] - offsets[0] else {
         throw fail(
-          "corrupt header: tensor '\(name)' of shape \(shape) \(dtypeName) spans \(offsets[1] - offsets[0]) bytes"
+          "corrupt header: tensor '\(shown)' of shape \(shape) \(dtypeName) spans \(offsets[1] - offsets[0]) bytes"
         )
       }
       guard offsets[1] <= dataSize else {
         throw fail(
-          "truncated: tensor '\(name)' needs data bytes \(offsets[0])..<\(offsets[1]) but the file holds \(dataSize)"
+          "truncated: tensor '\(shown)' needs data bytes \(offsets[0])..<\(offsets[1]) but the file holds \(dataSize)"
         )
       }
-      claimedEnd = max(claimedEnd, offsets[1])
-      let values = bytes.withUnsafeBytes { raw in
-        dtype.decode(
-          UnsafeRawBufferPointer(rebasing: raw[(dataStart + offsets[0])..<(dataStart + offsets[1])]))
-      }
-      tensors[name] = FloatTensor(shape: shape, values: values)
+      entries.append((name, dtype, shape, offsets[0], offsets[1]))
     }
-    guard claimedEnd == dataSize else {
-      throw fail("corrupt: \(dataSize - claimedEnd) bytes after the last tensor's data")
+    entries.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+    var covered = 0
+    for entry in entries {
+      guard entry.begin == covered else {
+        throw fail(
+          entry.begin < covered
+            ? "corrupt header: tensor '\(printable(entry.name))' overlaps another tensor's bytes (\(entry.begin)..<\(entry.end))"
+            : "corrupt header: \(entry.begin - covered) data bytes before tensor '\(printable(entry.name))' belong to no tensor"
+        )
+      }
+      covered = entry.end
+    }
+    guard covered == dataSize else {
+      throw fail("corrupt: \(dataSize - covered) bytes after the last tensor's data")
+    }
+    var tensors: [String: FloatTensor] = [:]
+    for entry in entries {
+      let values = bytes.withUnsafeBytes { raw in
+        entry.dtype.decode(
+          UnsafeRawBufferPointer(rebasing: raw[(dataStart + entry.begin)..<(dataStart + entry.end)]))
+      }
+      tensors[entry.name] = FloatTensor(shape: entry.shape, values: values)
     }
     self.metadata = metadata
     self.tensors = tensors

@@ -69,6 +69,9 @@ public struct StreamReport: Sendable {
   public var resetFrames: [Int] = []
   /// The source's notices (``FrameSource/notices``).
   public var notices: [String] = []
+  /// Frames whose outputs held a NaN or an infinity (the model overflowed). Sinks write such
+  /// values as null; the CLI warns once.
+  public var nonFiniteFrames = 0
 
   /// ``sourceError`` as one line.
   public var error: String? { sourceError.map { "\($0)" } }
@@ -92,7 +95,8 @@ public struct StreamReport: Sendable {
       \(row("features + step", compute))
       \(row("queue wait", queueWait))
       \(row("capture to output", captureToOutput))
-      """ + (error.map { "\nstopped early: \($0)" } ?? "")
+      """ + (nonFiniteFrames > 0 ? "\nnon-finite outputs (NaN or infinity) in \(nonFiniteFrames) frames" : "")
+        + (error.map { "\nstopped early: \($0)" } ?? "")
   }
 
   /// The JSON object `--stats-json` writes.
@@ -103,7 +107,7 @@ public struct StreamReport: Sendable {
       "compute_seconds": .number(computeSeconds), "x_real_time": .number(realTimeFactor),
       "step": step.json, "compute": compute.json, "queue_wait": queueWait.json,
       "capture_to_output": captureToOutput.json,
-      "resets": .number(Double(resetFrames.count)),
+      "resets": .number(Double(resetFrames.count)), "non_finite_frames": .number(Double(nonFiniteFrames)),
     ]
     if let error { object["error"] = .string(error) }
     return .object(object)
@@ -212,6 +216,7 @@ private final class Consumer {
   var latencies = LatencyRecorder()
   var frames = 0
   var discontinuities = 0
+  var nonFiniteFrames = 0
   var resetFrames: [Int] = []
   var resetPending = false
   /// The first sink or observer error; the stream stops on it.
@@ -280,6 +285,9 @@ private final class Consumer {
     model.step(frame, state: &state, output: output)
     model.applyHeadActivation(output)
     let stepped = monotonicNow()
+    var finite = true
+    for value in output where !value.isFinite { finite = false }
+    if !finite { nonFiniteFrames += 1 }
     stepTimes.record(stepped &- popped)
     computeTimes.record(info.featureNanoseconds &+ (stepped &- popped))
     latencies.record(stepped &- info.captureTime)
@@ -310,8 +318,9 @@ private final class Consumer {
       audioSeconds: Double(samples) / Double(runner.description.sampleRate),
       computeSeconds: Double(counters.featureNanoseconds.load(ordering: .relaxed) &+ stepTimes.total) / 1e9,
       step: stepTimes.summary, compute: computeTimes.summary, queueWait: queueWaits.summary,
-      captureToOutput: latencies.summary, sourceError: sourceError, resetFrames: resetFrames, notices: notices
-    )
+      captureToOutput: latencies.summary, sourceError: sourceError, resetFrames: resetFrames,
+      notices: notices,
+      nonFiniteFrames: nonFiniteFrames)
   }
 }
 

@@ -209,6 +209,11 @@ struct StreamSetup {
       model: model, features: features, sink: sink, observers: observers, options: options)
     let report = try runner.run(source: source)
     for notice in report.notices { writeToStandardError("streamrnn: \(notice)\n") }
+    if report.nonFiniteFrames > 0 {
+      writeToStandardError(
+        "streamrnn: warning: the model's outputs were NaN or infinite in \(report.nonFiniteFrames) of \(report.frames) frames (written as null)\n"
+      )
+    }
     writeToStandardError(report.table + "\n")
     if let statsJson = output.statsJson { try NpyArray.writeBytes(report.json.encoded(), to: statsJson) }
     if let error = report.error { throw CommandError(description: error) }

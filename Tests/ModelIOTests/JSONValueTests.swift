@@ -23,9 +23,26 @@ struct JSONValueTests {
   }
 
   @Test func invalidTextIsNil() {
-    for text in ["", "{", "{\"a\": }", "nul", "{\"a\": 1} x", "[1 2]"] {
+    let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+    for text in [
+      "", "{", "{\"a\": }", "nul", "{\"a\": 1} x", "[1 2]", "[1,]", "{\"a\": 1,}", "{\"a\": 1, \"a\": 2}",
+      "01",
+      "1.", ".5", "-", "1e", "1e999", "\"\\ud800\"", "\"\\udc00\"", "\"a\nb\"", "\"\\x\"", "NaN", "Infinity",
+      deep,
+    ] {
       #expect(JSONValue.parse(text) == nil, "\(text)")
     }
+  }
+
+  @Test func stringsNumbersAndNestingWithinTheLimit() throws {
+    #expect(JSONValue.parse(#""\u00e9\ud83d\ude00\t\"\\/""#) == .string("é😀\t\"\\/"))
+    #expect(JSONValue.parse("\"é\"") == .string("é"))
+    #expect(JSONValue.parse("-0.5e-3") == .number(-0.0005))
+    #expect(JSONValue.parse(" [ ] ") == .array([]) && JSONValue.parse("{ }") == .object([:]))
+    let nested = String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
+    #expect(JSONValue.parse(nested) != nil)
+    // Invalid UTF-8 inside a string is refused, not replaced.
+    #expect(JSONValue.parse([0x22, 0xFF, 0x22]) == nil)
   }
 
   @Test func encodingRoundTripsWithSortedKeysAndWholeNumbers() throws {
