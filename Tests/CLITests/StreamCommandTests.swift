@@ -279,3 +279,32 @@ func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, 
   process.waitUntilExit()
   return (process.terminationStatus, text)
 }
+
+@Suite("Non-finite values never make invalid output")
+struct NonFiniteTests {
+  @Test func nanAudioGivesNullOutputsAWarningAndACount() throws {
+    // A float WAV whose samples are all NaN: the features, then the outputs, are NaN.
+    func u16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }
+    func u32(_ v: Int) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xFF) } }
+    let frames = 16000
+    let data = (0..<frames).flatMap { _ in u32(Int(Float.nan.bitPattern)) }
+    let format = u16(3) + u16(1) + u32(16000) + u32(64000) + u16(4) + u16(32)
+    let body = Array("WAVEfmt ".utf8) + u32(16) + format + Array("data".utf8) + u32(data.count) + data
+    let path = temporaryPath("nan-\(UUID().uuidString).wav")
+    FileManager.default.createFile(atPath: path, contents: Data(Array("RIFF".utf8) + u32(body.count) + body))
+    let stats = temporaryPath("nan-stats-\(UUID().uuidString).json")
+    let result = try streamrnn(["replay", path, "--model", demoModel, "--pace", "max", "--stats-json", stats])
+    #expect(result.status == 0, "\(result.standardError)")
+    let lines = result.standardOutput.split(separator: "\n")
+    #expect(lines.count > 90)
+    for line in lines {
+      let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+      #expect((record["outputs"] as? [String: Any])?.values.allSatisfy { $0 is NSNull } == true)
+    }
+    let warnings = result.standardError.split(separator: "\n").filter { $0.contains("NaN or infinite") }
+    #expect(warnings.count == 1, "\(result.standardError)")
+    let report = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as? [String: Any])
+    #expect(report["non_finite_frames"] as? Int == lines.count)
+  }
+}

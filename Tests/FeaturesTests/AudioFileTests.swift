@@ -167,6 +167,33 @@ struct AudioFileTests {
       errorText { _ = try AudioFileReader(path: FeatureGoldenCase.folder) }.contains("not a regular file"))
   }
 
+  @Test func headersThatDeclareTheImpossibleAreRefused() throws {
+    let good = wavFile(
+      encoding: .signed16, channels: 1, rate: 16000, frames: Self.signal.map { [$0[0]] }, extensible: false)
+    func patched(_ offset: Int, _ values: [UInt8]) -> String {
+      var bytes = good.bytes
+      for (index, value) in values.enumerated() { bytes[offset + index] = value }
+      return writeTemporary(bytes)
+    }
+    // The canonical header: fmt chunk at 12, its rate at 24, block align at 32, bits at 34.
+    let sevenBits = patched(34, [7, 0])
+    let thirtyThreeBits = patched(34, [33, 0])
+    let oneHertz = patched(24, [1, 0, 0, 0])
+    let hugeRate = patched(24, [0xFF, 0xFF, 0xFF, 0x7F])
+    defer {
+      for path in [sevenBits, thirtyThreeBits, oneHertz, hugeRate] { try? FileManager.default.removeItem(atPath: path) }
+    }
+    #expect(errorText { _ = try AudioFileReader(path: sevenBits) }.contains("declares 7 bits per sample"))
+    let wide = errorText { _ = try AudioFileReader(path: thirtyThreeBits) }
+    #expect(wide.contains("bits per sample") || wide.contains("not a readable audio file"), "\(wide)")
+    for path in [oneHertz, hugeRate] {
+      let message = errorText { _ = try MonoAudioStream(path: path, outputRate: 16000) }
+      #expect(message.contains("out of range") || message.contains("not a readable audio file"), "\(message)")
+    }
+    #expect(errorText { _ = try Resampler(inputRate: 1000, outputRate: 384_000 * 4) }.contains("ratio"))
+    #expect(errorText { _ = try Resampler(inputRate: .nan, outputRate: 16000) }.contains("out of range"))
+  }
+
   @Test func aStreamingWriterPlaceholderLengthIsNotTruncation() throws {
     var bytes = wavFile(
       encoding: .signed16, channels: 1, rate: 16000, frames: Self.signal.map { [$0[0]] }, extensible: false
