@@ -101,7 +101,10 @@ enum ALSACalls {
   /// `snd_pcm_readi`: frames read, or a negative errno. Blocks until `frames` are there.
   @inline(__always)
   static func read(_ pcm: OpaquePointer, _ buffer: UnsafeMutableRawPointer, frames: Int) -> Int {
-    Int(snd_pcm_readi(pcm, buffer, snd_pcm_uframes_t(frames)))
+    #if DEBUG
+      if let plan = faultPlan, let code = plan.nextRead() { return Int(code) }
+    #endif
+    return Int(snd_pcm_readi(pcm, buffer, snd_pcm_uframes_t(frames)))
   }
 
   /// `snd_pcm_avail`: frames waiting to be read, or a negative errno.
@@ -112,7 +115,47 @@ enum ALSACalls {
   static func recover(_ pcm: OpaquePointer, _ code: Int32) -> Int32 { snd_pcm_recover(pcm, code, 1) }
 
   /// `snd_pcm_resume`: -EAGAIN while the device is still suspended.
-  static func resume(_ pcm: OpaquePointer) -> Int32 { snd_pcm_resume(pcm) }
+  static func resume(_ pcm: OpaquePointer) -> Int32 {
+    #if DEBUG
+      if let plan = faultPlan, let code = plan.nextResume() { return code }
+    #endif
+    return snd_pcm_resume(pcm)
+  }
+
+  #if DEBUG
+    /// Debug builds only: a scripted fault plan that ``read(_:_:frames:)`` and ``resume(_:)``
+    /// consult before calling libasound (the mocking seam swift-system uses for its syscalls), so
+    /// tests can drive the suspend (-ESTRPIPE) and device-gone (-ENODEV) paths that the test PCMs
+    /// cannot produce. Set it before a capture starts; nil (the default) calls libasound only.
+    nonisolated(unsafe) package static var faultPlan: FaultPlan?
+
+    /// Which calls fail, and how.
+    package final class FaultPlan: @unchecked Sendable {
+      /// Read number (0-based, every `read` call counts) → the negative errno it returns instead.
+      package let readErrors: [Int: Int32]
+      /// How many times `resume` answers -EAGAIN (still suspended) before it answers 0.
+      package let resumeAgains: Int
+      /// Calls seen so far (capture thread).
+      package private(set) var reads = 0
+      package private(set) var resumes = 0
+
+      /// A plan.
+      package init(readErrors: [Int: Int32], resumeAgains: Int = 0) {
+        self.readErrors = readErrors
+        self.resumeAgains = resumeAgains
+      }
+
+      func nextRead() -> Int32? {
+        defer { reads += 1 }
+        return readErrors[reads]
+      }
+
+      func nextResume() -> Int32? {
+        defer { resumes += 1 }
+        return resumes < resumeAgains ? -EAGAIN : 0
+      }
+    }
+  #endif
 
   /// `snd_pcm_prepare`.
   static func prepare(_ pcm: OpaquePointer) -> Int32 { snd_pcm_prepare(pcm) }

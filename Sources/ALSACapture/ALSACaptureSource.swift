@@ -120,6 +120,14 @@ public final class ALSACaptureSource: FrameSource, @unchecked Sendable {
     return try ALSACalls.captureDevices().get()
   }
 
+  /// Clock sanity window: every 2 s of the monotonic clock, the audio delivered in it is compared
+  /// with the time that passed.
+  static let clockWindowNanoseconds: UInt64 = 2_000_000_000
+  /// Audio seconds per clock second that a working device delivers: a window outside it (a device
+  /// that runs 20 % fast or slow, or a FIFO read with the wrong period that returns at once) marks
+  /// the frames after it as `clockSuspect` and counts in `StreamCounters.clockSuspectWindows`.
+  static let believableRates = 0.8...1.25
+
   /// Captured audio arrives whether or not the model keeps up: a full ring drops and counts.
   public var overflow: OverflowPolicy { .dropAndCount }
 
@@ -151,6 +159,10 @@ public final class ALSACaptureSource: FrameSource, @unchecked Sendable {
     let counters = producer.counters
     var discontinuity = false
     var periods = 0
+    // Clock sanity: audio delivered per second of the monotonic clock, over windows of 2 s.
+    var windowStart: UInt64 = 0
+    var windowFrames = 0
+    var clockSuspect = false
     defer { countAllocations?.stop() }
     while !control.isStopRequested {
       if let stall, periods == stall.afterPeriods { usleep(UInt32(stall.milliseconds * 1000)) }
@@ -161,16 +173,19 @@ public final class ALSACaptureSource: FrameSource, @unchecked Sendable {
       if result < 0 {
         let code = Int32(result)
         if code == -EPIPE || code == -ESTRPIPE {
-          if code == -EPIPE { counters.xruns.add(1, ordering: .relaxed) }
+          counters.xruns.add(code == -EPIPE ? 1 : 0, ordering: .relaxed)
+          counters.suspends.add(code == -ESTRPIPE ? 1 : 0, ordering: .relaxed)
           discontinuity = true
+          windowStart = 0
           if code == -ESTRPIPE {
             var resumed = ALSACalls.resume(pcm)
-            while resumed == -EAGAIN {
+            while resumed == -EAGAIN && !control.isStopRequested {
               usleep(10_000)
               resumed = ALSACalls.resume(pcm)
             }
-            if resumed < 0 && ALSACalls.prepare(pcm) < 0 {
-              throw ALSACalls.error("snd_pcm_prepare", device, resumed)
+            if resumed < 0 {
+              let prepared = ALSACalls.prepare(pcm)
+              if prepared < 0 { throw ALSACalls.error("snd_pcm_prepare", device, prepared) }
             }
             continue
           }
@@ -182,6 +197,20 @@ public final class ALSACaptureSource: FrameSource, @unchecked Sendable {
         throw ALSACalls.error("snd_pcm_readi", device, code)
       }
       let frames = result
+      if windowStart == 0 {
+        windowStart = readTime
+        windowFrames = 0
+      } else {
+        windowFrames += frames
+        let elapsed = readTime &- windowStart
+        if elapsed >= Self.clockWindowNanoseconds {
+          let ratio = Double(windowFrames) * 1e9 / Double(deviceRate) / Double(elapsed)
+          clockSuspect = !Self.believableRates.contains(ratio)
+          counters.clockSuspectWindows.add(clockSuspect ? 1 : 0, ordering: .relaxed)
+          windowStart = readTime
+          windowFrames = 0
+        }
+      }
       convertToMono(frames: frames)
       // Frames already waiting behind this block arrived after its last sample.
       let waiting = ALSACalls.available(pcm)
@@ -190,9 +219,13 @@ public final class ALSACaptureSource: FrameSource, @unchecked Sendable {
       let block = UnsafeBufferPointer(start: mono, count: frames)
       if let resampler {
         let gap = discontinuity
-        try resampler.process(block) { producer.push($0, captureTime: captureTime, discontinuity: gap) }
+        let suspect = clockSuspect
+        try resampler.process(block) {
+          producer.push($0, captureTime: captureTime, discontinuity: gap, clockSuspect: suspect)
+        }
       } else {
-        producer.push(block, captureTime: captureTime, discontinuity: discontinuity)
+        producer.push(
+          block, captureTime: captureTime, discontinuity: discontinuity, clockSuspect: clockSuspect)
       }
       discontinuity = false
     }

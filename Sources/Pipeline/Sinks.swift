@@ -174,7 +174,7 @@ public final class JSONLinesSink: TextRecordSink, EventSink {
     }
     let topText = top.map { labels != nil ? quotedLabels[$0] : String($0) } ?? "null"
     output.append(
-      ",\"top\":\(topText),\"step_us\":\(rounded(record.stepMicroseconds, 3)),\"latency_us\":\(rounded(record.latencyMicroseconds, 3)),\"discontinuity\":\(record.discontinuity)}\n"
+      ",\"top\":\(topText),\"step_us\":\(rounded(record.stepMicroseconds, 3)),\"latency_us\":\(rounded(record.latencyMicroseconds, 3)),\"discontinuity\":\(record.discontinuity)\(record.clockSuspect ? ",\"clock_suspect\":true" : "")}\n"
     )
     try output.writeLine()
   }

@@ -72,6 +72,10 @@ public struct StreamReport: Sendable {
   /// Frames whose outputs held a NaN or an infinity (the model overflowed). Sinks write such
   /// values as null; the CLI warns once.
   public var nonFiniteFrames = 0
+  /// Device suspends resumed from.
+  public var suspends = 0
+  /// Windows in which the source's audio ran much faster or slower than the monotonic clock.
+  public var clockSuspectWindows = 0
 
   /// ``sourceError`` as one line.
   public var error: String? { sourceError.map { "\($0)" } }
@@ -87,7 +91,7 @@ public struct StreamReport: Sendable {
         + "\(f(s.p50)) \(f(s.p90)) \(f(s.p99)) \(f(s.p999)) \(f(s.max)) \(f(s.mean))  \(s.count)"
     }
     return """
-      frames \(frames), dropped \(dropped), xruns \(xruns), discontinuities \(discontinuities)
+      frames \(frames), dropped \(dropped), xruns \(xruns), suspends \(suspends), discontinuities \(discontinuities)
       audio \(formatted("%.2f", audioSeconds)) s, compute \(formatted("%.4f", computeSeconds)) s, \
       \(formatted("%.0f", realTimeFactor)) x real-time
       latency (µs)                p50       p90       p99     p99.9       max      mean  count
@@ -95,7 +99,11 @@ public struct StreamReport: Sendable {
       \(row("features + step", compute))
       \(row("queue wait", queueWait))
       \(row("capture to output", captureToOutput))
-      """ + (nonFiniteFrames > 0 ? "\nnon-finite outputs (NaN or infinity) in \(nonFiniteFrames) frames" : "")
+      """
+        + (clockSuspectWindows > 0
+          ? "\nthe device's audio ran much faster or slower than real time in \(clockSuspectWindows) 2-s windows"
+          : "")
+        + (nonFiniteFrames > 0 ? "\nnon-finite outputs (NaN or infinity) in \(nonFiniteFrames) frames" : "")
         + (error.map { "\nstopped early: \($0)" } ?? "")
   }
 
@@ -107,7 +115,9 @@ public struct StreamReport: Sendable {
       "compute_seconds": .number(computeSeconds), "x_real_time": .number(realTimeFactor),
       "step": step.json, "compute": compute.json, "queue_wait": queueWait.json,
       "capture_to_output": captureToOutput.json,
-      "resets": .number(Double(resetFrames.count)), "non_finite_frames": .number(Double(nonFiniteFrames)),
+      "resets": .number(Double(resetFrames.count)), "suspends": .number(Double(suspends)),
+      "clock_suspect_windows": .number(Double(clockSuspectWindows)),
+      "non_finite_frames": .number(Double(nonFiniteFrames)),
     ]
     if let error { object["error"] = .string(error) }
     return .object(object)
@@ -296,7 +306,8 @@ private final class Consumer {
     let record = FrameRecord(
       index: info.index, time: Double(info.index) * runner.description.secondsPerFrame,
       outputs: UnsafeBufferPointer(output), stepMicroseconds: Double(stepped &- popped) / 1000,
-      latencyMicroseconds: Double(stepped &- info.captureTime) / 1000, discontinuity: info.discontinuity)
+      latencyMicroseconds: Double(stepped &- info.captureTime) / 1000, discontinuity: info.discontinuity,
+      clockSuspect: info.clockSuspect)
     for index in 0..<observers.count
     where observers[index].observe(record, emit: { self.write($0) }) == .resetState {
       resetPending = true
@@ -320,7 +331,8 @@ private final class Consumer {
       step: stepTimes.summary, compute: computeTimes.summary, queueWait: queueWaits.summary,
       captureToOutput: latencies.summary, sourceError: sourceError, resetFrames: resetFrames,
       notices: notices,
-      nonFiniteFrames: nonFiniteFrames)
+      nonFiniteFrames: nonFiniteFrames, suspends: counters.suspends.load(ordering: .relaxed),
+      clockSuspectWindows: counters.clockSuspectWindows.load(ordering: .relaxed))
   }
 }
 

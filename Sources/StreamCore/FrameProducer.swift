@@ -18,6 +18,7 @@ public final class FrameProducer: @unchecked Sendable {
   private var nextIndex = 0
   private var pendingDiscontinuity = false
   private var blockCaptureTime: UInt64 = 0
+  private var blockClockSuspect = false
   /// When the extractor started on the frame being made (the block's start, or the previous
   /// frame's push time): each frame's feature time.
   private var featureStart: UInt64 = 0
@@ -39,10 +40,15 @@ public final class FrameProducer: @unchecked Sendable {
 
   /// Feeds mono samples at the feature rate whose last sample was captured at `captureTime`
   /// (monotonic ns, ``monotonicNow()``). `discontinuity` marks a gap before these samples (an
-  /// overrun). Source thread only; does not allocate or lock.
-  public func push(_ samples: UnsafeBufferPointer<Float>, captureTime: UInt64, discontinuity: Bool) {
+  /// overrun); `clockSuspect` says the source doubts its clock now. Source thread only; does not
+  /// allocate or lock.
+  public func push(
+    _ samples: UnsafeBufferPointer<Float>, captureTime: UInt64, discontinuity: Bool,
+    clockSuspect: Bool = false
+  ) {
     if discontinuity { pendingDiscontinuity = true }
     blockCaptureTime = captureTime
+    blockClockSuspect = clockSuspect
     let begin = monotonicNow()
     featureStart = begin
     extractor.push(samples) { frame in emit(frame) }
@@ -63,7 +69,7 @@ public final class FrameProducer: @unchecked Sendable {
     }
     let info = FrameInfo(
       index: nextIndex, captureTime: blockCaptureTime, pushTime: monotonicNow(),
-      discontinuity: pendingDiscontinuity, featureNanoseconds: featureTime)
+      discontinuity: pendingDiscontinuity, featureNanoseconds: featureTime, clockSuspect: blockClockSuspect)
     nextIndex += 1
     featureStart = info.pushTime
     if ring.push(frame, info: info) == .pushed {

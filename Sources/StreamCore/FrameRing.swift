@@ -19,16 +19,21 @@ public struct FrameInfo: Sendable, Equatable {
   /// completed it, or from the previous frame's push, to this frame's completion (a wait for room
   /// in the ring is not counted). 0 when unknown.
   public var featureNanoseconds: UInt64
+  /// The source doubted its clock when it delivered this frame's audio (see
+  /// ``StreamCounters/clockSuspectWindows``).
+  public var clockSuspect: Bool
 
   /// A frame's metadata.
   public init(
-    index: Int, captureTime: UInt64, pushTime: UInt64, discontinuity: Bool, featureNanoseconds: UInt64 = 0
+    index: Int, captureTime: UInt64, pushTime: UInt64, discontinuity: Bool, featureNanoseconds: UInt64 = 0,
+    clockSuspect: Bool = false
   ) {
     self.index = index
     self.captureTime = captureTime
     self.pushTime = pushTime
     self.discontinuity = discontinuity
     self.featureNanoseconds = featureNanoseconds
+    self.clockSuspect = clockSuspect
   }
 }
 

@@ -42,12 +42,16 @@ public struct FrameRecord {
   public var latencyMicroseconds: Double
   /// The frame follows a gap.
   public var discontinuity: Bool
+  /// The source doubted its clock when it delivered this frame (audio much faster or slower than
+  /// real time).
+  public var clockSuspect: Bool
 
   /// A record.
   public init(
     index: Int, time: Double, outputs: UnsafeBufferPointer<Float>, stepMicroseconds: Double,
-    latencyMicroseconds: Double, discontinuity: Bool
+    latencyMicroseconds: Double, discontinuity: Bool, clockSuspect: Bool = false
   ) {
+    self.clockSuspect = clockSuspect
     self.index = index
     self.time = time
     self.outputs = outputs

@@ -13,6 +13,11 @@ public final class StreamCounters: Sendable {
   public let dropped = Atomic<Int>(0)
   /// Capture overruns (-EPIPE) recovered from.
   public let xruns = Atomic<Int>(0)
+  /// Device suspends (-ESTRPIPE) resumed from.
+  public let suspends = Atomic<Int>(0)
+  /// Windows in which the device delivered audio much faster or slower than its nominal rate
+  /// against the monotonic clock (a source's clock sanity check).
+  public let clockSuspectWindows = Atomic<Int>(0)
   /// Audio samples fed to the feature extractor (at the feature rate).
   public let samples = Atomic<Int>(0)
   /// Nanoseconds spent turning samples into frames and pushing them.

@@ -209,6 +209,11 @@ struct StreamSetup {
       model: model, features: features, sink: sink, observers: observers, options: options)
     let report = try runner.run(source: source)
     for notice in report.notices { writeToStandardError("streamrnn: \(notice)\n") }
+    if report.clockSuspectWindows > 0 {
+      writeToStandardError(
+        "streamrnn: warning: the device delivered audio much faster or slower than real time (\(report.clockSuspectWindows) 2-s windows; records flagged clock_suspect): check its period size and rate\n"
+      )
+    }
     if report.nonFiniteFrames > 0 {
       writeToStandardError(
         "streamrnn: warning: the model's outputs were NaN or infinite in \(report.nonFiniteFrames) of \(report.frames) frames (written as null)\n"

@@ -1,4 +1,3 @@
-import ALSACapture
 import AllocationCounter
 import AudioFile
 import Features
@@ -9,6 +8,8 @@ import Recurrent
 import Replay
 import StreamCore
 import Testing
+
+@testable import ALSACapture
 
 final class AllocationBox: @unchecked Sendable {
   var value: UInt64?
@@ -21,7 +22,9 @@ final class CollectingSink: FrameSink {
   var outputs: [Float] = []
   var discontinuous: [Int] = []
   var indices: [Int] = []
+  var clockSuspect = 0
   func write(_ record: FrameRecord) throws {
+    if record.clockSuspect { clockSuspect += 1 }
     outputs.append(contentsOf: record.outputs)
     indices.append(record.index)
     if record.discontinuity { discontinuous.append(record.index) }
@@ -51,6 +54,7 @@ struct ALSACaptureTests {
     let captured = CollectingSink()
     let report = try stream(source: source, seconds: 5.2, sink: captured)
     #expect(report.dropped == 0 && report.xruns == 0)
+    #expect(report.clockSuspectWindows == 0, "a paced device was taken for a broken clock")
 
     // The replay of the same file: every frame made only of the file's samples must be equal.
     let model = try ModelLoader.load(path: demoModel)
@@ -114,4 +118,56 @@ struct ALSACaptureTests {
     // Capture went on after recovering: frames keep coming well past the stall.
     #expect(report.frames > 100, "only \(report.frames) frames after the overrun")
   }
+
+  @Test func aDeviceThatRunsFarTooFastIsFlagged() throws {
+    // The feeder writes 160-frame chunks but the reader asks 480-frame periods: the FIFO returns
+    // short reads that libasound pads, and "9 s of audio" arrive in about 3 s.
+    let feeder = try ALSAKit.startFeeder(speech)
+    defer { feeder.process.terminate() }
+    let source = try ALSACaptureSource.open(
+      device: "streamrnn_fifo:FIFO=\(feeder.fifo)", rate: 16000, periodFrames: 480)
+    let sink = CollectingSink()
+    let started = Date()
+    let report = try stream(source: source, seconds: 9, sink: sink)
+    let wall = Date().timeIntervalSince(started)
+    #expect(wall < 7, "the device was not fast after all (\(wall) s)")
+    #expect(report.clockSuspectWindows >= 1, "audio ran \(9 / wall)x real time unnoticed")
+    #expect(sink.clockSuspect > 0, "no record was flagged")
+  }
+
+  #if DEBUG
+    @Test func aSuspendedDeviceIsResumedCountedAndFlagged() throws {
+      let feeder = try ALSAKit.startFeeder(speech)
+      defer { feeder.process.terminate() }
+      let source = try ALSACaptureSource.open(
+        device: "streamrnn_fifo:FIFO=\(feeder.fifo)", rate: 16000, periodFrames: 160)
+      let plan = ALSACalls.FaultPlan(readErrors: [30: -ESTRPIPE], resumeAgains: 3)
+      ALSACalls.faultPlan = plan
+      defer { ALSACalls.faultPlan = nil }
+      let sink = CollectingSink()
+      let report = try stream(source: source, seconds: 1.5, sink: sink)
+      #expect(report.suspends == 1 && report.xruns == 0 && report.error == nil)
+      #expect(plan.resumes == 4, "resume answered -EAGAIN three times, then 0")
+      #expect(report.discontinuities == 1 && sink.discontinuous.count == 1, "the gap was not flagged")
+      #expect(report.frames >= 140, "capture did not go on after the resume: \(report.frames) frames")
+      #expect(report.json.object?["suspends"] == .number(1))
+    }
+
+    @Test func aDeviceThatGoesAwayEndsTheStreamWithATypedError() throws {
+      let feeder = try ALSAKit.startFeeder(speech)
+      defer { feeder.process.terminate() }
+      let source = try ALSACaptureSource.open(
+        device: "streamrnn_fifo:FIFO=\(feeder.fifo)", rate: 16000, periodFrames: 160)
+      ALSACalls.faultPlan = ALSACalls.FaultPlan(readErrors: [50: -ENODEV])
+      defer { ALSACalls.faultPlan = nil }
+      let sink = CollectingSink()
+      let report = try stream(source: source, seconds: 10, sink: sink)
+      let error = try #require(report.sourceError as? ALSAError)
+      #expect(error.code == -ENODEV && error.function == "snd_pcm_readi")
+      #expect(report.error?.contains("No such device") == true, "\(report.error ?? "")")
+      // The 50 periods read before the failure were stepped (the first frame needs 512 samples).
+      #expect(report.frames == 1 + (50 * 160 - 512) / 160 && sink.indices.count == report.frames)
+      #expect(report.table.contains("stopped early: ALSA device"))
+    }
+  #endif
 }

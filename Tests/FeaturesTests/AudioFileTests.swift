@@ -181,7 +181,9 @@ struct AudioFileTests {
     let oneHertz = patched(24, [1, 0, 0, 0])
     let hugeRate = patched(24, [0xFF, 0xFF, 0xFF, 0x7F])
     defer {
-      for path in [sevenBits, thirtyThreeBits, oneHertz, hugeRate] { try? FileManager.default.removeItem(atPath: path) }
+      for path in [sevenBits, thirtyThreeBits, oneHertz, hugeRate] {
+        try? FileManager.default.removeItem(atPath: path)
+      }
     }
     #expect(errorText { _ = try AudioFileReader(path: sevenBits) }.contains("declares 7 bits per sample"))
     let wide = errorText { _ = try AudioFileReader(path: thirtyThreeBits) }
