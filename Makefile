@@ -13,7 +13,7 @@ APT_PACKAGES := pkg-config libsndfile1-dev libsoxr-dev libkissfft-dev libasound2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO := Examples/demo
 
-.PHONY: deps build run test lint format golden clean
+.PHONY: deps build run test lint format golden clean fuzz fuzz-smoke asan tsan
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -34,12 +34,29 @@ lint:
 format:
 	$(SWIFT) format --in-place --recursive --parallel Sources Tests Examples Package.swift
 
-# Debug tests catch traps and precondition failures; release tests check the optimised kernels.
+# Debug tests catch traps and precondition failures; release tests check the optimised kernels;
+# the fuzz smoke run replays the regression inputs and fuzzes each parser for a few seconds.
 test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing
 	$(SWIFT) test -c release --skip-build -Xswiftc -enable-testing
+	$(MAKE) fuzz-smoke
+
+# libFuzzer + AddressSanitizer on every parser (Tests/Fuzz): 60 s per harness.
+fuzz: deps
+	Tests/Fuzz/run.sh 60
+
+fuzz-smoke: deps
+	Tests/Fuzz/run.sh 5
+
+# The test suite under AddressSanitizer, and under ThreadSanitizer (the ring, the producer/consumer
+# handoff, the runner and the sources' threads). Separate build folders; not part of `make test`.
+asan: deps
+	$(SWIFT) test --sanitize=address --scratch-path .build-asan
+
+tsan: deps
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
 
 # Regenerates the PyTorch golden files (needs torch: see Scripts/make_golden.py). Not run by CI.
 golden:

@@ -308,3 +308,45 @@ struct NonFiniteTests {
     #expect(report["non_finite_frames"] as? Int == lines.count)
   }
 }
+
+@Suite("Output files are whole or absent")
+struct OutputFileTests {
+  /// Starts a real-time replay writing records and statistics to files, then sends `signal`
+  /// about a second in.
+  func interrupted(by signal: Int32) throws -> (status: Int32, records: String, stats: String) {
+    let folder = temporaryPath("outputs-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let records = folder + "/records.jsonl"
+    let stats = folder + "/stats.json"
+    let process = Process()
+    process.executableURL = try streamrnnExecutable()
+    process.arguments = ["replay", demoSpeech, "--model", demoModel, "--out", records, "--stats-json", stats]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    usleep(1_000_000)
+    kill(process.processIdentifier, signal)
+    process.waitUntilExit()
+    return (process.terminationStatus, records, stats)
+  }
+
+  @Test func killNineLeavesNoTruncatedFileAtThePath() throws {
+    let (_, records, stats) = try interrupted(by: SIGKILL)
+    #expect(!FileManager.default.fileExists(atPath: records), "a partial records file is at the final path")
+    #expect(!FileManager.default.fileExists(atPath: stats))
+  }
+
+  @Test func sigintLeavesCompleteValidFiles() throws {
+    let (status, records, stats) = try interrupted(by: SIGINT)
+    #expect(status == 0)
+    let lines = try String(contentsOfFile: records, encoding: .utf8).split(separator: "\n")
+    #expect(lines.count > 50 && lines.count < 450, "\(lines.count) records after about 1 s of 5 s")
+    #expect(lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil })
+    let report = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as? [String: Any])
+    #expect(report["frames"] as? Int == lines.count)
+    let leftovers = try FileManager.default.contentsOfDirectory(
+      atPath: (records as NSString).deletingLastPathComponent)
+    #expect(Set(leftovers) == ["records.jsonl", "stats.json"], "temporary files left: \(leftovers)")
+  }
+}
