@@ -111,6 +111,10 @@ let package = Package(
     .executableTarget(
       name: "VADExample", dependencies: ["BundledModels", "Pipeline", "Replay", "StreamCore"],
       path: "Examples/VADExample"),
+    // A long capture with random stalls through the JACK test PCM (README, Reliability).
+    .executableTarget(
+      name: "ALSASoak", dependencies: ["ALSACapture", "BundledModels", "Pipeline", "StreamCore"],
+      path: "Benchmarks/ALSASoak"),
     .executableTarget(
       name: "LiveExample", dependencies: ["ALSACapture", "BundledModels", "Pipeline", "StreamCore"],
       path: "Examples/LiveExample"),

@@ -38,9 +38,9 @@ public final class ALSACaptureSource: FrameSource, @unchecked Sendable {
   public let bufferFrames: Int
   /// The negotiated sample format, e.g. "S16_LE".
   public let formatName: String
-  /// Test hook: stop reading for this many milliseconds after this many periods (provokes an
-  /// overrun on a clocked device). Nil in production.
-  package var stall: (afterPeriods: Int, milliseconds: Int)?
+  /// Test hook: before each read, how many milliseconds to stop reading (given the period number;
+  /// provokes overruns on a clocked device). Nil in production.
+  package var stallBeforePeriod: (@Sendable (Int) -> Int)?
   /// Test hook: calls `start` on the capture thread after this many periods and `stop` when the
   /// loop ends (an allocation counter). Nil in production.
   package var countAllocations: (afterPeriods: Int, start: () -> Void, stop: () -> Void)?
@@ -163,9 +163,15 @@ public final class ALSACaptureSource: FrameSource, @unchecked Sendable {
     var windowStart: UInt64 = 0
     var windowFrames = 0
     var clockSuspect = false
+    // Lost audio: the time from the last good read to the first good read after an overrun.
+    var lastGoodRead: UInt64 = 0
+    var gapSince: UInt64 = 0
     defer { countAllocations?.stop() }
     while !control.isStopRequested {
-      if let stall, periods == stall.afterPeriods { usleep(UInt32(stall.milliseconds * 1000)) }
+      if let stallBeforePeriod {
+        let milliseconds = stallBeforePeriod(periods)
+        if milliseconds > 0 { usleep(UInt32(milliseconds * 1000)) }
+      }
       if let countAllocations, periods == countAllocations.afterPeriods { countAllocations.start() }
       periods += 1
       let result = ALSACalls.read(pcm, raw, frames: periodFrames)
@@ -177,6 +183,7 @@ public final class ALSACaptureSource: FrameSource, @unchecked Sendable {
           counters.suspends.add(code == -ESTRPIPE ? 1 : 0, ordering: .relaxed)
           discontinuity = true
           windowStart = 0
+          if gapSince == 0 { gapSince = lastGoodRead }
           if code == -ESTRPIPE {
             var resumed = ALSACalls.resume(pcm)
             while resumed == -EAGAIN && !control.isStopRequested {
@@ -197,6 +204,15 @@ public final class ALSACaptureSource: FrameSource, @unchecked Sendable {
         throw ALSACalls.error("snd_pcm_readi", device, code)
       }
       let frames = result
+      if gapSince != 0 {
+        // This read's frames were captured during the last period before it returned; everything
+        // between the last good read and them was lost (buffered audio included: recovery drops it).
+        let span = Double(readTime &- gapSince) * Double(deviceRate) / 1e9 - Double(frames)
+        let lost = max(0, Int(span.rounded())) * outputRate / deviceRate
+        counters.lostSamples.add(lost, ordering: .relaxed)
+        gapSince = 0
+      }
+      lastGoodRead = readTime
       if windowStart == 0 {
         windowStart = readTime
         windowFrames = 0

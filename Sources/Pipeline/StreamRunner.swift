@@ -76,6 +76,8 @@ public struct StreamReport: Sendable {
   public var suspends = 0
   /// Windows in which the source's audio ran much faster or slower than the monotonic clock.
   public var clockSuspectWindows = 0
+  /// Audio lost to overruns and suspends, seconds (``StreamCounters/lostSamples``).
+  public var lostSeconds = 0.0
 
   /// ``sourceError`` as one line.
   public var error: String? { sourceError.map { "\($0)" } }
@@ -91,7 +93,8 @@ public struct StreamReport: Sendable {
         + "\(f(s.p50)) \(f(s.p90)) \(f(s.p99)) \(f(s.p999)) \(f(s.max)) \(f(s.mean))  \(s.count)"
     }
     return """
-      frames \(frames), dropped \(dropped), xruns \(xruns), suspends \(suspends), discontinuities \(discontinuities)
+      frames \(frames), dropped \(dropped), xruns \(xruns), suspends \(suspends), discontinuities \(discontinuities), \
+      lost \(formatted("%.3f", lostSeconds)) s
       audio \(formatted("%.2f", audioSeconds)) s, compute \(formatted("%.4f", computeSeconds)) s, \
       \(formatted("%.0f", realTimeFactor)) x real-time
       latency (µs)                p50       p90       p99     p99.9       max      mean  count
@@ -115,7 +118,7 @@ public struct StreamReport: Sendable {
       "compute_seconds": .number(computeSeconds), "x_real_time": .number(realTimeFactor),
       "step": step.json, "compute": compute.json, "queue_wait": queueWait.json,
       "capture_to_output": captureToOutput.json,
-      "resets": .number(Double(resetFrames.count)), "suspends": .number(Double(suspends)),
+      "resets": .number(Double(resetFrames.count)), "suspends": .number(Double(suspends)), "lost_seconds": .number(lostSeconds),
       "clock_suspect_windows": .number(Double(clockSuspectWindows)),
       "non_finite_frames": .number(Double(nonFiniteFrames)),
     ]
@@ -332,7 +335,8 @@ private final class Consumer {
       captureToOutput: latencies.summary, sourceError: sourceError, resetFrames: resetFrames,
       notices: notices,
       nonFiniteFrames: nonFiniteFrames, suspends: counters.suspends.load(ordering: .relaxed),
-      clockSuspectWindows: counters.clockSuspectWindows.load(ordering: .relaxed))
+      clockSuspectWindows: counters.clockSuspectWindows.load(ordering: .relaxed),
+      lostSeconds: Double(counters.lostSamples.load(ordering: .relaxed)) / Double(runner.description.sampleRate))
   }
 }
 

@@ -15,6 +15,10 @@ public final class StreamCounters: Sendable {
   public let xruns = Atomic<Int>(0)
   /// Device suspends (-ESTRPIPE) resumed from.
   public let suspends = Atomic<Int>(0)
+  /// Audio lost to overruns and suspends, in samples at the feature rate: for each gap, the time
+  /// from the last good read to the audio of the first good read after it (a source's estimate,
+  /// within about one period).
+  public let lostSamples = Atomic<Int>(0)
   /// Windows in which the device delivered audio much faster or slower than its nominal rate
   /// against the monotonic clock (a source's clock sanity check).
   public let clockSuspectWindows = Atomic<Int>(0)

@@ -109,7 +109,7 @@ struct ALSACaptureTests {
     defer { _ = ALSAKit.jack("stop") }
     let source = try ALSACaptureSource.open(device: "streamrnn_jack", rate: 16000, periodFrames: 160)
     // 100 ms into the stream, the capture thread stops reading for 500 ms: the 80 ms buffer overruns.
-    source.stall = (afterPeriods: 10, milliseconds: 500)
+    source.stallBeforePeriod = { $0 == 10 ? 500 : 0 }
     let sink = CollectingSink()
     let report = try stream(source: source, seconds: 1.5, sink: sink)
     #expect(report.xruns >= 1, "no overrun counted")
@@ -117,6 +117,8 @@ struct ALSACaptureTests {
     #expect(report.error == nil)
     // Capture went on after recovering: frames keep coming well past the stall.
     #expect(report.frames > 100, "only \(report.frames) frames after the overrun")
+    // The 500 ms stall lost about 500 ms of audio (the buffered 80 ms included).
+    #expect(report.lostSeconds > 0.4 && report.lostSeconds < 0.7, "lost \(report.lostSeconds) s")
   }
 
   @Test func aDeviceThatRunsFarTooFastIsFlagged() throws {
