@@ -22,14 +22,15 @@ public final class AudioFileReader {
   /// Container and encoding, e.g. "WAV (Microsoft), Signed 24 bit PCM".
   public let formatName: String
   private let handle: OpaquePointer
+  /// The bytes behind a reader opened from memory (libsndfile reads them until `sf_close`).
+  private let memory: SndFileCalls.MemoryFile?
   private var framesRead = 0
 
   /// Opens `path` and checks it holds audio.
   ///
   /// - Throws: ``AudioFileError`` for a missing or unreadable file, one libsndfile does not
   ///   recognise or whose encoding it cannot decode (its message is quoted), or one with no samples.
-  public init(path: String) throws(AudioFileError) {
-    self.path = path
+  public convenience init(path: String) throws(AudioFileError) {
     var status = stat()
     guard stat(path, &status) == 0 else {
       throw AudioFileError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
@@ -41,14 +42,35 @@ public final class AudioFileReader {
       throw AudioFileError(path: path, reason: "empty file (0 bytes), expected audio")
     }
     let opened = SndFileCalls.openForReading(path)
+    let header = Self.headerBytes(path: path)
+    try self.init(opened: opened, name: path, memory: nil, header: header)
+  }
+
+  /// Reads an audio file held in memory (a network upload, a fuzzer's input) through libsndfile's
+  /// virtual I/O, with the same checks as a file; `name` names it in errors.
+  public convenience init(bytes: [UInt8], name: String) throws(AudioFileError) {
+    guard !bytes.isEmpty else {
+      throw AudioFileError(path: name, reason: "empty file (0 bytes), expected audio")
+    }
+    let memory = SndFileCalls.MemoryFile(bytes: bytes)
+    let opened = SndFileCalls.openForReading(memory)
+    try self.init(opened: opened, name: name, memory: memory, header: Array(bytes.prefix(4096)))
+  }
+
+  private init(
+    opened: (handle: OpaquePointer?, info: SoundFileInfo, error: String), name path: String,
+    memory: SndFileCalls.MemoryFile?, header: [UInt8]
+  ) throws(AudioFileError) {
+    self.path = path
+    self.memory = memory
     guard let handle = opened.handle else {
       throw AudioFileError(
         path: path, reason: "not a readable audio file (libsndfile sf_open: \(opened.error))")
     }
     self.handle = handle
-    sampleRate = Int(opened.info.samplerate)
-    channelCount = Int(opened.info.channels)
-    frameCount = Int(opened.info.frames)
+    sampleRate = opened.info.sampleRate
+    channelCount = opened.info.channels
+    frameCount = opened.info.frames
     formatName = SndFileCalls.formatName(opened.info.format)
     // libsndfile reads a WAV/AIFF whose data chunk is cut short as a shorter file, and says so
     // only in its log ("data : 32000 (should be 19956)"): that is a truncated file, not a short one.
@@ -88,7 +110,7 @@ public final class AudioFileReader {
         path: path,
         reason: "\(channelCount) channels is out of range: allowed 1 to \(Self.channelCounts.upperBound)")
     }
-    if let problem = Self.waveSampleSizeProblem(path: path) {
+    if let problem = Self.waveSampleSizeProblem(header) {
       SndFileCalls.close(handle)
       throw AudioFileError(path: path, reason: problem)
     }
@@ -100,30 +122,36 @@ public final class AudioFileReader {
   /// Channel counts a file may declare.
   public static let channelCounts = 1...256
 
+  /// The first 4 KiB of the file at `path` (where a WAV's `fmt ` chunk is).
+  static func headerBytes(path: String) -> [UInt8] {
+    guard let file = fopen(path, "rb") else { return [] }
+    defer { fclose(file) }
+    var bytes = [UInt8](repeating: 0, count: 4096)
+    let count = fread(&bytes, 1, bytes.count, file)
+    return Array(bytes.prefix(count))
+  }
+
   /// For a RIFF/WAVE file, the `fmt ` chunk's bits per sample must be what the format code allows
   /// (PCM: 8, 16, 24 or 32; IEEE float: 32 or 64; extensible: a whole number of bytes up to 64):
-  /// libsndfile rounds other values (7, 33) to a byte size and decodes garbage. Nil when fine or
-  /// not a WAV file.
-  static func waveSampleSizeProblem(path: String) -> String? {
-    guard let file = fopen(path, "rb") else { return nil }
-    defer { fclose(file) }
-    var header = [UInt8](repeating: 0, count: 12)
-    guard fread(&header, 1, 12, file) == 12, header[0..<4].elementsEqual("RIFF".utf8),
+  /// libsndfile rounds other values (7, 33) to a byte size and decodes garbage. Nil when fine, not
+  /// a WAV file, or the chunk is not within `header` (the file's first bytes).
+  static func waveSampleSizeProblem(_ header: [UInt8]) -> String? {
+    func little(_ offset: Int, _ count: Int) -> Int? {
+      guard offset >= 0, offset + count <= header.count else { return nil }
+      return (0..<count).reduce(0) { $0 | Int(header[offset + $1]) << (8 * $1) }
+    }
+    guard header.count >= 12, header[0..<4].elementsEqual("RIFF".utf8),
       header[8..<12].elementsEqual("WAVE".utf8)
     else { return nil }
-    // Walk the chunks (at most 64) to "fmt ".
-    for _ in 0..<64 {
-      var chunk = [UInt8](repeating: 0, count: 8)
-      guard fread(&chunk, 1, 8, file) == 8 else { return nil }
-      let size = Int(chunk[4]) | Int(chunk[5]) << 8 | Int(chunk[6]) << 16 | Int(chunk[7]) << 24
-      guard chunk[0..<4].elementsEqual("fmt ".utf8) else {
-        guard fseek(file, size + (size & 1), SEEK_CUR) == 0 else { return nil }
+    var offset = 12
+    while let size = little(offset + 4, 4) {
+      guard header[offset..<(offset + 4)].elementsEqual("fmt ".utf8) else {
+        offset += 8 + size + (size & 1)
         continue
       }
-      var format = [UInt8](repeating: 0, count: 16)
-      guard size >= 16, fread(&format, 1, 16, file) == 16 else { return nil }
-      let code = Int(format[0]) | Int(format[1]) << 8
-      let bits = Int(format[14]) | Int(format[15]) << 8
+      guard size >= 16, let code = little(offset + 8, 2), let bits = little(offset + 22, 2) else {
+        return nil
+      }
       let allowed: Set<Int> =
         switch code {
         case 1: [8, 16, 24, 32]

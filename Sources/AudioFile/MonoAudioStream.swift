@@ -22,15 +22,26 @@ public final class MonoAudioStream: @unchecked Sendable {
   private let blockFrames: Int
 
   /// Opens `path` for decoding to mono at `outputRate` (nil keeps the file's rate).
-  public init(
+  public convenience init(
     path: String, outputRate: Int? = nil, channel: ChannelSelection = .mean, blockFrames: Int = 4096
   )
     throws
   {
-    reader = try AudioFileReader(path: path)
+    try self.init(
+      reader: try AudioFileReader(path: path), outputRate: outputRate, channel: channel,
+      blockFrames: blockFrames)
+  }
+
+  /// Decodes what `reader` reads (a file, or bytes in memory) to mono at `outputRate` (nil keeps
+  /// its rate).
+  public init(
+    reader: AudioFileReader, outputRate: Int? = nil, channel: ChannelSelection = .mean,
+    blockFrames: Int = 4096
+  ) throws {
+    self.reader = reader
     if case .channel(let index) = channel, !(0..<reader.channelCount).contains(index) {
       throw AudioFileError(
-        path: path,
+        path: reader.path,
         reason:
           "has \(reader.channelCount) channel\(reader.channelCount == 1 ? "" : "s"), no channel \(index) (channels count from 0)"
       )

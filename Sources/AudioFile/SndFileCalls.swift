@@ -3,11 +3,54 @@ import CSndFile
 /// Every libsndfile call StreamRNN makes lives here, so the C surface is visible in one place.
 enum SndFileCalls {
   /// `sf_open` for reading; on failure returns nil and libsndfile's message (`sf_strerror(NULL)`).
-  static func openForReading(_ path: String) -> (handle: OpaquePointer?, info: SF_INFO, error: String) {
+  static func openForReading(_ path: String) -> (handle: OpaquePointer?, info: SoundFileInfo, error: String) {
     var info = SF_INFO()
     let handle = sf_open(path, Int32(SFM_READ), &info)
     let error = handle == nil ? String(cString: sf_strerror(nil)) : ""
-    return (handle, info, error)
+    return (handle, SoundFileInfo(info), error)
+  }
+
+  /// Bytes in memory that libsndfile reads through `SF_VIRTUAL_IO`. Keep it alive until
+  /// `sf_close`.
+  final class MemoryFile {
+    let bytes: [UInt8]
+    var position = 0
+    init(bytes: [UInt8]) { self.bytes = bytes }
+  }
+
+  /// `sf_open_virtual` for reading `file`'s bytes (libsndfile copies the callback table).
+  static func openForReading(_ file: MemoryFile) -> (
+    handle: OpaquePointer?, info: SoundFileInfo, error: String
+  ) {
+    func memory(_ user: UnsafeMutableRawPointer?) -> MemoryFile {
+      Unmanaged<MemoryFile>.fromOpaque(user!).takeUnretainedValue()
+    }
+    var io = SF_VIRTUAL_IO(
+      get_filelen: { user in sf_count_t(memory(user).bytes.count) },
+      seek: { offset, whence, user in
+        let file = memory(user)
+        let base = whence == SEEK_CUR ? file.position : whence == SEEK_END ? file.bytes.count : 0
+        let (target, overflow) = base.addingReportingOverflow(Int(offset))
+        guard !overflow, target >= 0 else { return -1 }
+        file.position = target
+        return sf_count_t(target)
+      },
+      read: { buffer, count, user in
+        let file = memory(user)
+        guard let buffer, count > 0, file.position < file.bytes.count else { return 0 }
+        let taken = min(Int(count), file.bytes.count - file.position)
+        file.bytes.withUnsafeBytes { source in
+          buffer.copyMemory(from: source.baseAddress! + file.position, byteCount: taken)
+        }
+        file.position += taken
+        return sf_count_t(taken)
+      },
+      write: { _, _, _ in 0 },
+      tell: { user in sf_count_t(memory(user).position) })
+    var info = SF_INFO()
+    let handle = sf_open_virtual(&io, Int32(SFM_READ), &info, Unmanaged.passUnretained(file).toOpaque())
+    let error = handle == nil ? String(cString: sf_strerror(nil)) : ""
+    return (handle, SoundFileInfo(info), error)
   }
 
   /// `sf_readf_float`: up to `frames` interleaved frames as float, int formats scaled to [-1, 1)
@@ -46,5 +89,20 @@ enum SndFileCalls {
       return String(cString: text)
     }
     return name(format & Int32(SF_FORMAT_TYPEMASK)) + ", " + name(format & Int32(SF_FORMAT_SUBMASK))
+  }
+}
+
+/// The fields of libsndfile's `SF_INFO` that the reader uses, as Swift integers.
+struct SoundFileInfo {
+  let sampleRate: Int
+  let channels: Int
+  let frames: Int
+  let format: Int32
+
+  init(_ info: SF_INFO) {
+    sampleRate = Int(info.samplerate)
+    channels = Int(info.channels)
+    frames = Int(info.frames)
+    format = info.format
   }
 }

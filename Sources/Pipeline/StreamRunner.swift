@@ -118,7 +118,8 @@ public struct StreamReport: Sendable {
       "compute_seconds": .number(computeSeconds), "x_real_time": .number(realTimeFactor),
       "step": step.json, "compute": compute.json, "queue_wait": queueWait.json,
       "capture_to_output": captureToOutput.json,
-      "resets": .number(Double(resetFrames.count)), "suspends": .number(Double(suspends)), "lost_seconds": .number(lostSeconds),
+      "resets": .number(Double(resetFrames.count)), "suspends": .number(Double(suspends)),
+      "lost_seconds": .number(lostSeconds),
       "clock_suspect_windows": .number(Double(clockSuspectWindows)),
       "non_finite_frames": .number(Double(nonFiniteFrames)),
     ]
@@ -336,7 +337,8 @@ private final class Consumer {
       notices: notices,
       nonFiniteFrames: nonFiniteFrames, suspends: counters.suspends.load(ordering: .relaxed),
       clockSuspectWindows: counters.clockSuspectWindows.load(ordering: .relaxed),
-      lostSeconds: Double(counters.lostSamples.load(ordering: .relaxed)) / Double(runner.description.sampleRate))
+      lostSeconds: Double(counters.lostSamples.load(ordering: .relaxed))
+        / Double(runner.description.sampleRate))
   }
 }
 

@@ -167,6 +167,22 @@ struct AudioFileTests {
       errorText { _ = try AudioFileReader(path: FeatureGoldenCase.folder) }.contains("not a regular file"))
   }
 
+  @Test(arguments: ["speech_16k_s16.wav", "speech_22k05.flac", "stereo_44k1_s24.wav"])
+  func bytesInMemoryReadLikeTheFile(name: String) throws {
+    let path = FeatureGoldenCase.folder + "/audio/" + name
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    let fromFile = try MonoAudioStream(path: path, outputRate: 16000).readAll()
+    let reader = try AudioFileReader(bytes: bytes, name: name)
+    let fromMemory = try MonoAudioStream(reader: reader, outputRate: 16000).readAll()
+    #expect(fromMemory.count > 10_000 && fromMemory == fromFile)
+    #expect(
+      errorText { _ = try AudioFileReader(bytes: Array(bytes.prefix(40)), name: "cut.wav") }.hasPrefix(
+        "cut.wav: "))
+    #expect(
+      errorText { _ = try AudioFileReader(bytes: [], name: "none") }
+        == "none: empty file (0 bytes), expected audio")
+  }
+
   @Test func headersThatDeclareTheImpossibleAreRefused() throws {
     let good = wavFile(
       encoding: .signed16, channels: 1, rate: 16000, frames: Self.signal.map { [$0[0]] }, extensible: false)
