@@ -85,8 +85,8 @@ public struct StreamReport: Sendable {
   /// Audio seconds per compute second.
   public var realTimeFactor: Double { computeSeconds > 0 ? audioSeconds / computeSeconds : 0 }
 
-  /// A readable table.
-  public var table: String {
+  /// The statistics as a readable table: counters, x real-time, latency percentiles.
+  public var statistics: String {
     func row(_ name: String, _ s: LatencySummary) -> String {
       func f(_ v: Double) -> String { formatted("%9.1f", v) }
       return padded(name, to: 22)
@@ -103,11 +103,17 @@ public struct StreamReport: Sendable {
       \(row("queue wait", queueWait))
       \(row("capture to output", captureToOutput))
       """
-        + (clockSuspectWindows > 0
-          ? "\nthe device's audio ran much faster or slower than real time in \(clockSuspectWindows) 2-s windows"
-          : "")
-        + (nonFiniteFrames > 0 ? "\nnon-finite outputs (NaN or infinity) in \(nonFiniteFrames) frames" : "")
-        + (error.map { "\nstopped early: \($0)" } ?? "")
+  }
+
+  /// ``statistics`` and one line for each problem: a doubtful device clock, non-finite outputs,
+  /// an early stop.
+  public var table: String {
+    statistics
+      + (clockSuspectWindows > 0
+        ? "\nthe device's audio ran much faster or slower than real time in \(clockSuspectWindows) 2-s windows"
+        : "")
+      + (nonFiniteFrames > 0 ? "\nnon-finite outputs (NaN or infinity) in \(nonFiniteFrames) frames" : "")
+      + (error.map { "\nstopped early: \($0)" } ?? "")
   }
 
   /// The JSON object `--stats-json` writes.

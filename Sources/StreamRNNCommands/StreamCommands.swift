@@ -208,6 +208,7 @@ struct StreamSetup {
     let runner = try StreamRunner(
       model: model, features: features, sink: sink, observers: observers, options: options)
     let report = try runner.run(source: source)
+    writeToStandardError(report.statistics + "\n")
     for notice in report.notices { writeToStandardError("streamrnn: \(notice)\n") }
     if report.clockSuspectWindows > 0 {
       writeToStandardError(
@@ -219,7 +220,6 @@ struct StreamSetup {
         "streamrnn: warning: the model's outputs were NaN or infinite in \(report.nonFiniteFrames) of \(report.frames) frames (written as null)\n"
       )
     }
-    writeToStandardError(report.table + "\n")
     if let statsJson = output.statsJson { try NpyArray.writeBytes(report.json.encoded(), to: statsJson) }
     if let error = report.error { throw CommandError(description: error) }
   }

@@ -152,6 +152,20 @@ struct ArgumentTests {
     try expectRefused(["no-such-command"], "no-such-command")
   }
 
+  @Test func aDecodingErrorMidStreamIsReportedOnce() throws {
+    let flac = packageRoot.appendingPathComponent("Tests/Golden/features/audio/speech_22k05.flac").path
+    let cut = temporaryPath("cut-\(UUID().uuidString).flac")
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: flac))
+    FileManager.default.createFile(atPath: cut, contents: bytes.prefix(50_000))
+    let result = try streamrnn(["replay", cut, "--pace", "max", "--quiet"])
+    #expect(result.status != 0)
+    let mentions = result.standardError.components(separatedBy: "decoding failed").count - 1
+    #expect(mentions == 1, "\(result.standardError)")
+    #expect(
+      result.standardError.hasSuffix("\n")
+        && result.standardError.split(separator: "\n").last?.hasPrefix("streamrnn: ") == true)
+  }
+
   @Test func theBinaryKeepsTheSystemAllocator() throws {
     // The allocation counter interposes malloc; it belongs to the tests and streamrnn-bench only.
     let (status, text) = try run("/usr/bin/nm", ["--defined-only", try streamrnnExecutable().path])
