@@ -35,6 +35,7 @@ let package = Package(
     .library(name: "Features", targets: ["Features"]),
     .library(name: "AudioFile", targets: ["AudioFile"]),
     .library(name: "StreamCore", targets: ["StreamCore"]),
+    .library(name: "Network", targets: ["Network"]),
     .library(name: "Pipeline", targets: ["Pipeline"]),
     .library(name: "Replay", targets: ["Replay"]),
     .library(name: "ALSACapture", targets: ["ALSACapture"]),
@@ -54,6 +55,9 @@ let package = Package(
     // compiled per instruction set, picked at run time with CPUFeatures.
     .target(name: "RecurrentKernelsPortable"),
     .target(name: "CPUFeatures"),
+    // Models as chains of layers (normalisation, Linear, Conv1d, activations, LayerNorm, stacking,
+    // recurrent stacks), streaming one frame at a time on the recurrent step's kernels.
+    .target(name: "Network", dependencies: ["Recurrent"]),
     // safetensors model files and .npy arrays → `Recurrent` values; one-line errors.
     .target(name: "ModelIO", dependencies: ["Recurrent", "Features"]),
     // C libraries, each wrapped by one Swift file that makes all of its calls.
@@ -120,6 +124,8 @@ let package = Package(
       path: "Examples/LiveExample"),
     .testTarget(name: "RecurrentTests", dependencies: ["Recurrent", "ModelIO", "AllocationCounter"]),
     .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Recurrent"]),
+    .testTarget(
+      name: "NetworkTests", dependencies: ["Network", "Recurrent", "ModelIO", "AllocationCounter"]),
     .testTarget(
       name: "FeaturesTests",
       dependencies: [

@@ -1,0 +1,296 @@
+import Recurrent
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A model as an ordered chain of layers applied to each frame, then an output activation: a
+/// normalisation, convolutions, MLPs and any number of recurrent stacks of different kinds and
+/// sizes, as real trained models put them.
+///
+/// Weights are immutable and `Sendable`: one chain serves every stream. Each stream owns a
+/// ``LayerChainState`` (recurrent `h`/`c`, conv and stacking histories, frame counters), carried
+/// across calls and reset explicitly. ``step(_:state:output:)`` does not allocate, lock, throw or
+/// do I/O. (`@unchecked Sendable`: the layer buffer is written once, in `init`, and only read
+/// after.)
+public final class LayerChain: @unchecked Sendable {
+  /// The layers, in order. Kept in a buffer of their own: reading an `Array` element goes through a
+  /// generic accessor that may allocate in unoptimised builds.
+  let storage: UnsafeMutableBufferPointer<Layer>
+  /// Features per input frame.
+  public let inputSize: Int
+  /// Features per output frame.
+  public let outputSize: Int
+  /// Applied by ``applyHeadActivation(_:)`` (softmax, sigmoid or none).
+  public let headActivation: HeadActivation
+  /// Output names, `outputSize` of them, or nil.
+  public let labels: [String]?
+  /// Widest layer input or output, rounded up to whole 16-float vectors (packed kernels write whole
+  /// vectors): the size of each ping-pong buffer.
+  let width: Int
+  /// The widest convolution window, floats.
+  let windowWidth: Int
+
+  /// Checks that each layer's output feeds the next one's input and that every layer can stream.
+  /// - Throws: ``LayerChainError`` naming the first layer that does not fit.
+  public init(layers: [Layer], headActivation: HeadActivation = .none, labels: [String]? = nil)
+    throws(LayerChainError)
+  {
+    guard let first = layers.first else {
+      throw LayerChainError(description: "a chain needs at least one layer")
+    }
+    for (index, layer) in layers.enumerated() {
+      try layer.validate(index: index)
+      if index > 0, layers[index - 1].outputSize != layer.inputSize {
+        throw LayerChainError(
+          description:
+            "layer \(index) (\(layer.kindName)) takes \(layer.inputSize) features but layer \(index - 1) (\(layers[index - 1].kindName)) gives \(layers[index - 1].outputSize)"
+        )
+      }
+    }
+    let outputs = layers.last!.outputSize
+    if let labels, labels.count != outputs {
+      throw LayerChainError(description: "\(labels.count) labels for \(outputs) outputs")
+    }
+    inputSize = first.inputSize
+    outputSize = outputs
+    self.headActivation = headActivation
+    self.labels = labels
+    let widest = layers.reduce(0) { max($0, $1.inputSize, $1.outputSize) }
+    width = (widest + 15) / 16 * 16
+    windowWidth = layers.reduce(0) { widest, layer in
+      if case .conv1d(let conv) = layer { return max(widest, conv.kernel * conv.inputs) }
+      return widest
+    }
+    storage = .allocate(capacity: layers.count)
+    _ = storage.initialize(from: layers)
+  }
+
+  deinit { storage.deinitialize().deallocate() }
+
+  /// The layers, in order.
+  public var layers: [Layer] { Array(storage) }
+
+  /// A fresh state for one stream: zeros everywhere, every buffer allocated now.
+  public func makeState() -> LayerChainState { LayerChainState(chain: self) }
+
+  /// Advances the chain by one input frame. Returns false when a ``Layer/subsample(every:size:)``
+  /// dropped the frame (then `output` is untouched), true when `output` holds the frame's
+  /// ``outputSize`` outputs (before ``applyHeadActivation(_:)``).
+  ///
+  /// Real-time safe: does not allocate, lock, throw or do I/O. Make one call before real-time use
+  /// (the runtime may set up type metadata on a function's first call).
+  @discardableResult
+  public func step(
+    _ input: UnsafeBufferPointer<Float>, state: LayerChainState, output: UnsafeMutableBufferPointer<Float>
+  ) -> Bool {
+    precondition(input.count == inputSize && output.count == outputSize, "frame sizes do not match the chain")
+    precondition(state.chain === self, "state of another chain")
+    var current = state.ping
+    var next = state.pong
+    current.update(from: input.baseAddress!, count: inputSize)
+    var recurrentIndex = 0
+    for index in 0..<storage.count {
+      let history = state.histories + state.historyOffsets[index]
+      switch storage[index] {
+      case .affine(let scale, let shift):
+        scale.withUnsafeBufferPointer { s in
+          shift.withUnsafeBufferPointer { b in
+            for feature in 0..<s.count { current[feature] = current[feature] * s[feature] + b[feature] }
+          }
+        }
+        continue
+      case .activation(let activation, let size):
+        activation.apply(current, count: size)
+        continue
+      case .layerNorm(let norm):
+        normalise(current, norm)
+        continue
+      case .linear(let linear):
+        linear.matrix.multiply(current, into: next)
+      case .conv1d(let conv):
+        convolve(
+          conv, current, into: next, history: history, position: &state.positions[index], window: state.window
+        )
+      case .recurrent(let model):
+        model.step(
+          UnsafeBufferPointer(start: current, count: model.inputSize),
+          state: &state.recurrent[recurrentIndex],
+          output: UnsafeMutableBufferPointer(start: next, count: model.outputSize))
+        recurrentIndex += 1
+      case .frameStack(let frames, let size):
+        // history holds the last frames−1 inputs, oldest first.
+        let kept = (frames - 1) * size
+        next.update(from: history, count: kept)
+        (next + kept).update(from: current, count: size)
+        if kept > 0 { history.update(from: next + size, count: kept) }
+      case .subsample(let every, _):
+        let position = state.positions[index]
+        state.positions[index] = position + 1 == every ? 0 : position + 1
+        if position != 0 { return false }
+        continue
+      }
+      swap(&current, &next)
+    }
+    output.baseAddress!.update(from: current, count: outputSize)
+    return true
+  }
+
+  /// Applies the output activation in place (softmax over the outputs, sigmoid on each, or none).
+  /// Does not allocate.
+  public func applyHeadActivation(_ values: UnsafeMutableBufferPointer<Float>) {
+    guard let v = values.baseAddress, !values.isEmpty else { return }
+    switch headActivation {
+    case .none: return
+    case .sigmoid: Activation.sigmoid.apply(v, count: values.count)
+    case .softmax:
+      var largest = v[0]
+      for index in 1..<values.count { largest = max(largest, v[index]) }
+      var sum: Float = 0
+      for index in 0..<values.count {
+        v[index] = expf(v[index] - largest)
+        sum += v[index]
+      }
+      for index in 0..<values.count { v[index] /= sum }
+    }
+  }
+
+  /// Steps over `[frameCount, inputSize]` frames and returns the outputs of the frames that
+  /// produced one, `[produced, outputSize]` (before the output activation). Allocates its result.
+  public func run(sequence: [Float], frameCount: Int, state: LayerChainState) -> [Float] {
+    precondition(sequence.count == frameCount * inputSize, "frames are not [\(frameCount), \(inputSize)]")
+    var outputs: [Float] = []
+    var frame = [Float](repeating: 0, count: outputSize)
+    sequence.withUnsafeBufferPointer { all in
+      frame.withUnsafeMutableBufferPointer { y in
+        for t in 0..<frameCount {
+          let x = UnsafeBufferPointer(rebasing: all[(t * inputSize)..<((t + 1) * inputSize)])
+          if step(x, state: state, output: y) { outputs.append(contentsOf: y) }
+        }
+      }
+    }
+    return outputs
+  }
+
+  @inline(__always)
+  private func normalise(_ x: UnsafeMutablePointer<Float>, _ norm: LayerNorm) {
+    let count = norm.size
+    var sum = 0.0
+    for index in 0..<count { sum += Double(x[index]) }
+    let mean = sum / Double(count)
+    var squares = 0.0
+    for index in 0..<count {
+      let d = Double(x[index]) - mean
+      squares += d * d
+    }
+    let inverse = 1 / (squares / Double(count) + Double(norm.epsilon)).squareRoot()
+    norm.gamma.withUnsafeBufferPointer { g in
+      norm.beta.withUnsafeBufferPointer { b in
+        for index in 0..<count { x[index] = Float((Double(x[index]) - mean) * inverse) * g[index] + b[index] }
+      }
+    }
+  }
+
+  /// One causal convolution step: the window `[x(t−(k−1)d), …, x(t)]` (oldest first) from the
+  /// ring of past inputs, then one packed matrix × vector (or per-channel dot products).
+  @inline(__always)
+  private func convolve(
+    _ conv: CausalConv1d, _ x: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>,
+    history: UnsafeMutablePointer<Float>, position: inout Int, window: UnsafeMutablePointer<Float>
+  ) {
+    let channels = conv.inputs
+    let kept = conv.historyFrames
+    // The ring holds `kept` frames; `position` is the slot of the oldest.
+    for tap in 0..<conv.kernel {
+      let back = (conv.kernel - 1 - tap) * conv.dilation  // frames before t
+      let target = window + tap * channels
+      if back == 0 {
+        target.update(from: x, count: channels)
+      } else {
+        let slot = (position + kept - back) % kept
+        target.update(from: history + slot * channels, count: channels)
+      }
+    }
+    if kept > 0 {
+      (history + position * channels).update(from: x, count: channels)
+      position = position + 1 == kept ? 0 : position + 1
+    }
+    if let matrix = conv.matrix {
+      matrix.multiply(window, into: y)
+    } else {
+      conv.depthwiseWeights.withUnsafeBufferPointer { w in
+        conv.bias.withUnsafeBufferPointer { b in
+          for channel in 0..<channels {
+            var sum = b[channel]
+            for tap in 0..<conv.kernel {
+              sum += w[channel * conv.kernel + tap] * window[tap * channels + channel]
+            }
+            y[channel] = sum
+          }
+        }
+      }
+    }
+  }
+}
+
+/// One stream's state in a ``LayerChain``: every recurrent layer's `h`/`c`, the convolution and
+/// stacking histories, the subsampling counters, and the scratch a step needs — allocated at
+/// ``LayerChain/makeState()``. Carried across calls; ``reset()`` returns it to the start of a
+/// stream. Use from one thread at a time.
+public final class LayerChainState {
+  let chain: LayerChain
+  /// The recurrent layers' states, in chain order.
+  public internal(set) var recurrent: [RecurrentState]
+  /// All histories, one region per layer (`historyOffsets`).
+  let histories: UnsafeMutablePointer<Float>
+  let historyOffsets: UnsafeMutablePointer<Int>
+  let historyCount: Int
+  /// Per layer: a conv ring's oldest slot, or a subsampler's phase.
+  let positions: UnsafeMutablePointer<Int>
+  /// Ping-pong buffers of ``LayerChain/width`` floats, and the conv window.
+  let ping: UnsafeMutablePointer<Float>
+  let pong: UnsafeMutablePointer<Float>
+  let window: UnsafeMutablePointer<Float>
+
+  init(chain: LayerChain) {
+    self.chain = chain
+    let layers = chain.layers
+    recurrent = layers.compactMap { layer in
+      if case .recurrent(let model) = layer { return try? model.makeStepState() }
+      return nil
+    }
+    historyOffsets = .allocate(capacity: layers.count)
+    var total = 0
+    for (index, layer) in layers.enumerated() {
+      historyOffsets[index] = total
+      total += layer.historyFloats
+    }
+    historyCount = total
+    histories = .allocate(capacity: max(total, 1))
+    positions = .allocate(capacity: layers.count)
+    ping = .allocate(capacity: chain.width)
+    pong = .allocate(capacity: chain.width)
+    window = .allocate(capacity: max(chain.windowWidth, 1))
+    ping.initialize(repeating: 0, count: chain.width)
+    pong.initialize(repeating: 0, count: chain.width)
+    window.initialize(repeating: 0, count: max(chain.windowWidth, 1))
+    histories.initialize(repeating: 0, count: max(total, 1))
+    positions.initialize(repeating: 0, count: layers.count)
+  }
+
+  deinit {
+    histories.deallocate()
+    historyOffsets.deallocate()
+    positions.deallocate()
+    ping.deallocate()
+    pong.deallocate()
+    window.deallocate()
+  }
+
+  /// Back to the start of a stream: recurrent states, histories and counters zero.
+  public func reset() {
+    for index in recurrent.indices { recurrent[index].reset() }
+    histories.update(repeating: 0, count: max(historyCount, 1))
+    positions.update(repeating: 0, count: chain.storage.count)
+  }
+}
