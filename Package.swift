@@ -59,7 +59,7 @@ let package = Package(
     // recurrent stacks), streaming one frame at a time on the recurrent step's kernels.
     .target(name: "Network", dependencies: ["Recurrent"]),
     // safetensors model files and .npy arrays → `Recurrent` values; one-line errors.
-    .target(name: "ModelIO", dependencies: ["Recurrent", "Features"]),
+    .target(name: "ModelIO", dependencies: ["Recurrent", "Features", "Network"]),
     // C libraries, each wrapped by one Swift file that makes all of its calls.
     .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
     .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),

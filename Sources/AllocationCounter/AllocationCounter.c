@@ -7,7 +7,46 @@
 // control (a deliberate allocation must be counted) turns into a failure, never a vacuous pass.
 #include "AllocationCounter.h"
 
-#if defined(__linux__) && defined(__GLIBC__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define STREAMRNN_SANITIZED 1
+#endif
+#endif
+
+#if defined(STREAMRNN_SANITIZED)
+// Under AddressSanitizer or ThreadSanitizer the sanitizer owns malloc: replacing it would hand its
+// free() memory it never allocated. Count through the sanitizer's allocation hook instead.
+#include <stddef.h>
+
+extern int __sanitizer_install_malloc_and_free_hooks(
+    void (*malloc_hook)(const volatile void *, size_t), void (*free_hook)(const volatile void *));
+
+static __thread int counting __attribute__((tls_model("initial-exec")));
+static __thread uint64_t count __attribute__((tls_model("initial-exec")));
+
+static void on_malloc(const volatile void *pointer, size_t size) {
+  (void)pointer;
+  (void)size;
+  if (counting) count += 1;
+}
+
+static void on_free(const volatile void *pointer) { (void)pointer; }
+
+__attribute__((constructor)) static void install_hooks(void) {
+  __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
+}
+
+void allocation_counter_start(void) {
+  count = 0;
+  counting = 1;
+}
+
+uint64_t allocation_counter_stop(void) {
+  counting = 0;
+  return count;
+}
+
+#elif defined(__linux__) && defined(__GLIBC__)
 #include <errno.h>
 #include <stddef.h>
 

@@ -1,4 +1,5 @@
 import Features
+import Network
 import Recurrent
 
 /// Loads recurrent models from safetensors files holding a PyTorch `state_dict`.
@@ -64,6 +65,74 @@ public enum ModelLoader {
     return (model, features)
   }
 
+  /// Reads any model as a chain of layers, with its features: a file with `graph` metadata (see
+  /// ``GraphMetadata``) as its layers, any other model (a recurrent stack with an optional head,
+  /// Silero) as a one-layer chain with its head's activation and labels.
+  public static func loadChain(
+    path: String, kernel: RecurrentKernel = .preferred, weightStorage: WeightStorage = .float32
+  ) throws(ModelFileError) -> (chain: LayerChain, features: FeatureConfiguration?) {
+    try loadChain(file: SafeTensorsFile(path: path), path: path, kernel: kernel, weightStorage: weightStorage)
+  }
+
+  /// Like ``loadChain(path:kernel:weightStorage:)``, from a file already read.
+  public static func loadChain(
+    file: SafeTensorsFile, path: String, kernel: RecurrentKernel = .preferred,
+    weightStorage: WeightStorage = .float32
+  ) throws(ModelFileError) -> (chain: LayerChain, features: FeatureConfiguration?) {
+    guard let graph = file.metadata["graph"] else {
+      let loaded = try loadWithFeatures(file: file, path: path, kernel: kernel, weightStorage: weightStorage)
+      do {
+        let chain = try LayerChain(
+          layers: [.recurrent(loaded.model)], headActivation: loaded.model.head?.activation ?? .none,
+          labels: loaded.model.head?.labels)
+        return (chain, loaded.features)
+      } catch {
+        throw ModelFileError(path: path, reason: error.description)
+      }
+    }
+    for key in ["kind", "head_activation", "head_input_activation"] where file.metadata[key] != nil {
+      throw ModelFileError(
+        path: path, reason: "metadata '\(key)' does not apply to a graph (the graph says it)")
+    }
+    let chain = try GraphMetadata.parse(
+      graph, tensors: file.tensors, labels: try labels(in: file, path: path), path: path, kernel: kernel,
+      weightStorage: weightStorage)
+    if let frontend = file.metadata["frontend"] {
+      guard file.metadata["features"] == nil else {
+        throw ModelFileError(path: path, reason: "metadata has both 'frontend' and 'features'; expected one")
+      }
+      let learned = try FrontendMetadata.parse(frontend, tensors: file.tensors, path: path)
+      guard learned.featureCount == chain.inputSize else {
+        throw ModelFileError(
+          path: path,
+          reason:
+            "the frontend gives \(learned.featureCount) values per frame but the graph takes \(chain.inputSize)"
+        )
+      }
+      return (chain, .learned(learned))
+    }
+    let features = try file.metadata["features"].map { text throws(ModelFileError) in
+      try FeatureMetadata.parse(text, path: path)
+    }
+    return (chain, features)
+  }
+
+  /// The `labels` metadata: a JSON list of 1 to 64 printable characters each, or nil.
+  static func labels(in file: SafeTensorsFile, path: String) throws(ModelFileError) -> [String]? {
+    guard let text = file.metadata["labels"] else { return nil }
+    guard let list = JSONValue.parse(text)?.array, case let names = list.compactMap(\.string),
+      names.count == list.count
+    else {
+      throw ModelFileError(
+        path: path, reason: "metadata labels must be a JSON list of strings, got \(printable(text))")
+    }
+    if let bad = names.first(where: { $0.isEmpty || $0.unicodeScalars.count > 64 || printable($0) != $0 }) {
+      throw ModelFileError(
+        path: path, reason: "metadata label '\(printable(bad))' must be 1 to 64 printable characters")
+    }
+    return names
+  }
+
   /// Builds the model from an already parsed file; `path` only names it in errors.
   public static func model(
     from file: SafeTensorsFile, path: String, kind: RecurrentKind? = nil,
@@ -73,6 +142,10 @@ public enum ModelLoader {
     throws(ModelFileError) -> RecurrentModel
   {
     func fail(_ reason: String) -> ModelFileError { ModelFileError(path: path, reason: reason) }
+    if file.metadata["graph"] != nil {
+      throw fail(
+        "holds a layer graph, not a single recurrent stack: load it as a chain (ModelLoader.loadChain)")
+    }
     var resolvedKind = kind
     if resolvedKind == nil, let text = file.metadata["kind"] {
       guard let parsed = RecurrentKind(rawValue: text) else {
@@ -91,18 +164,7 @@ public enum ModelLoader {
       }
       activation = parsed
     }
-    var labels: [String]?
-    if let text = file.metadata["labels"] {
-      guard let list = JSONValue.parse(text)?.array, case let names = list.compactMap(\.string),
-        names.count == list.count
-      else {
-        throw fail("metadata labels must be a JSON list of strings, got \(printable(text))")
-      }
-      if let bad = names.first(where: { $0.isEmpty || $0.unicodeScalars.count > 64 || printable($0) != $0 }) {
-        throw fail("metadata label '\(printable(bad))' must be 1 to 64 printable characters")
-      }
-      labels = names
-    }
+    let labels = try Self.labels(in: file, path: path)
     var inputActivation = HeadInputActivation.none
     if let text = file.metadata["head_input_activation"] {
       guard let parsed = HeadInputActivation(rawValue: text) else {

@@ -1,0 +1,86 @@
+import Foundation
+import ModelIO
+import Network
+import Recurrent
+import Testing
+
+let networkFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+  .appendingPathComponent("../Golden/network").standardized.path
+
+@Suite("Layer graphs equal PyTorch (Scripts/make_network_golden.py)")
+struct GraphGoldenTests {
+  @Test(
+    "Every output within 1e-5 of PyTorch's, on every kernel this CPU runs",
+    arguments: [
+      "norm_linear_gru2_mlp", "causalconv_bn_lstmproj", "lstm_gru_layernorm", "depthwise_activations",
+    ],
+    RecurrentKernel.allCases.filter(\.isAvailable))
+  func matchesPyTorch(name: String, kernel: RecurrentKernel) throws {
+    let folder = networkFolder + "/" + name
+    let (chain, _) = try ModelLoader.loadChain(path: folder + "/model.safetensors", kernel: kernel)
+    let frames = try NpyArray(path: folder + "/frames.npy")
+    let expected = try NpyArray(path: folder + "/out.npy")
+    #expect(frames.shape[0] >= 1000 && frames.shape[1] == chain.inputSize)
+    let actual = chain.run(sequence: frames.values, frameCount: frames.shape[0], state: chain.makeState())
+    #expect(actual.count == expected.values.count)
+    let difference = maxDifference(actual, expected.values)
+    #expect(difference <= 1e-5, "\(name) on \(kernel): max |Δ| \(difference)")
+  }
+
+  @Test func anOrdinaryModelLoadsAsAOneLayerChain() throws {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..")
+      .standardized.path
+    let path = root + "/Examples/demo/gru2x64-head2.safetensors"
+    let model = try ModelLoader.load(path: path)
+    let (chain, features) = try ModelLoader.loadChain(path: path)
+    #expect(chain.labels == ["quiet", "active"] && chain.headActivation == .softmax && features != nil)
+    let frames = values(40 * 100, seed: 3)
+    var state = try model.makeStepState()
+    #expect(
+      chain.run(sequence: frames, frameCount: 100, state: chain.makeState())
+        == model.stepEach(frames: frames, frameCount: 100, state: &state))
+    #expect(throws: ModelFileError.self) {
+      try ModelLoader.load(path: networkFolder + "/lstm_gru_layernorm/model.safetensors")
+    }
+  }
+
+  func graphError(_ graph: String, tensors: [String: FloatTensor]) -> String? {
+    do {
+      _ = try GraphMetadata.parse(graph, tensors: tensors, labels: nil, path: "g.safetensors")
+      return nil
+    } catch { return error.description }
+  }
+
+  @Test func badGraphsAreOneLineNamingTheLayer() {
+    let w = FloatTensor(shape: [3, 4], values: values(12, seed: 1))
+    let b = FloatTensor(shape: [3], values: values(3, seed: 2))
+    let linear = #"{"type": "linear", "weight": "w", "bias": "b"}"#
+    func graph(_ layers: String, version: Int = 1) -> String {
+      #"{"version": \#(version), "layers": [\#(layers)]}"#
+    }
+    #expect(graphError(graph(linear), tensors: ["w": w, "b": b]) == nil)
+    let cases: [(String, [String: FloatTensor], String)] = [
+      (graph(linear, version: 2), ["w": w, "b": b], "'version' must be 1"),
+      (graph(#"{"type": "attention"}"#), [:], "layer 0 (attention): unknown layer type"),
+      (graph(#"{"type": "linear", "weight": "missing"}"#), [:], "tensor 'missing' is not in the file"),
+      (graph(linear), ["w": w, "b": b, "extra": b], "tensor 'extra' is used by no layer"),
+      (graph(linear + "," + linear), ["w": w, "b": b], "takes 4 features but layer 0 (linear) gives 3"),
+      (
+        graph(#"{"type": "linear", "weight": "w", "bias": "b", "scale": 2}"#), ["w": w, "b": b],
+        "unknown key 'scale'"
+      ),
+      (
+        graph(linear + #", {"type": "activation", "function": "mish"}"#), ["w": w, "b": b],
+        "unknown activation 'mish'"
+      ),
+      (graph(#"{"type": "conv1d", "weight": "w", "padding": "same"}"#), ["w": w], "only causal padding"),
+      (graph(#"{"type": "gru", "prefix": "rnn."}"#), [:], "layer 0 (gru)"),
+      (#"{"version": 1, "layers": []}"#, [:], "'layers' must be a list"),
+    ]
+    for (text, tensors, expected) in cases {
+      let message = graphError(text, tensors: tensors)
+      #expect(message?.contains(expected) == true, "\(message ?? "accepted"), expected \(expected)")
+      #expect(message.map { !$0.contains("\n") } ?? true)
+    }
+  }
+}
