@@ -83,7 +83,7 @@ let package = Package(
     .target(
       name: "Pipeline",
       dependencies: [
-        "StreamCore", "Features", "Recurrent", "ModelIO",
+        "StreamCore", "Features", "Recurrent", "Network", "ModelIO",
         .product(name: "Histogram", package: "hdrhistogram-swift"),
       ]),
     // Per-thread malloc counting by interposing malloc & co. in the linking executable.
@@ -98,8 +98,8 @@ let package = Package(
     .target(
       name: "StreamRNNCommands",
       dependencies: [
-        "Recurrent", "ModelIO", "Features", "AudioFile", "StreamCore", "Pipeline", "Replay", "ALSACapture",
-        "BundledModels", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "Recurrent", "Network", "ModelIO", "Features", "AudioFile", "StreamCore", "Pipeline", "Replay",
+        "ALSACapture", "BundledModels", .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     .executableTarget(name: "streamrnn", dependencies: ["StreamRNNCommands"]),

@@ -73,7 +73,7 @@ public enum GraphMetadata {
       throw fail("tensor '\(printable(stray))' is used by no layer")
     }
     do {
-      return try LayerChain(layers: layers, headActivation: outputActivation, labels: labels)
+      return try LayerChain(layers: layers, headActivation: outputActivation, labels: labels, kernel: kernel)
     } catch {
       throw fail(error.description)
     }

@@ -84,7 +84,7 @@ public enum ModelLoader {
       do {
         let chain = try LayerChain(
           layers: [.recurrent(loaded.model)], headActivation: loaded.model.head?.activation ?? .none,
-          labels: loaded.model.head?.labels)
+          labels: loaded.model.head?.labels, kernel: loaded.model.kernel)
         return (chain, loaded.features)
       } catch {
         throw ModelFileError(path: path, reason: error.description)

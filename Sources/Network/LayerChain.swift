@@ -23,6 +23,8 @@ public final class LayerChain: @unchecked Sendable {
   public let outputSize: Int
   /// Applied by ``applyHeadActivation(_:)`` (softmax, sigmoid or none).
   public let headActivation: HeadActivation
+  /// The instruction set of the output activation (the layers carry their own).
+  public let kernel: RecurrentKernel
   /// Output names, `outputSize` of them, or nil.
   public let labels: [String]?
   /// Widest layer input or output, rounded up to whole 16-float vectors (packed kernels write whole
@@ -33,9 +35,10 @@ public final class LayerChain: @unchecked Sendable {
 
   /// Checks that each layer's output feeds the next one's input and that every layer can stream.
   /// - Throws: ``LayerChainError`` naming the first layer that does not fit.
-  public init(layers: [Layer], headActivation: HeadActivation = .none, labels: [String]? = nil)
-    throws(LayerChainError)
-  {
+  public init(
+    layers: [Layer], headActivation: HeadActivation = .none, labels: [String]? = nil,
+    kernel: RecurrentKernel = .preferred
+  ) throws(LayerChainError) {
     guard let first = layers.first else {
       throw LayerChainError(description: "a chain needs at least one layer")
     }
@@ -54,6 +57,7 @@ public final class LayerChain: @unchecked Sendable {
     }
     inputSize = first.inputSize
     outputSize = outputs
+    self.kernel = kernel
     self.headActivation = headActivation
     self.labels = labels
     let widest = layers.reduce(0) { max($0, $1.inputSize, $1.outputSize) }
@@ -136,23 +140,11 @@ public final class LayerChain: @unchecked Sendable {
     return true
   }
 
-  /// Applies the output activation in place (softmax over the outputs, sigmoid on each, or none).
-  /// Does not allocate.
+  /// Applies the output activation in place (softmax over the outputs, sigmoid on each, or none),
+  /// with the same code as a recurrent model's head (``HeadActivation/apply(_:kernel:)``), so a
+  /// one-layer chain gives exactly that model's probabilities. Does not allocate.
   public func applyHeadActivation(_ values: UnsafeMutableBufferPointer<Float>) {
-    guard let v = values.baseAddress, !values.isEmpty else { return }
-    switch headActivation {
-    case .none: return
-    case .sigmoid: Activation.sigmoid.apply(v, count: values.count)
-    case .softmax:
-      var largest = v[0]
-      for index in 1..<values.count { largest = max(largest, v[index]) }
-      var sum: Float = 0
-      for index in 0..<values.count {
-        v[index] = expf(v[index] - largest)
-        sum += v[index]
-      }
-      for index in 0..<values.count { v[index] /= sum }
-    }
+    headActivation.apply(values, kernel: kernel)
   }
 
   /// Steps over `[frameCount, inputSize]` frames and returns the outputs of the frames that

@@ -1,5 +1,6 @@
 import Features
 import ModelIO
+import Network
 import Recurrent
 import StreamCore
 import Synchronization
@@ -148,7 +149,7 @@ public struct StreamReport: Sendable {
 /// ``run(source:)``; the consumer loop then allocates, locks and throws nothing per frame (the sink
 /// and observers may do I/O: their cost shows as queue wait). One runner runs one stream at a time.
 public final class StreamRunner {
-  let model: RecurrentModel
+  let model: LayerChain
   let features: FeatureConfiguration
   let sink: (any FrameSink)?
   let observers: [any StreamObserver]
@@ -160,11 +161,30 @@ public final class StreamRunner {
   public let control = StreamControl()
   let counters = StreamCounters()
 
+  /// A stream of a recurrent model with its head (a one-layer chain).
+  /// - Throws: ``StreamError``; a bidirectional model cannot stream.
+  public convenience init(
+    model: RecurrentModel, features: FeatureConfiguration, sink: (any FrameSink)?,
+    observers: [any StreamObserver] = [], options: StreamOptions = StreamOptions()
+  ) throws(StreamError) {
+    let chain: LayerChain
+    do {
+      chain = try LayerChain(
+        layers: [.recurrent(model)], headActivation: model.head?.activation ?? .none,
+        labels: model.head?.labels,
+        kernel: model.kernel)
+    } catch {
+      throw .modelCannotStream(error.description)
+    }
+    try self.init(model: chain, features: features, sink: sink, observers: observers, options: options)
+  }
+
   /// Checks that the model takes these features and that the options are in range; allocates
-  /// nothing for the stream yet.
+  /// nothing for the stream yet. A chain with a ``Layer/subsample(every:size:)`` gives records for
+  /// the frames it passes only (their `frame` is the input frame's number).
   /// - Throws: ``StreamError`` (one line naming the parameter).
   public init(
-    model: RecurrentModel, features: FeatureConfiguration, sink: (any FrameSink)?,
+    model: LayerChain, features: FeatureConfiguration, sink: (any FrameSink)?,
     observers: [any StreamObserver] = [], options: StreamOptions = StreamOptions()
   ) throws(StreamError) {
     guard model.inputSize == features.featureCount else {
@@ -181,7 +201,7 @@ public final class StreamRunner {
     self.options = options
     description = StreamDescription(
       sampleRate: features.sampleRate, hopLength: features.hopLength, outputCount: model.outputSize,
-      labels: model.head?.labels, independentProbabilities: model.head?.activation == .sigmoid)
+      labels: model.labels, independentProbabilities: model.headActivation == .sigmoid)
   }
 
   /// Runs `source` on a source thread and consumes here until the source ends and the ring is
@@ -227,7 +247,7 @@ private final class Consumer {
   /// The runner's observers in a buffer of their own: iterating an `Array` of existentials goes
   /// through a generic read coroutine that allocates its frame in unoptimised builds.
   let observers: UnsafeMutableBufferPointer<any StreamObserver>
-  var state: RecurrentState
+  let state: LayerChainState
   /// `[outputCount]` the step's outputs after the head activation.
   let output: UnsafeMutableBufferPointer<Float>
   var stepTimes = LatencyRecorder()
@@ -249,8 +269,7 @@ private final class Consumer {
     observers = .allocate(capacity: runner.observers.count)
     _ = observers.initialize(from: runner.observers)
     let model = runner.model
-    // makeStepState refuses bidirectional models; the runner's callers check that first.
-    state = (try? model.makeStepState()) ?? model.makeState()
+    state = model.makeState()
     output = .allocate(capacity: model.outputSize)
     output.initialize(repeating: 0)
     frameLimit = runner.options.duration.map { Int(($0 / runner.description.secondsPerFrame).rounded(.up)) }
@@ -258,8 +277,7 @@ private final class Consumer {
     // Warm-up: the first call of each function may set up runtime metadata (an allocation).
     let zeros = [Float](repeating: 0, count: model.inputSize)
     zeros.withUnsafeBufferPointer { x in
-      model.step(x, state: &state, output: output)
-      model.applyHeadActivation(output)
+      if model.step(x, state: state, output: output) { model.applyHeadActivation(output) }
     }
     state.reset()
   }
@@ -302,17 +320,19 @@ private final class Consumer {
       resetPending = false
     }
     let model = runner.model
-    model.step(frame, state: &state, output: output)
-    model.applyHeadActivation(output)
+    let produced = model.step(frame, state: state, output: output)
+    if produced { model.applyHeadActivation(output) }
     let stepped = monotonicNow()
-    var finite = true
-    for value in output where !value.isFinite { finite = false }
-    if !finite { nonFiniteFrames += 1 }
     stepTimes.record(stepped &- popped)
     computeTimes.record(info.featureNanoseconds &+ (stepped &- popped))
     latencies.record(stepped &- info.captureTime)
     if info.discontinuity { discontinuities += 1 }
     frames += 1
+    // A subsampling chain gives no output for some frames: nothing to observe or write.
+    guard produced else { return }
+    var finite = true
+    for value in output where !value.isFinite { finite = false }
+    if !finite { nonFiniteFrames += 1 }
     let record = FrameRecord(
       index: info.index, time: Double(info.index) * runner.description.secondsPerFrame,
       outputs: UnsafeBufferPointer(output), stepMicroseconds: Double(stepped &- popped) / 1000,

@@ -42,6 +42,20 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
   /// Whether this CPU runs this kernel.
   public var isAvailable: Bool { Self.available.contains(self) }
 
+  /// Each kernel's softmax (the preferred kernel's when this CPU lacks it), taken once: building
+  /// ``functions`` allocates, and a head's activation must not.
+  var softmax: @Sendable (UnsafeMutablePointer<Float>, Int) -> Void {
+    switch self {
+    case .portable: Self.portableSoftmax
+    case .avx2: Self.avx2Softmax
+    case .avx512: Self.avx512Softmax
+    }
+  }
+  private static let portableSoftmax = RecurrentKernel.portable.functions.softmax
+  private static let avx2Softmax = (RecurrentKernel.avx2.isAvailable ? .avx2 : preferred).functions.softmax
+  private static let avx512Softmax = (RecurrentKernel.avx512.isAvailable ? .avx512 : preferred).functions
+    .softmax
+
   var functions: KernelFunctions {
     switch self {
     case .portable:

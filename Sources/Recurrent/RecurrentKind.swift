@@ -27,6 +27,23 @@ public enum HeadActivation: String, Sendable, CaseIterable {
   case sigmoid
   /// Raw logits.
   case none
+
+  /// Applies the activation in place on `kernel`'s functions (the softmax is the kernel's own), the
+  /// same code every model's head uses. Does not allocate or lock.
+  public func apply(_ values: UnsafeMutableBufferPointer<Float>, kernel: RecurrentKernel = .preferred) {
+    // Plain pointer loops: generic collection algorithms here could instantiate runtime metadata
+    // (an allocation) on their first call from a real-time thread.
+    guard let v = values.baseAddress, values.count > 0 else { return }
+    switch self {
+    case .none:
+      return
+    case .sigmoid:
+      for index in 0..<values.count { v[index] = Recurrent.sigmoid(v[index]) }
+    case .softmax:
+      // Subtracting the maximum keeps exp from overflowing; the result is unchanged.
+      kernel.softmax(v, values.count)
+    }
+  }
 }
 
 /// What the classifier head applies to the last layer's output before its Linear layer (Silero VAD

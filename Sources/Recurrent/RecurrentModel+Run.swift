@@ -141,17 +141,8 @@ extension RecurrentModel {
   public func applyHeadActivation(_ values: UnsafeMutableBufferPointer<Float>) {
     // Plain pointer loops: generic collection algorithms here could instantiate runtime metadata
     // (an allocation) on their first call from a real-time thread.
-    guard let head, let v = values.baseAddress, values.count > 0 else { return }
-    let count = values.count
-    switch head.activation {
-    case .none:
-      return
-    case .sigmoid:
-      for index in 0..<count { v[index] = sigmoid(v[index]) }
-    case .softmax:
-      // Subtracting the maximum keeps exp from overflowing; the result is unchanged.
-      functions.softmax(v, count)
-    }
+    guard let head else { return }
+    head.activation.apply(values, kernel: kernel)
   }
 
   /// Writes the head's logits for `features` (`[D*H_out]`), or copies the features without a head.

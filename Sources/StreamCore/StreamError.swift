@@ -15,6 +15,8 @@ public enum StreamError: Error, Equatable, CustomStringConvertible {
   case threadFailed(function: String, code: Int32)
   /// A sink could not write: the path or stream and the system's reason.
   case sinkFailed(String)
+  /// The model cannot run one frame at a time (a bidirectional layer needs the future).
+  case modelCannotStream(String)
 
   /// One line.
   public var description: String {
@@ -31,6 +33,7 @@ public enum StreamError: Error, Equatable, CustomStringConvertible {
     case .sinkTakesNoEvents: "this record format cannot hold events (speech segments); use JSON Lines"
     case .threadFailed(let function, let code): "\(function) failed: error \(code)"
     case .sinkFailed(let message): message
+    case .modelCannotStream(let reason): "the model cannot stream: \(reason)"
     }
   }
 }

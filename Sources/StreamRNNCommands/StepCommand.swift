@@ -43,7 +43,12 @@ struct StepCommand: ParsableCommand {
   var weights: WeightStorage = .float32
 
   func run() throws {
-    let model = try ModelLoader.load(path: model, kind: kind, weightStorage: weights)
+    let file = try SafeTensorsFile(path: model)
+    if file.metadata["graph"] != nil {
+      try runChain(file)
+      return
+    }
+    let model = try ModelLoader.model(from: file, path: model, kind: kind, weightStorage: weights)
     if !model.hasCellState, let given = c0 ?? cn {
       throw CommandError(
         description: "\(given): only LSTMs have a cell state c, this model is \(model.kind.rawValue)")
@@ -84,6 +89,24 @@ struct StepCommand: ParsableCommand {
     if let cn {
       try NpyArray(shape: [slots, model.hiddenSize], values: state.c).write(to: cn)
     }
+  }
+
+  /// A layer graph: every frame through the chain (outputs before the output activation, one row
+  /// per frame the chain gives an output for).
+  private func runChain(_ file: SafeTensorsFile) throws {
+    if kind != nil || h0 != nil || c0 != nil || hn != nil || cn != nil {
+      throw CommandError(
+        description:
+          "\(model): --kind, --h0, --c0, --hn and --cn apply to a single recurrent stack, not to a layer graph"
+      )
+    }
+    let (chain, _) = try ModelLoader.loadChain(file: file, path: model, weightStorage: weights)
+    let input = try NpyArray(path: frames)
+    guard input.shape.count == 2, input.shape[1] == chain.inputSize else {
+      throw CommandError(description: "\(frames): shape \(input.shape), expected [T, \(chain.inputSize)]")
+    }
+    let outputs = chain.run(sequence: input.values, frameCount: input.shape[0], state: chain.makeState())
+    try NpyArray(shape: [outputs.count / chain.outputSize, chain.outputSize], values: outputs).write(to: out)
   }
 
   /// Accepts `shape`, or PyTorch's batched form with a batch of 1 in the middle (`[L*D, 1, H]`).

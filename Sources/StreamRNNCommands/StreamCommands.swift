@@ -3,6 +3,7 @@ import AudioFile
 import BundledModels
 import Features
 import ModelIO
+import Network
 import Pipeline
 import Recurrent
 import Replay
@@ -29,11 +30,15 @@ struct ModelOptions: ParsableArguments {
   @Option(help: weightsHelp)
   var weights: WeightStorage = .float32
 
-  /// The model and its feature configuration after the command line's overrides.
-  func load(features: FeatureOptions) throws -> (RecurrentModel, FeatureConfiguration) {
+  /// The model (as a chain of layers) and its feature configuration after the command line's
+  /// overrides.
+  func load(features: FeatureOptions) throws -> (LayerChain, FeatureConfiguration) {
     let name: String
     let loaded: (model: RecurrentModel, features: FeatureConfiguration?)
-    if let model {
+    if let model, modelKind == nil {
+      let (chain, base) = try ModelLoader.loadChain(path: model, weightStorage: weights)
+      return (chain, try check(chain, features.configuration(base: base), name: model))
+    } else if let model {
       name = model
       loaded = try ModelLoader.loadWithFeatures(path: model, kind: modelKind, weightStorage: weights)
     } else {
@@ -41,17 +46,25 @@ struct ModelOptions: ParsableArguments {
       name = bundled.name
       loaded = (bundled.model, bundled.features)
     }
-    let configuration = try features.configuration(base: loaded.features)
     if loaded.model.isBidirectional {
       throw CommandError(description: "\(name): bidirectional models need the future and cannot stream")
     }
-    guard loaded.model.inputSize == configuration.featureCount else {
+    let chain = try LayerChain(
+      layers: [.recurrent(loaded.model)], headActivation: loaded.model.head?.activation ?? .none,
+      labels: loaded.model.head?.labels, kernel: loaded.model.kernel)
+    return (chain, try check(chain, features.configuration(base: loaded.features), name: name))
+  }
+
+  private func check(_ chain: LayerChain, _ configuration: FeatureConfiguration, name: String) throws
+    -> FeatureConfiguration
+  {
+    guard chain.inputSize == configuration.featureCount else {
       throw CommandError(
         description:
-          "\(name): the model takes \(loaded.model.inputSize) inputs per frame but the features give \(configuration.featureCount) (set --n-mels or the model's features metadata)"
+          "\(name): the model takes \(chain.inputSize) inputs per frame but the features give \(configuration.featureCount) (set --n-mels or the model's features metadata)"
       )
     }
-    return (loaded.model, configuration)
+    return configuration
   }
 }
 
@@ -171,7 +184,7 @@ struct StreamOutputOptions: ParsableArguments {
 /// What `replay` and `capture` share: the model, features, observers and outputs, wired to a
 /// source by ``run(source:duration:)``.
 struct StreamSetup {
-  let model: RecurrentModel
+  let model: LayerChain
   let features: FeatureConfiguration
   let segments: SegmentOptions
   let output: StreamOutputOptions

@@ -157,3 +157,56 @@ struct StepCommandTests {
   /// ArgumentParser adds a usage hint under errors about the flags themselves.
   private func flagError(_ text: String) -> Bool { text.contains("Usage:") || text.contains("Help:") }
 }
+
+@Suite("Layer graphs through the CLI")
+struct GraphCommandTests {
+  let folder = packageRoot.appendingPathComponent("Tests/Golden/network").path
+
+  @Test(arguments: [
+    "norm_linear_gru2_mlp", "causalconv_bn_lstmproj", "lstm_gru_layernorm", "depthwise_activations",
+  ])
+  func stepWritesPyTorchsOutputs(name: String) throws {
+    let out = temporaryPath("graph-\(name)-\(UUID().uuidString).npy")
+    let result = try streamrnn([
+      "step", "--model", "\(folder)/\(name)/model.safetensors", "--frames", "\(folder)/\(name)/frames.npy",
+      "--out", out,
+    ])
+    #expect(result.status == 0, "\(result.standardError)")
+    let expected = try NpyArray(path: "\(folder)/\(name)/out.npy")
+    let actual = try NpyArray(path: out)
+    #expect(actual.shape == expected.shape)
+    #expect(maxAbsDifference(actual.values, expected.values) <= 1e-5)
+  }
+
+  @Test func replayEqualsFeaturesThenStepForAGraph() throws {
+    let model = "\(folder)/norm_linear_gru2_mlp/model.safetensors"
+    let features = temporaryPath("graph-features-\(UUID().uuidString).npy")
+    let stepped = temporaryPath("graph-step-\(UUID().uuidString).npy")
+    let replayed = temporaryPath("graph-replay-\(UUID().uuidString).npy")
+    #expect(
+      try streamrnn(["features", demoSpeech, "--kind", "logmel", "--n-mels", "10", "--out", features]).status
+        == 0)
+    #expect(try streamrnn(["step", "--model", model, "--frames", features, "--out", stepped]).status == 0)
+    let result = try streamrnn([
+      "replay", demoSpeech, "--model", model, "--n-mels", "10", "--pace", "max", "--format", "npy", "--out",
+      replayed,
+    ])
+    #expect(result.status == 0, "\(result.standardError)")
+    // replay applies the output activation (softmax); step writes the chain's raw outputs.
+    let logits = try NpyArray(path: stepped)
+    let probabilities = try NpyArray(path: replayed)
+    #expect(probabilities.shape == logits.shape && logits.shape[0] > 400)
+    var expected: [Float] = []
+    for row in 0..<logits.shape[0] {
+      let values = Array(logits.values[(row * 3)..<(row * 3 + 3)])
+      let largest = values.max()!
+      let exps = values.map { exp(Double($0 - largest)) }
+      expected += exps.map { Float($0 / exps.reduce(0, +)) }
+    }
+    #expect(maxAbsDifference(probabilities.values, expected) <= 1e-5)
+    let refused = try streamrnn([
+      "step", "--model", model, "--frames", features, "--out", stepped, "--h0", features,
+    ])
+    #expect(refused.status != 0 && refused.standardError.contains("not to a layer graph"))
+  }
+}
