@@ -26,8 +26,9 @@ enum ALSAKit {
     && FileManager.default.fileExists(atPath: "/usr/share/alsa/alsa.conf") && executable("python3")
     && !folder.contains(":") && !folder.contains(" ")
 
-  /// jackd is installed too (for real overruns).
-  static let jackAvailable = available && executable("jackd")
+  /// jackd is installed too (for real overruns), and this is not a ThreadSanitizer run: libjack's
+  /// own (uninstrumented) client thread ends inside an interceptor and TSan aborts the process.
+  static let jackAvailable = available && executable("jackd") && dlsym(nil, "__tsan_init") == nil
 
   /// Points libasound at the kit's PCMs; must run before the process's first ALSA call.
   static let configured: Bool = {

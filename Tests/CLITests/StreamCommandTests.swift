@@ -340,7 +340,7 @@ struct OutputFileTests {
     let (status, records, stats) = try interrupted(by: SIGINT)
     #expect(status == 0)
     let lines = try String(contentsOfFile: records, encoding: .utf8).split(separator: "\n")
-    #expect(lines.count > 50 && lines.count < 450, "\(lines.count) records after about 1 s of 5 s")
+    #expect(lines.count > 5 && lines.count < 450, "\(lines.count) records after about 1 s of 5 s")
     #expect(lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil })
     let report = try #require(
       try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as? [String: Any])
