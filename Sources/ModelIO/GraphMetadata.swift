@@ -15,6 +15,8 @@ import Recurrent
 ///   {"type": "layernorm", "weight": T, "bias": T, "eps": 1e-5},         weight, bias optional
 ///   {"type": "activation", "function": NAME, …its options},
 ///   {"type": "gru" | "lstm" | "rnn_tanh" | "rnn_relu", "prefix": "rnn."},
+///   {"type": "gru_textbook", "weight_ih": T, "weight_hh": T, "bias_ih": T, "bias_hh": T,
+///    "update": "z_keeps_state" | "z_takes_candidate"},                 gate blocks r | z | n
 ///   {"type": "frame_stack", "frames": 3},
 ///   {"type": "subsample", "every": 2},
 ///   {"type": "dropout"}                                                the identity
@@ -230,6 +232,24 @@ private struct LayerReader {
           throw fail(error.description)
         }
         return (.recurrent(model), Array(own.keys))
+      case "gru_textbook":
+        try allow(["weight_ih", "weight_hh", "bias_ih", "bias_hh", "update"])
+        let weightIH = try tensor("weight_ih", rank: 2)
+        let weightHH = try tensor("weight_hh", rank: 2)
+        let biasIH = try optionalTensor("bias_ih", rank: 1)
+        let biasHH = try optionalTensor("bias_hh", rank: 1)
+        let updateName = fields["update"]?.string ?? GRUUpdate.zKeepsState.rawValue
+        guard let update = GRUUpdate(rawValue: updateName) else {
+          throw fail("'update' must be z_keeps_state or z_takes_candidate")
+        }
+        let hidden = weightHH.tensor.shape[1]
+        let gru = try TextbookGRU(
+          weightIH: weightIH.tensor.values, weightHH: weightHH.tensor.values, biasIH: biasIH?.tensor.values,
+          biasHH: biasHH?.tensor.values, inputs: weightIH.tensor.shape[1], hidden: hidden, update: update,
+          kernel: kernel)
+        return (
+          .textbookGRU(gru), [weightIH.name, weightHH.name] + [biasIH?.name, biasHH?.name].compactMap { $0 }
+        )
       case "frame_stack":
         try allow(["frames"])
         guard let inputWidth else { throw fail("cannot come first (its size follows the layer before)") }

@@ -144,6 +144,9 @@ public enum Layer: Sendable {
   /// A GRU/LSTM/RNN stack, PyTorch-exact, its `h`/`c` carried in the state. A head inside it, if
   /// any, gives logits (its activation is not applied: the chain's is).
   case recurrent(RecurrentModel)
+  /// The textbook GRU (reset before the recurrent matrix; Keras `reset_after=False`), its `h`
+  /// carried in the state.
+  case textbookGRU(TextbookGRU)
   /// The last `frames` frames concatenated, oldest first (zeros before the stream): `frames · size`
   /// features per frame, one out per frame in.
   case frameStack(frames: Int, size: Int)
@@ -160,6 +163,7 @@ public enum Layer: Sendable {
     case .layerNorm(let norm): norm.size
     case .conv1d(let conv): conv.inputs
     case .recurrent(let model): model.inputSize
+    case .textbookGRU(let gru): gru.inputs
     case .frameStack(_, let size): size
     case .subsample(_, let size): size
     }
@@ -174,6 +178,7 @@ public enum Layer: Sendable {
     case .layerNorm(let norm): norm.size
     case .conv1d(let conv): conv.outputs
     case .recurrent(let model): model.outputSize
+    case .textbookGRU(let gru): gru.hidden
     case .frameStack(let frames, let size): frames * size
     case .subsample(_, let size): size
     }
@@ -188,6 +193,7 @@ public enum Layer: Sendable {
     case .layerNorm: "layer norm"
     case .conv1d: "conv1d"
     case .recurrent(let model): model.kind.rawValue
+    case .textbookGRU: "textbook GRU"
     case .frameStack: "frame stack"
     case .subsample: "subsample"
     }
@@ -198,6 +204,7 @@ public enum Layer: Sendable {
     switch self {
     case .conv1d(let conv): conv.historyFrames * conv.inputs
     case .frameStack(let frames, let size): (frames - 1) * size
+    case .textbookGRU(let gru): gru.stateFloats
     default: 0
     }
   }
@@ -226,7 +233,7 @@ public enum Layer: Sendable {
       guard (1...1024).contains(frames), size > 0 else { throw fail("frames 1 to 1024, size positive") }
     case .subsample(let every, let size):
       guard (1...1024).contains(every), size > 0 else { throw fail("every 1 to 1024, size positive") }
-    case .linear, .layerNorm, .conv1d:
+    case .linear, .layerNorm, .conv1d, .textbookGRU:
       break
     }
   }

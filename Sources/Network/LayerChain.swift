@@ -122,6 +122,8 @@ public final class LayerChain: @unchecked Sendable {
           state: &state.recurrent[recurrentIndex],
           output: UnsafeMutableBufferPointer(start: next, count: model.outputSize))
         recurrentIndex += 1
+      case .textbookGRU(let gru):
+        gru.step(current, into: next, state: history)
       case .frameStack(let frames, let size):
         // history holds the last frames−1 inputs, oldest first.
         let kept = (frames - 1) * size

@@ -27,6 +27,27 @@ struct GraphGoldenTests {
     #expect(difference <= 1e-5, "\(name) on \(kernel): max |Δ| \(difference)")
   }
 
+  @Test(
+    "Keras models converted by Scripts/convert_keras.py: within 1e-5 of Keras, after its activation",
+    arguments: ["keras_gru_textbook", "keras_conv_bn_gru", "keras_lstm_simplernn"],
+    RecurrentKernel.allCases.filter(\.isAvailable))
+  func matchesKeras(name: String, kernel: RecurrentKernel) throws {
+    let folder = networkFolder + "/" + name
+    let (chain, _) = try ModelLoader.loadChain(path: folder + "/model.safetensors", kernel: kernel)
+    let frames = try NpyArray(path: folder + "/frames.npy")
+    let expected = try NpyArray(path: folder + "/out.npy")
+    var actual = chain.run(sequence: frames.values, frameCount: frames.shape[0], state: chain.makeState())
+    actual.withUnsafeMutableBufferPointer { all in
+      for start in stride(from: 0, to: all.count, by: chain.outputSize) {
+        chain.applyHeadActivation(
+          UnsafeMutableBufferPointer(rebasing: all[start..<(start + chain.outputSize)]))
+      }
+    }
+    #expect(frames.shape[0] >= 1000 && actual.count == expected.values.count)
+    let difference = maxDifference(actual, expected.values)
+    #expect(difference <= 1e-5, "\(name) on \(kernel): max |Δ| \(difference)")
+  }
+
   @Test func anOrdinaryModelLoadsAsAOneLayerChain() throws {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..")
       .standardized.path

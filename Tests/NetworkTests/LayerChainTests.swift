@@ -216,3 +216,47 @@ struct LayerChainTests {
     #expect(abs(output.reduce(0, +) - 1) < 1e-5)
   }
 }
+
+@Suite("The textbook GRU")
+struct TextbookGRUTests {
+  @Test(arguments: [GRUUpdate.zKeepsState, .zTakesCandidate])
+  func equalsItsDefinition(update: GRUUpdate) throws {
+    let (inputs, hidden, frameCount) = (5, 7, 60)
+    let wih = values(3 * hidden * inputs, seed: 61)
+    let whh = values(3 * hidden * hidden, seed: 62)
+    let bih = values(3 * hidden, seed: 63)
+    let bhh = values(3 * hidden, seed: 64)
+    let chain = try LayerChain(layers: [
+      .textbookGRU(
+        try TextbookGRU(
+          weightIH: wih, weightHH: whh, biasIH: bih, biasHH: bhh, inputs: inputs, hidden: hidden,
+          update: update))
+    ])
+    let frames = values(inputs * frameCount, seed: 65)
+    func sigma(_ v: Double) -> Double { 1 / (1 + exp(-v)) }
+    var h = [Double](repeating: 0, count: hidden)
+    var expected: [Float] = []
+    for t in 0..<frameCount {
+      let x = (0..<inputs).map { Double(frames[t * inputs + $0]) }
+      func wx(_ row: Int) -> Double {
+        (0..<inputs).reduce(Double(bih[row])) { $0 + Double(wih[row * inputs + $1]) * x[$1] }
+      }
+      func uh(_ row: Int, _ v: [Double]) -> Double {
+        (0..<hidden).reduce(Double(bhh[row])) { $0 + Double(whh[row * hidden + $1]) * v[$1] }
+      }
+      let r = (0..<hidden).map { sigma(wx($0) + uh($0, h)) }
+      let z = (0..<hidden).map { sigma(wx(hidden + $0) + uh(hidden + $0, h)) }
+      let rh = (0..<hidden).map { r[$0] * h[$0] }
+      let n = (0..<hidden).map { tanh(wx(2 * hidden + $0) + uh(2 * hidden + $0, rh)) }
+      let keep = update == .zKeepsState
+      var next = h
+      for unit in 0..<hidden {
+        let gate: Double = keep ? z[unit] : 1 - z[unit]
+        next[unit] = (1 - gate) * n[unit] + gate * h[unit]
+      }
+      h = next
+      expected += h.map(Float.init)
+    }
+    #expect(maxDifference(stepped(chain, frames), expected) <= 2e-6)
+  }
+}
