@@ -73,6 +73,15 @@ FRONTEND = {
 }
 
 
+GRAPH = {"version": 1, "output_activation": "softmax", "layers": [
+    {"type": "normalize", "mean": "v3", "std": "v3"}, {"type": "linear", "weight": "w", "bias": "b"},
+    {"type": "activation", "function": "gelu", "approximate": "tanh"},
+    {"type": "conv1d", "weight": "c", "dilation": 2, "padding": "causal"},
+    {"type": "layernorm", "weight": "v4", "bias": "b", "eps": 1e-5}, {"type": "dropout"},
+    {"type": "gru", "prefix": "rnn."}, {"type": "frame_stack", "frames": 2}, {"type": "subsample", "every": 2},
+    {"type": "activation", "function": "leaky_relu", "negative_slope": 0.1}]}
+
+
 def main():
     target = folder("FuzzNpy")
     write(os.path.join(target, "vector.npy"), npy([3], [1, 2, 3]))
@@ -92,10 +101,21 @@ def main():
     frontend["frontend.stft.basis"] = ([6, 1, 8], ramp(48))
     frontend["frontend.conv0.weight"] = ([4, 3, 3], ramp(36, 0.05))
     frontend["frontend.conv0.bias"] = ([4], ramp(4))
+    chain = {
+        "v3": ([3], [1.0, 2.0, 3.0]), "w": ([4, 3], ramp(12)), "b": ([4], ramp(4)), "c": ([4, 4, 2], ramp(32)),
+        "v4": ([4], [0.5, 1.0, 1.5, 2.0]), "rnn.weight_ih_l0": ([9, 4], ramp(36, 0.05)),
+        "rnn.weight_hh_l0": ([9, 3], ramp(27, 0.05)),
+        "t.weight_ih": ([9, 6], ramp(54, 0.05)), "t.weight_hh": ([9, 3], ramp(27, 0.05)),
+    }
+    layers = GRAPH["layers"] + [{"type": "gru_textbook", "weight_ih": "t.weight_ih", "weight_hh": "t.weight_hh",
+                                 "update": "z_takes_candidate"}]
+    write(os.path.join(target, "graph.safetensors"),
+          safetensors(chain, {"graph": json.dumps(dict(GRAPH, layers=layers)), "labels": '["a","b","c"]'}))
     write(os.path.join(target, "frontend.safetensors"),
           safetensors(frontend, {"kind": "gru", "labels": '["speech"]', "head_activation": "sigmoid", "head_input_activation": "relu", "frontend": json.dumps(FRONTEND)}))
 
     target = folder("FuzzMetadata")
+    write(os.path.join(target, "graph.json"), json.dumps(GRAPH).encode())
     for index, features in enumerate(FEATURES):
         write(os.path.join(target, "features%d.json" % index), json.dumps(features).encode())
     write(os.path.join(target, "frontend.json"), json.dumps(FRONTEND).encode())
