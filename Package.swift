@@ -107,7 +107,8 @@ let package = Package(
     .executableTarget(
       name: "streamrnn-bench",
       dependencies: [
-        "AllocationCounter", "BundledModels", "Features", "ModelIO", "Pipeline", "Recurrent", "StreamCore",
+        "AllocationCounter", "BundledModels", "Features", "ModelIO", "Network", "Pipeline", "Recurrent",
+        "StreamCore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(

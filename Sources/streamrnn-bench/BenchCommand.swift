@@ -4,6 +4,7 @@ import BundledModels
 import Features
 import FoundationEssentials
 import ModelIO
+import Network
 import Pipeline
 import Recurrent
 import StreamCore
@@ -63,9 +64,17 @@ struct BenchCommand: ParsableCommand {
 
   func run() throws {
     var models: [(String, RecurrentModel)] = []
+    var chains: [(String, LayerChain)] = []
     if zoo || model.isEmpty { models += ZooModel.all.map { ($0.name, $0.make(weightStorage: weights)) } }
     for path in model {
-      let loaded = try ModelLoader.load(path: path, weightStorage: weights)
+      let file = try SafeTensorsFile(path: path)
+      if file.metadata["graph"] != nil {
+        // A layer graph: timed per input frame through the whole chain.
+        let chain = try ModelLoader.loadChain(file: file, path: path, weightStorage: weights).chain
+        chains.append((String(path.split(separator: "/").last ?? Substring(path)), chain))
+        continue
+      }
+      let loaded = try ModelLoader.model(from: file, path: path, weightStorage: weights)
       if loaded.isBidirectional {
         throw ValidationError("\(path): bidirectional models have no single step to time")
       }
@@ -78,8 +87,15 @@ struct BenchCommand: ParsableCommand {
         "clock: CLOCK_MONOTONIC, %.0f ns per read subtracted; median = lowest of 5 block medians", clockCost))
     var results: [BenchResult] = []
     for (name, recurrent) in models {
-      let result = benchStep(name: name, model: recurrent, clockCost: clockCost)
+      var timed = TimedRecurrent(model: recurrent, state: recurrent.makeState())
+      let result = benchStep(name: name, model: &timed, clockCost: clockCost)
       print(result.line(unit: "step"))
+      results.append(result)
+    }
+    for (name, chain) in chains {
+      var timed = TimedChain(chain: chain, state: chain.makeState())
+      let result = benchStep(name: name, model: &timed, clockCost: clockCost)
+      print(result.line(unit: "frame"))
       results.append(result)
     }
     var featureResults: [BenchResult] = []
@@ -125,8 +141,9 @@ struct BenchCommand: ParsableCommand {
   }
 
   /// Times `steps` single steps after `warmup` untimed ones.
-  private func benchStep(name: String, model: RecurrentModel, clockCost: Double) -> BenchResult {
-    var state = model.makeState()
+  private func benchStep<Model: TimedModel>(name: String, model: inout Model, clockCost: Double)
+    -> BenchResult
+  {
     var generator = SplitMix64(seed: 7)
     let frames = (0..<(64 * model.inputSize)).map { _ in generator.nextFloat(in: -1...1) }
     var output = [Float](repeating: 0, count: model.outputSize)
@@ -140,14 +157,12 @@ struct BenchCommand: ParsableCommand {
             return UnsafeBufferPointer(rebasing: frames[start..<(start + model.inputSize)])
           }
           for index in 0..<warmup {
-            model.step(frame(index), state: &state, output: output)
-            model.applyHeadActivation(output)
+            model.step(frame(index), output)
           }
           allocation_counter_start()
           for index in 0..<durations.count {
             let begin = Timer.now()
-            model.step(frame(index), state: &state, output: output)
-            model.applyHeadActivation(output)
+            model.step(frame(index), output)
             durations[index] = Timer.now() &- begin
           }
           let allocations = allocation_counter_stop()
@@ -157,8 +172,7 @@ struct BenchCommand: ParsableCommand {
           for block in 0..<5 {
             let begin = Timer.now()
             for index in (block * blockSize)..<((block + 1) * blockSize) {
-              model.step(frame(index), state: &state, output: output)
-              model.applyHeadActivation(output)
+              model.step(frame(index), output)
             }
             bestBlockMean = min(bestBlockMean, Double(Timer.now() &- begin) / Double(blockSize))
           }
@@ -382,3 +396,38 @@ struct ZooModel {
 }
 
 extension WeightStorage: ExpressibleByArgument {}
+
+/// What `streamrnn-bench` times: one frame in, its outputs (after the output activation) out.
+/// Generic callers are specialised, so the protocol costs nothing per step.
+protocol TimedModel {
+  var inputSize: Int { get }
+  var outputSize: Int { get }
+  mutating func step(_ frame: UnsafeBufferPointer<Float>, _ output: UnsafeMutableBufferPointer<Float>)
+}
+
+/// A recurrent stack with its head: `step` + `applyHeadActivation`.
+struct TimedRecurrent: TimedModel {
+  let model: RecurrentModel
+  var state: RecurrentState
+  var inputSize: Int { model.inputSize }
+  var outputSize: Int { model.outputSize }
+
+  @inline(__always)
+  mutating func step(_ frame: UnsafeBufferPointer<Float>, _ output: UnsafeMutableBufferPointer<Float>) {
+    model.step(frame, state: &state, output: output)
+    model.applyHeadActivation(output)
+  }
+}
+
+/// A layer chain: every layer, then the output activation.
+struct TimedChain: TimedModel {
+  let chain: LayerChain
+  let state: LayerChainState
+  var inputSize: Int { chain.inputSize }
+  var outputSize: Int { chain.outputSize }
+
+  @inline(__always)
+  mutating func step(_ frame: UnsafeBufferPointer<Float>, _ output: UnsafeMutableBufferPointer<Float>) {
+    if chain.step(frame, state: state, output: output) { chain.applyHeadActivation(output) }
+  }
+}

@@ -49,4 +49,20 @@ struct BenchCommandTests {
     #expect(result.status != 0)
     #expect(result.standardError.contains("bidirectional"))
   }
+
+  @Test func aLayerGraphIsTimedPerFrameWithoutAllocating() throws {
+    let json = temporaryPath("bench-graph-\(UUID().uuidString).json")
+    let graph = packageRoot.appendingPathComponent(
+      "Tests/Golden/network/depthwise_activations/model.safetensors"
+    ).path
+    let result = try streamrnn([
+      "bench", "--model", graph, "--steps", "300", "--warmup", "30", "--no-features", "--json", json,
+    ])
+    #expect(result.status == 0, "\(result.standardError)")
+    #expect(result.standardOutput.contains("allocs/frame 0"))
+    let document = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+    let results = try #require(document["results"] as? [[String: Any]])
+    #expect(results.count == 1 && results[0]["allocs_per_step"] as? Double == 0)
+  }
 }
