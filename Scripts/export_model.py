@@ -83,9 +83,19 @@ def check_features(features):
 
 
 def export_model(model, path, labels=None, head_activation=None, dtype=torch.float32, extra_metadata=None,
-                 features=None):
-    """Writes `model`'s state_dict and StreamRNN metadata to `path` (safetensors)."""
-    rnn, prefix, head = find_parts(model)
+                 features=None, batch_first=None):
+    """Writes `model`'s state_dict and StreamRNN metadata to `path` (safetensors). A module that
+    is not an RNN with an optional `head` is traced with torch.fx and written as a layer graph
+    (Scripts/export_graph.py); `batch_first` is accepted for symmetry (the graph is traced on one
+    sequence either way)."""
+    try:
+        rnn, prefix, head = find_parts(model)
+    except TypeError:
+        from export_graph import export_graph
+        if features is not None:
+            check_features(features)
+        export_graph(model, path, labels=labels, head_activation=head_activation, features=features)
+        return {"graph": "see the file"}
     # batch_first and dropout change how the module is called or trained, not its weights.
     metadata = {"kind": recurrent_kind(rnn)}
     if labels is not None:

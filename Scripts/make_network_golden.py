@@ -5,35 +5,36 @@ Run by hand (CI never needs torch):
     python3 -m venv /tmp/venv && /tmp/venv/bin/pip install "torch==2.11.*" numpy safetensors
     /tmp/venv/bin/python Scripts/make_network_golden.py
 
-Each case writes Tests/Golden/network/<name>/: model.safetensors (the tensors plus a `graph`
-metadata entry, written here by hand from the module's structure: the exporter comes later),
+Each case writes Tests/Golden/network/<name>/: model.safetensors (exported by
+Scripts/export_graph.py, which traces the module with torch.fx),
 frames.npy [T, in] float32 and out.npy [T', out] float32, PyTorch's output for the whole sequence
 (before the output activation), which the chain must match frame by frame within 1e-5.
 """
-import json
 import os
+
+import sys
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import save_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from export_graph import export_graph  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Golden", "network")
 FRAMES = 1200
 torch.manual_seed(2026)
 
 
-def save(name, module, tensors, layers, frames, output_activation="none", labels=None):
+def save(name, module, frames, head_activation=None, labels=None):
+    """Exports `module` with Scripts/export_graph.py and writes the case."""
     folder = os.path.join(ROOT, name)
     os.makedirs(folder, exist_ok=True)
     module.eval()
     with torch.no_grad():
         out = module(frames)
-    metadata = {"graph": json.dumps({"version": 1, "output_activation": output_activation, "layers": layers})}
-    if labels:
-        metadata["labels"] = json.dumps(labels)
-    save_file({k: v.detach().contiguous().float() for k, v in tensors.items()}, os.path.join(folder, "model.safetensors"), metadata)
+    export_graph(module, os.path.join(folder, "model.safetensors"), labels=labels, head_activation=head_activation)
     np.save(os.path.join(folder, "frames.npy"), frames.numpy().astype(np.float32))
     np.save(os.path.join(folder, "out.npy"), out.numpy().astype(np.float32))
     print(name, tuple(frames.shape), "->", tuple(out.shape))
@@ -126,62 +127,10 @@ class DepthwiseActivations(nn.Module):
 
 
 def main():
-    frames = torch.randn(FRAMES, 10) * 2 + 0.5
-    m = NormLinearGRUs()
-    t = {"mean": m.mean, "std": m.std, "fc.weight": m.fc.weight, "fc.bias": m.fc.bias,
-         "mlp1.weight": m.mlp1.weight, "mlp1.bias": m.mlp1.bias, "mlp2.weight": m.mlp2.weight, "mlp2.bias": m.mlp2.bias}
-    t.update({"gru1." + k: v for k, v in m.gru1.state_dict().items()})
-    t.update({"gru2." + k: v for k, v in m.gru2.state_dict().items()})
-    save("norm_linear_gru2_mlp", m, t, [
-        {"type": "normalize", "mean": "mean", "std": "std"},
-        {"type": "linear", "weight": "fc.weight", "bias": "fc.bias"},
-        {"type": "activation", "function": "relu"},
-        {"type": "gru", "prefix": "gru1."}, {"type": "gru", "prefix": "gru2."},
-        {"type": "linear", "weight": "mlp1.weight", "bias": "mlp1.bias"},
-        {"type": "activation", "function": "gelu"},
-        {"type": "linear", "weight": "mlp2.weight", "bias": "mlp2.bias"},
-    ], frames, "softmax", ["a", "b", "c"])
-
-    m = ConvBNLSTM()
-    t = {"conv.weight": m.conv.weight, "conv.bias": m.conv.bias, "bn.weight": m.bn.weight, "bn.bias": m.bn.bias,
-         "bn.running_mean": m.bn.running_mean, "bn.running_var": m.bn.running_var,
-         "out.weight": m.out.weight, "out.bias": m.out.bias}
-    t.update({"lstm." + k: v for k, v in m.lstm.state_dict().items()})
-    save("causalconv_bn_lstmproj", m, t, [
-        {"type": "conv1d", "weight": "conv.weight", "bias": "conv.bias", "dilation": 2, "padding": "causal"},
-        {"type": "batchnorm", "weight": "bn.weight", "bias": "bn.bias", "mean": "bn.running_mean",
-         "var": "bn.running_var", "eps": m.bn.eps},
-        {"type": "activation", "function": "relu"},
-        {"type": "lstm", "prefix": "lstm."},
-        {"type": "linear", "weight": "out.weight", "bias": "out.bias"},
-    ], torch.randn(FRAMES, 6), "sigmoid", ["x", "y"])
-
-    m = LSTMGRUNorm()
-    t = {"norm.weight": m.norm.weight, "norm.bias": m.norm.bias, "out.weight": m.out.weight, "out.bias": m.out.bias}
-    t.update({"lstm." + k: v for k, v in m.lstm.state_dict().items()})
-    t.update({"gru." + k: v for k, v in m.gru.state_dict().items()})
-    save("lstm_gru_layernorm", m, t, [
-        {"type": "lstm", "prefix": "lstm."}, {"type": "dropout", "p": 0.3}, {"type": "gru", "prefix": "gru."},
-        {"type": "layernorm", "weight": "norm.weight", "bias": "norm.bias", "eps": m.norm.eps},
-        {"type": "linear", "weight": "out.weight", "bias": "out.bias"},
-    ], torch.randn(FRAMES, 7))
-
-    m = DepthwiseActivations()
-    t = {"conv.weight": m.conv.weight, "conv.bias": m.conv.bias, "prelu.weight": m.prelu.weight,
-         "a.weight": m.a.weight, "a.bias": m.a.bias, "b.weight": m.b.weight, "b.bias": m.b.bias,
-         "c.weight": m.c.weight, "c.bias": m.c.bias, "d.weight": m.d.weight, "d.bias": m.d.bias}
-    t.update({"rnn." + k: v for k, v in m.rnn.state_dict().items()})
-    save("depthwise_activations", m, t, [
-        {"type": "conv1d", "weight": "conv.weight", "bias": "conv.bias", "groups": 4},
-        {"type": "activation", "function": "prelu", "weight": "prelu.weight"},
-        {"type": "linear", "weight": "a.weight", "bias": "a.bias"}, {"type": "activation", "function": "elu"},
-        {"type": "linear", "weight": "b.weight", "bias": "b.bias"}, {"type": "activation", "function": "silu"},
-        {"type": "linear", "weight": "c.weight", "bias": "c.bias"},
-        {"type": "activation", "function": "softplus", "beta": 2.0, "threshold": 10.0},
-        {"type": "rnn_relu", "prefix": "rnn."},
-        {"type": "linear", "weight": "d.weight", "bias": "d.bias"},
-        {"type": "activation", "function": "hardtanh", "min_val": -0.5, "max_val": 0.5},
-    ], torch.randn(FRAMES, 4))
+    save("norm_linear_gru2_mlp", NormLinearGRUs(), torch.randn(FRAMES, 10) * 2 + 0.5, "softmax", ["a", "b", "c"])
+    save("causalconv_bn_lstmproj", ConvBNLSTM(), torch.randn(FRAMES, 6), "sigmoid", ["x", "y"])
+    save("lstm_gru_layernorm", LSTMGRUNorm(), torch.randn(FRAMES, 7))
+    save("depthwise_activations", DepthwiseActivations(), torch.randn(FRAMES, 4))
 
 
 if __name__ == "__main__":
