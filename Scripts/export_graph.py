@@ -5,8 +5,9 @@ format, by tracing it with torch.fx (used by export_model.py for anything beyond
 The traced forward works on one sequence: `[T, features]` (or `[1, T, F]` / `[T, 1, F]` with
 `batch_first` as the recurrent layers say). Mapped:
   * nn.Linear; nn.Conv1d (stride 1, groups 1 or depthwise) made causal by F.pad(x, (left, 0)) with
-    left = dilation·(k−1) just before it; transposes, permutes, (un)squeezes and contiguous() around
-    it are layout only;
+    left = dilation·(k−1) just before it, or centred by its own padding = dilation·(k−1)/2 (a
+    lookahead of that many frames); transposes, permutes, (un)squeezes and contiguous() around it
+    are layout only;
   * nn.BatchNorm1d (eval), nn.LayerNorm over the features, nn.Dropout (the identity);
   * nn.GRU / nn.LSTM / nn.RNN (unidirectional; `out, _ = rnn(x)`, i.e. output [0]);
   * activations as modules or functions: ReLU, LeakyReLU, PReLU, ELU, GELU (both forms), SiLU,
@@ -123,14 +124,23 @@ def export_graph(model, path, labels=None, head_activation=None, features=None):
             continue
         if isinstance(module, nn.Conv1d):
             k, d = module.kernel_size[0], module.dilation[0]
-            if module.stride[0] != 1 or module.padding not in ((0,), 0, "valid"):
-                raise ExportError(f"{where(node)}: stride 1 and no built-in padding (pad causally with F.pad)")
-            if (pending_pad or 0) != d * (k - 1):
-                raise ExportError(f"{where(node)}: needs F.pad(x, ({d * (k - 1)}, 0)) just before it to be causal")
+            built_in = module.padding[0] if isinstance(module.padding, tuple) else (0 if module.padding == "valid" else None)
+            if module.padding == "same" and pending_pad is None and (d * (k - 1)) % 2 == 0:
+                built_in = d * (k - 1) // 2
+            if module.stride[0] != 1 or built_in is None or module.padding_mode != "zeros":
+                raise ExportError(f"{where(node)}: stride 1 and zero padding (causal with F.pad, or centred)")
+            if built_in == 0 and (pending_pad or 0) == d * (k - 1):
+                padding = "causal"
+            elif pending_pad is None and 2 * built_in == d * (k - 1) and built_in > 0:
+                padding = "centred"
+            else:
+                raise ExportError(
+                    f"{where(node)}: causal needs F.pad(x, ({d * (k - 1)}, 0)) just before it; centred needs "
+                    f"padding={d * (k - 1) // 2} and no F.pad")
             if module.groups not in (1, module.in_channels):
                 raise ExportError(f"{where(node)}: groups must be 1 or the channel count")
             entry = {"type": "conv1d", "weight": tensor_name(node.target + ".weight", module.weight), "dilation": d,
-                     "groups": module.groups, "padding": "causal"}
+                     "groups": module.groups, "padding": padding}
             if module.bias is not None:
                 entry["bias"] = tensor_name(node.target + ".bias", module.bias)
             layers.append(entry)

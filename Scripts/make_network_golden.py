@@ -126,11 +126,31 @@ class DepthwiseActivations(nn.Module):
         return F.hardtanh(self.d(y), -0.5, 0.5)
 
 
+class CentredConvs(nn.Module):
+    """Linear → centred Conv1d (k 5) → ReLU → GRU → centred depthwise Conv1d (k 3, dilation 2) →
+    Linear: a total lookahead of 4 frames."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(5, 6)
+        self.conv = nn.Conv1d(6, 8, kernel_size=5, padding=2)
+        self.gru = nn.GRU(8, 6)
+        self.depthwise = nn.Conv1d(6, 6, kernel_size=3, dilation=2, padding=2, groups=6)
+        self.out = nn.Linear(6, 2)
+
+    def forward(self, x):
+        y = self.conv(self.fc(x).t().unsqueeze(0)).squeeze(0).t()
+        y, _ = self.gru(torch.relu(y))
+        y = self.depthwise(y.t().unsqueeze(0)).squeeze(0).t()
+        return self.out(y)
+
+
 def main():
     save("norm_linear_gru2_mlp", NormLinearGRUs(), torch.randn(FRAMES, 10) * 2 + 0.5, "softmax", ["a", "b", "c"])
     save("causalconv_bn_lstmproj", ConvBNLSTM(), torch.randn(FRAMES, 6), "sigmoid", ["x", "y"])
     save("lstm_gru_layernorm", LSTMGRUNorm(), torch.randn(FRAMES, 7))
     save("depthwise_activations", DepthwiseActivations(), torch.randn(FRAMES, 4))
+    save("centred_convs", CentredConvs(), torch.randn(FRAMES, 5))
 
 
 if __name__ == "__main__":

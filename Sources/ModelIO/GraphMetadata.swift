@@ -11,7 +11,8 @@ import Recurrent
 ///   {"type": "normalize", "mean": T, "std": T},                        (x − mean) / std
 ///   {"type": "batchnorm", "weight": T, "bias": T, "mean": T, "var": T, "eps": 1e-5},
 ///   {"type": "linear", "weight": T, "bias": T},                        bias optional
-///   {"type": "conv1d", "weight": T, "bias": T, "dilation": 1, "groups": 1, "padding": "causal"},
+///   {"type": "conv1d", "weight": T, "bias": T, "dilation": 1, "groups": 1,
+///    "padding": "causal" | "centred"},                                   centred: lookahead (k−1)·d/2
 ///   {"type": "layernorm", "weight": T, "bias": T, "eps": 1e-5},         weight, bias optional
 ///   {"type": "activation", "function": NAME, …its options},
 ///   {"type": "gru" | "lstm" | "rnn_tanh" | "rnn_relu", "prefix": "rnn."},
@@ -191,8 +192,9 @@ private struct LayerReader {
         return (.linear(linear), [weight.name] + [bias?.name].compactMap { $0 })
       case "conv1d":
         try allow(["weight", "bias", "dilation", "groups", "padding"])
-        guard (fields["padding"]?.string ?? "causal") == "causal" else {
-          throw fail("only causal padding streams here (centred convolutions are not supported yet)")
+        let padding = fields["padding"]?.string ?? "causal"
+        guard padding == "causal" || padding == "centred" else {
+          throw fail("'padding' must be causal or centred")
         }
         let weight = try tensor("weight", rank: 3)
         let bias = try optionalTensor("bias", rank: 1)
@@ -202,7 +204,7 @@ private struct LayerReader {
           weight: weight.tensor.values, bias: bias?.tensor.values, inputs: shape[1] * groups,
           outputs: shape[0],
           kernel: shape[2], dilation: try integer("dilation", default: 1, 1...1024), groups: groups,
-          kernelSet: kernel)
+          centred: padding == "centred", kernelSet: kernel)
         return (.conv1d(conv), [weight.name] + [bias?.name].compactMap { $0 })
       case "layernorm":
         try allow(["weight", "bias", "eps"])

@@ -37,11 +37,15 @@ public struct Linear: Sendable {
   }
 }
 
-/// A causal `nn.Conv1d` over time (stride 1, groups 1 or depthwise): frame `t`'s output uses
-/// frames `t − (k−1)·d … t` (zeros before the stream), so it streams with no added latency, keeping
-/// the last `(k−1)·d` input frames as state. PyTorch's weight layout `[out, in/groups, k]`; the
-/// causal padding is `F.pad(x, ((k−1)·d, 0))`, or `padding=(k−1)·d` with the trailing frames
-/// dropped, or Keras `padding="causal"`.
+/// An `nn.Conv1d` over time (stride 1, groups 1 or depthwise), PyTorch's weight layout
+/// `[out, in/groups, k]`, keeping the last `(k−1)·d` input frames as state.
+///
+/// *Causal* (``lookahead`` 0): frame `t`'s output uses frames `t − (k−1)·d … t` (zeros before the
+/// stream), so it streams with no added latency: `F.pad(x, ((k−1)·d, 0))` before the conv, or
+/// Keras `padding="causal"`. *Centred* (`padding=(k−1)·d/2` on both sides): frame `t`'s output
+/// needs frames up to `t + L`, `L = (k−1)·d/2`, so it comes out when frame `t + L` has arrived
+/// (the chain drops the first `L` outputs and flushes the last `L` with zeros at the end, as
+/// PyTorch's zero padding does).
 public struct CausalConv1d: Sendable {
   /// Input channels (features per frame).
   public let inputs: Int
@@ -59,6 +63,9 @@ public struct CausalConv1d: Sendable {
   let depthwiseWeights: [Float]
   let bias: [Float]
 
+  /// Frames of the future each output needs: 0 causal, `(k−1)·d/2` centred.
+  public let lookahead: Int
+
   /// Input frames kept as state.
   public var historyFrames: Int { (kernel - 1) * dilation }
 
@@ -66,7 +73,7 @@ public struct CausalConv1d: Sendable {
   /// `groups` is 1 or `inputs` (depthwise, `outputs == inputs`).
   public init(
     weight: [Float], bias: [Float]?, inputs: Int, outputs: Int, kernel: Int, dilation: Int = 1,
-    groups: Int = 1,
+    groups: Int = 1, centred: Bool = false,
     kernelSet: RecurrentKernel = .preferred
   ) throws(LayerChainError) {
     func fail(_ text: String) -> LayerChainError { LayerChainError(description: "conv1d: " + text) }
@@ -84,10 +91,14 @@ public struct CausalConv1d: Sendable {
     guard weight.count == outputs * perGroup * kernel, bias == nil || bias!.count == outputs else {
       throw fail("weight has \(weight.count) values for [\(outputs), \(perGroup), \(kernel)]")
     }
+    guard !centred || ((kernel - 1) * dilation) % 2 == 0 else {
+      throw fail("a centred convolution needs an even (k−1)·d (got k \(kernel), d \(dilation))")
+    }
     self.inputs = inputs
     self.outputs = outputs
     self.kernel = kernel
     self.dilation = dilation
+    lookahead = centred ? (kernel - 1) * dilation / 2 : 0
     depthwise = groups != 1
     self.bias = bias ?? [Float](repeating: 0, count: outputs)
     if depthwise {

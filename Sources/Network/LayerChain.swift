@@ -32,6 +32,12 @@ public final class LayerChain: @unchecked Sendable {
   let width: Int
   /// The widest convolution window, floats.
   let windowWidth: Int
+  /// Per layer: recurrent layers before it (where its recurrent state is).
+  let recurrentBefore: UnsafeMutablePointer<Int>
+  /// Frames of the future an output needs (the centred convolutions' lookaheads added up): the
+  /// output for input frame `t` comes out with frame `t + lookahead`; ``finish(state:output:emit:)``
+  /// gives the last ones.
+  public let lookahead: Int
 
   /// Checks that each layer's output feeds the next one's input and that every layer can stream.
   /// - Throws: ``LayerChainError`` naming the first layer that does not fit.
@@ -68,9 +74,21 @@ public final class LayerChain: @unchecked Sendable {
     }
     storage = .allocate(capacity: layers.count)
     _ = storage.initialize(from: layers)
+    recurrentBefore = .allocate(capacity: layers.count)
+    var recurrent = 0
+    var future = 0
+    for (index, layer) in layers.enumerated() {
+      recurrentBefore[index] = recurrent
+      if case .recurrent = layer { recurrent += 1 }
+      if case .conv1d(let conv) = layer { future += conv.lookahead }
+    }
+    lookahead = future
   }
 
-  deinit { storage.deinitialize().deallocate() }
+  deinit {
+    storage.deinitialize().deallocate()
+    recurrentBefore.deallocate()
+  }
 
   /// The layers, in order.
   public var layers: [Layer] { Array(storage) }
@@ -90,11 +108,36 @@ public final class LayerChain: @unchecked Sendable {
   ) -> Bool {
     precondition(input.count == inputSize && output.count == outputSize, "frame sizes do not match the chain")
     precondition(state.chain === self, "state of another chain")
+    state.ping.update(from: input.baseAddress!, count: inputSize)
+    return advance(from: 0, state: state, output: output)
+  }
+
+  /// Ends a stream with centred convolutions: feeds each one, in order, the zeros after the stream
+  /// that PyTorch's padding stands for, handing each remaining output (before the output
+  /// activation) to `emit`; `lookahead` outputs in all (fewer with subsampling). Then reset the
+  /// state for a new stream. Does not allocate.
+  public func finish(
+    state: LayerChainState, output: UnsafeMutableBufferPointer<Float>,
+    emit: (UnsafeMutableBufferPointer<Float>) -> Void
+  ) {
+    precondition(output.count == outputSize && state.chain === self, "frame sizes do not match the chain")
+    for index in 0..<storage.count {
+      guard case .conv1d(let conv) = storage[index], conv.lookahead > 0 else { continue }
+      for _ in 0..<conv.lookahead {
+        state.ping.update(repeating: 0, count: conv.inputs)
+        if advance(from: index, state: state, output: output) { emit(output) }
+      }
+    }
+  }
+
+  /// Runs layers `start…` on the frame in `state.ping` (layer `start`'s input).
+  private func advance(from start: Int, state: LayerChainState, output: UnsafeMutableBufferPointer<Float>)
+    -> Bool
+  {
     var current = state.ping
     var next = state.pong
-    current.update(from: input.baseAddress!, count: inputSize)
-    var recurrentIndex = 0
-    for index in 0..<storage.count {
+    var recurrentIndex = recurrentBefore[start]
+    for index in start..<storage.count {
       let history = state.histories + state.historyOffsets[index]
       switch storage[index] {
       case .affine(let scale, let shift):
@@ -116,6 +159,11 @@ public final class LayerChain: @unchecked Sendable {
         convolve(
           conv, current, into: next, history: history, position: &state.positions[index], window: state.window
         )
+        // A centred convolution's first outputs belong to frames before the stream.
+        if state.skips[index] > 0 {
+          state.skips[index] -= 1
+          return false
+        }
       case .recurrent(let model):
         model.step(
           UnsafeBufferPointer(start: current, count: model.inputSize),
@@ -161,6 +209,7 @@ public final class LayerChain: @unchecked Sendable {
           let x = UnsafeBufferPointer(rebasing: all[(t * inputSize)..<((t + 1) * inputSize)])
           if step(x, state: state, output: y) { outputs.append(contentsOf: y) }
         }
+        finish(state: state, output: y) { outputs.append(contentsOf: $0) }
       }
     }
     return outputs
@@ -241,6 +290,8 @@ public final class LayerChainState {
   let historyCount: Int
   /// Per layer: a conv ring's oldest slot, or a subsampler's phase.
   let positions: UnsafeMutablePointer<Int>
+  /// Per layer: outputs still to drop (a centred convolution's first `lookahead`).
+  let skips: UnsafeMutablePointer<Int>
   /// Ping-pong buffers of ``LayerChain/width`` floats, and the conv window.
   let ping: UnsafeMutablePointer<Float>
   let pong: UnsafeMutablePointer<Float>
@@ -262,6 +313,14 @@ public final class LayerChainState {
     historyCount = total
     histories = .allocate(capacity: max(total, 1))
     positions = .allocate(capacity: layers.count)
+    skips = .allocate(capacity: layers.count)
+    for (index, layer) in layers.enumerated() {
+      if case .conv1d(let conv) = layer {
+        (skips + index).initialize(to: conv.lookahead)
+      } else {
+        (skips + index).initialize(to: 0)
+      }
+    }
     ping = .allocate(capacity: chain.width)
     pong = .allocate(capacity: chain.width)
     window = .allocate(capacity: max(chain.windowWidth, 1))
@@ -276,6 +335,7 @@ public final class LayerChainState {
     histories.deallocate()
     historyOffsets.deallocate()
     positions.deallocate()
+    skips.deallocate()
     ping.deallocate()
     pong.deallocate()
     window.deallocate()
@@ -286,5 +346,12 @@ public final class LayerChainState {
     for index in recurrent.indices { recurrent[index].reset() }
     histories.update(repeating: 0, count: max(historyCount, 1))
     positions.update(repeating: 0, count: chain.storage.count)
+    for index in 0..<chain.storage.count {
+      if case .conv1d(let conv) = chain.storage[index] {
+        skips[index] = conv.lookahead
+      } else {
+        skips[index] = 0
+      }
+    }
   }
 }

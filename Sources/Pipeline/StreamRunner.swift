@@ -231,6 +231,7 @@ public final class StreamRunner {
     }
     consumer.run()
     thread.join()
+    consumer.flush()
     let totalSamples = counters.samples.load(ordering: .relaxed)
     for observer in observers { observer.end(totalSamples: totalSamples) { consumer.write($0) } }
     if let failure = consumer.failure { throw failure }
@@ -259,6 +260,8 @@ private final class Consumer {
   var nonFiniteFrames = 0
   var resetFrames: [Int] = []
   var resetPending = false
+  /// The last output's frame number (−1 before the first).
+  var lastOutputIndex = -1
   /// The first sink or observer error; the stream stops on it.
   var failure: (any Error)?
   let frameLimit: Int?
@@ -333,16 +336,41 @@ private final class Consumer {
     var finite = true
     for value in output where !value.isFinite { finite = false }
     if !finite { nonFiniteFrames += 1 }
+    // With centred convolutions, this output belongs to a frame `lookahead` frames back.
+    let index = info.index - model.lookahead
+    lastOutputIndex = index
     let record = FrameRecord(
-      index: info.index, time: Double(info.index) * runner.description.secondsPerFrame,
+      index: index, time: Double(index) * runner.description.secondsPerFrame,
       outputs: UnsafeBufferPointer(output), stepMicroseconds: Double(stepped &- popped) / 1000,
       latencyMicroseconds: Double(stepped &- info.captureTime) / 1000, discontinuity: info.discontinuity,
       clockSuspect: info.clockSuspect)
+    deliver(record)
+  }
+
+  /// The end of the stream for a chain with lookahead: the last frames' outputs, computed with the
+  /// zeros after the stream that PyTorch's padding stands for (step and latency times 0).
+  func flush() {
+    let model = runner.model
+    guard model.lookahead > 0 else { return }
+    model.finish(state: state, output: output) { values in
+      model.applyHeadActivation(values)
+      lastOutputIndex += 1
+      deliver(
+        FrameRecord(
+          index: lastOutputIndex, time: Double(lastOutputIndex) * runner.description.secondsPerFrame,
+          outputs: UnsafeBufferPointer(values), stepMicroseconds: 0, latencyMicroseconds: 0,
+          discontinuity: false))
+    }
+  }
+
+  /// Hands a record to the observers, then (unless thinned) to the sink.
+  private func deliver(_ record: FrameRecord) {
     for index in 0..<observers.count
     where observers[index].observe(record, emit: { self.write($0) }) == .resetState {
       resetPending = true
     }
-    if let sink = runner.sink, !runner.options.quiet, failure == nil, info.index % runner.options.every == 0 {
+    if let sink = runner.sink, !runner.options.quiet, failure == nil, record.index % runner.options.every == 0
+    {
       do { try sink.write(record) } catch {
         failure = error
         runner.control.requestStop()

@@ -164,6 +164,7 @@ struct GraphCommandTests {
 
   @Test(arguments: [
     "norm_linear_gru2_mlp", "causalconv_bn_lstmproj", "lstm_gru_layernorm", "depthwise_activations",
+    "centred_convs",
   ])
   func stepWritesPyTorchsOutputs(name: String) throws {
     let out = temporaryPath("graph-\(name)-\(UUID().uuidString).npy")
@@ -208,5 +209,35 @@ struct GraphCommandTests {
       "step", "--model", model, "--frames", features, "--out", stepped, "--h0", features,
     ])
     #expect(refused.status != 0 && refused.standardError.contains("not to a layer graph"))
+  }
+
+  @Test func aChainWithLookaheadGivesEveryFrameInReplayToo() throws {
+    // Two centred convolutions: outputs come 4 frames late and the end is flushed with zeros.
+    let model = "\(folder)/centred_convs/model.safetensors"
+    let features = temporaryPath("lookahead-features-\(UUID().uuidString).npy")
+    let stepped = temporaryPath("lookahead-step-\(UUID().uuidString).npy")
+    let replayed = temporaryPath("lookahead-replay-\(UUID().uuidString).npy")
+    #expect(
+      try streamrnn(["features", demoSpeech, "--kind", "logmel", "--n-mels", "5", "--out", features]).status
+        == 0)
+    #expect(try streamrnn(["step", "--model", model, "--frames", features, "--out", stepped]).status == 0)
+    let result = try streamrnn([
+      "replay", demoSpeech, "--model", model, "--n-mels", "5", "--pace", "max", "--format", "npy", "--out",
+      replayed,
+    ])
+    #expect(result.status == 0, "\(result.standardError)")
+    let expected = try NpyArray(path: stepped)
+    let actual = try NpyArray(path: replayed)
+    let frames = try NpyArray(path: features)
+    #expect(expected.shape[0] == frames.shape[0] && actual.shape == expected.shape)
+    #expect(maxAbsDifference(actual.values, expected.values) <= 1e-6)
+    // JSON Lines: frame numbers run 0…T−1 with no gap, the flushed ones included.
+    let lines = try streamrnn(["replay", demoSpeech, "--model", model, "--n-mels", "5", "--pace", "max"])
+      .standardOutput.split(separator: "\n")
+    let numbers = try lines.map { line in
+      try #require(
+        (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["frame"] as? Int)
+    }
+    #expect(numbers == Array(0..<frames.shape[0]))
   }
 }

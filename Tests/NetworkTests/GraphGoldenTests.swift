@@ -13,6 +13,7 @@ struct GraphGoldenTests {
     "Every output within 1e-5 of PyTorch's, on every kernel this CPU runs",
     arguments: [
       "norm_linear_gru2_mlp", "causalconv_bn_lstmproj", "lstm_gru_layernorm", "depthwise_activations",
+      "centred_convs",
     ],
     RecurrentKernel.allCases.filter(\.isAvailable))
   func matchesPyTorch(name: String, kernel: RecurrentKernel) throws {
@@ -94,7 +95,10 @@ struct GraphGoldenTests {
         graph(linear + #", {"type": "activation", "function": "mish"}"#), ["w": w, "b": b],
         "unknown activation 'mish'"
       ),
-      (graph(#"{"type": "conv1d", "weight": "w", "padding": "same"}"#), ["w": w], "only causal padding"),
+      (
+        graph(#"{"type": "conv1d", "weight": "w", "padding": "same"}"#), ["w": w],
+        "'padding' must be causal or centred"
+      ),
       (graph(#"{"type": "gru", "prefix": "rnn."}"#), [:], "layer 0 (gru)"),
       (#"{"version": 1, "layers": []}"#, [:], "'layers' must be a list"),
     ]

@@ -193,7 +193,16 @@ struct LayerChainTests {
           try CausalConv1d(
             weight: values(6 * 2, seed: 4), bias: nil, inputs: 6, outputs: 6, kernel: 2, groups: 6)),
         .activation(.gelu, size: 6), .layerNorm(try LayerNorm(size: 6, gamma: nil, beta: nil)),
-        .recurrent(lstm), .frameStack(frames: 2, size: 4), .subsample(every: 2, size: 8),
+        .recurrent(lstm),
+        .conv1d(
+          try CausalConv1d(
+            weight: values(4 * 4 * 3, seed: 8), bias: nil, inputs: 4, outputs: 4, kernel: 3, centred: true)),
+        .textbookGRU(
+          try TextbookGRU(
+            weightIH: values(12 * 4, seed: 9), weightHH: values(12 * 4, seed: 10), biasIH: nil, biasHH: nil,
+            inputs: 4,
+            hidden: 4, update: .zTakesCandidate)),
+        .frameStack(frames: 2, size: 4), .subsample(every: 2, size: 8),
         .linear(try Linear(weight: values(24, seed: 5), bias: values(3, seed: 6), inputs: 8, outputs: 3)),
         .activation(.prelu(weights: [0.1, 0.2, 0.3]), size: 3),
       ], headActivation: .softmax)
