@@ -9,7 +9,8 @@ The traced forward works on one sequence: `[T, features]` (or `[1, T, F]` / `[T,
     lookahead of that many frames); transposes, permutes, (un)squeezes and contiguous() around it
     are layout only;
   * nn.BatchNorm1d (eval), nn.LayerNorm over the features, nn.Dropout (the identity);
-  * nn.GRU / nn.LSTM / nn.RNN (unidirectional; `out, _ = rnn(x)`, i.e. output [0]);
+  * nn.GRU / nn.LSTM / nn.RNN (unidirectional; `out, _ = rnn(x)`, i.e. output [0]), with a
+    starting state `rnn(x, self.h0)` / `lstm(x, (self.h0, self.c0))` from buffers or parameters;
   * activations as modules or functions: ReLU, LeakyReLU, PReLU, ELU, GELU (both forms), SiLU,
     Tanh, Sigmoid, Hardtanh, ReLU6, Softplus;
   * (x − a) / b and x · a + b with buffers or parameters of one value per feature;
@@ -177,7 +178,18 @@ def export_graph(model, path, labels=None, head_activation=None, features=None):
             kind = "gru" if isinstance(module, nn.GRU) else "lstm" if isinstance(module, nn.LSTM) else "rnn_" + module.nonlinearity
             for name, value in module.state_dict().items():
                 tensor_name(node.target + "." + name, value)
-            layers.append({"type": kind, "prefix": node.target + "."})
+            entry = {"type": kind, "prefix": node.target + "."}
+            # rnn(x, h0) or lstm(x, (h0, c0)) with buffers or parameters: the stream's starting state.
+            start = node.args[1] if len(node.args) > 1 else node.kwargs.get("hx")
+            if start is not None:
+                parts = list(start) if isinstance(start, (tuple, list)) else [start]
+                found = [attribute(part) for part in parts]
+                if any(item is None for item in found):
+                    raise ExportError(f"{where(node)}: a starting state must be a buffer or parameter")
+                entry["h0"] = tensor_name(found[0][0] + ".h0", found[0][1])
+                if len(found) > 1:
+                    entry["c0"] = tensor_name(found[1][0] + ".c0", found[1][1])
+            layers.append(entry)
         elif isinstance(module, nn.PReLU):
             layers.append({"type": "activation", "function": "prelu", "weight": tensor_name(node.target + ".weight", module.weight)})
         elif module is not None and activation_entry(None, module=module):

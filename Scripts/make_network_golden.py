@@ -50,13 +50,15 @@ class NormLinearGRUs(nn.Module):
         self.fc = nn.Linear(10, 16)
         self.gru1 = nn.GRU(16, 12)
         self.gru2 = nn.GRU(12, 8)
+        self.register_buffer("h1", torch.randn(1, 12) * 0.5)  # nonzero starting states
+        self.register_buffer("h2", torch.randn(1, 8) * 0.5)
         self.mlp1 = nn.Linear(8, 8)
         self.mlp2 = nn.Linear(8, 3)
 
     def forward(self, x):
         x = torch.relu(self.fc((x - self.mean) / self.std))
-        x, _ = self.gru1(x)
-        x, _ = self.gru2(x)
+        x, _ = self.gru1(x, self.h1)
+        x, _ = self.gru2(x, self.h2)
         return self.mlp2(F.gelu(self.mlp1(x)))
 
 
@@ -69,6 +71,8 @@ class ConvBNLSTM(nn.Module):
         self.bn = nn.BatchNorm1d(8)
         self.lstm = nn.LSTM(8, 10, proj_size=5)
         self.out = nn.Linear(5, 2)
+        self.register_buffer("h0", torch.randn(1, 5) * 0.5)
+        self.register_buffer("c0", torch.randn(1, 10) * 0.5)
         with torch.no_grad():
             self.bn.running_mean.copy_(torch.randn(8) * 0.3)
             self.bn.running_var.copy_(torch.rand(8) + 0.5)
@@ -78,7 +82,7 @@ class ConvBNLSTM(nn.Module):
     def forward(self, x):  # x: [T, 6]
         y = self.conv(F.pad(x.t().unsqueeze(0), (4, 0)))  # [1, 8, T]
         y = torch.relu(self.bn(y)).squeeze(0).t()
-        y, _ = self.lstm(y)
+        y, _ = self.lstm(y, (self.h0, self.c0))
         return self.out(y)
 
 

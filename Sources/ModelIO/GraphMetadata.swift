@@ -15,7 +15,8 @@ import Recurrent
 ///    "padding": "causal" | "centred"},                                   centred: lookahead (k−1)·d/2
 ///   {"type": "layernorm", "weight": T, "bias": T, "eps": 1e-5},         weight, bias optional
 ///   {"type": "activation", "function": NAME, …its options},
-///   {"type": "gru" | "lstm" | "rnn_tanh" | "rnn_relu", "prefix": "rnn."},
+///   {"type": "gru" | "lstm" | "rnn_tanh" | "rnn_relu", "prefix": "rnn.", "h0": T, "c0": T},
+///                                                                      h0, c0 optional starting state
 ///   {"type": "gru_textbook", "weight_ih": T, "weight_hh": T, "bias_ih": T, "bias_hh": T,
 ///    "update": "z_keeps_state" | "z_takes_candidate"},                 gate blocks r | z | n
 ///   {"type": "frame_stack", "frames": 3},
@@ -58,6 +59,7 @@ public enum GraphMetadata {
     }
     var used: Set<String> = []
     var layers: [Layer] = []
+    var starts: [Int: RecurrentInitialState] = [:]
     var width: Int?
     for (index, entry) in entries.enumerated() {
       guard let layer = entry.object, let type = layer["type"]?.string else {
@@ -67,6 +69,10 @@ public enum GraphMetadata {
         index: index, type: type, fields: layer, tensors: tensors, path: path)
       let parsed = try reader.read(inputWidth: width, kernel: kernel, weightStorage: weightStorage)
       used.formUnion(reader.usedTensors(parsed.names))
+      if let start = try reader.initialState() {
+        starts[layers.count] = start.state
+        used.formUnion(start.names)
+      }
       if let made = parsed.layer {
         layers.append(made)
         width = made.outputSize
@@ -76,7 +82,9 @@ public enum GraphMetadata {
       throw fail("tensor '\(printable(stray))' is used by no layer")
     }
     do {
-      return try LayerChain(layers: layers, headActivation: outputActivation, labels: labels, kernel: kernel)
+      return try LayerChain(
+        layers: layers, headActivation: outputActivation, labels: labels, kernel: kernel,
+        initialStates: starts)
     } catch {
       throw fail(error.description)
     }
@@ -135,6 +143,20 @@ private struct LayerReader {
   }
 
   func usedTensors(_ names: [String]) -> [String] { names }
+
+  /// A recurrent layer's `h0` (and `c0`) tensors, when the entry names them.
+  func initialState() throws(ModelFileError) -> (state: RecurrentInitialState, names: [String])? {
+    guard ["gru", "lstm", "rnn_tanh", "rnn_relu"].contains(type), fields["h0"] != nil || fields["c0"] != nil
+    else {
+      return nil
+    }
+    guard fields["h0"] != nil else { throw fail("'c0' needs 'h0'") }
+    let h = try tensor("h0")
+    let c = fields["c0"] == nil ? nil : try tensor("c0")
+    return (
+      RecurrentInitialState(h: h.tensor.values, c: c?.tensor.values), [h.name] + [c?.name].compactMap { $0 }
+    )
+  }
 
   /// The layer (nil for dropout) and the tensors it used.
   func read(inputWidth: Int?, kernel: RecurrentKernel, weightStorage: WeightStorage) throws(ModelFileError)
@@ -220,9 +242,12 @@ private struct LayerReader {
       case "activation":
         return try activation(inputWidth: inputWidth)
       case "gru", "lstm", "rnn_tanh", "rnn_relu":
-        try allow(["prefix"])
+        try allow(["prefix", "h0", "c0"])
         let prefix = fields["prefix"]?.string ?? ""
-        let own = tensors.filter { $0.key.hasPrefix(prefix) && !$0.key.hasPrefix("frontend.") }
+        let starts = Set([fields["h0"]?.string, fields["c0"]?.string].compactMap { $0 })
+        let own = tensors.filter {
+          $0.key.hasPrefix(prefix) && !$0.key.hasPrefix("frontend.") && !starts.contains($0.key)
+        }
         let stateDict = Dictionary(
           uniqueKeysWithValues: own.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
         let model: RecurrentModel

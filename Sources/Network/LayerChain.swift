@@ -34,6 +34,9 @@ public final class LayerChain: @unchecked Sendable {
   let windowWidth: Int
   /// Per layer: recurrent layers before it (where its recurrent state is).
   let recurrentBefore: UnsafeMutablePointer<Int>
+  /// Per recurrent layer (in chain order), the state a stream starts from and returns to at
+  /// ``LayerChainState/reset()``: nil for zeros.
+  public let initialStates: [RecurrentInitialState?]
   /// Frames of the future an output needs (the centred convolutions' lookaheads added up): the
   /// output for input frame `t` comes out with frame `t + lookahead`; ``finish(state:output:emit:)``
   /// gives the last ones.
@@ -41,9 +44,11 @@ public final class LayerChain: @unchecked Sendable {
 
   /// Checks that each layer's output feeds the next one's input and that every layer can stream.
   /// - Throws: ``LayerChainError`` naming the first layer that does not fit.
+  /// - Parameter initialStates: By layer index, a recurrent layer's starting `h` (and `c`), as
+  ///   PyTorch's `h_0`/`c_0` for that module.
   public init(
     layers: [Layer], headActivation: HeadActivation = .none, labels: [String]? = nil,
-    kernel: RecurrentKernel = .preferred
+    kernel: RecurrentKernel = .preferred, initialStates: [Int: RecurrentInitialState] = [:]
   ) throws(LayerChainError) {
     guard let first = layers.first else {
       throw LayerChainError(description: "a chain needs at least one layer")
@@ -83,6 +88,29 @@ public final class LayerChain: @unchecked Sendable {
       if case .conv1d(let conv) = layer { future += conv.lookahead }
     }
     lookahead = future
+    var starts: [RecurrentInitialState?] = []
+    for (index, layer) in layers.enumerated() {
+      guard case .recurrent(let model) = layer else {
+        if initialStates[index] != nil {
+          throw LayerChainError(
+            description: "layer \(index) (\(layer.kindName)) has no recurrent state to start from")
+        }
+        continue
+      }
+      if let start = initialStates[index] {
+        // Checked on a scratch state: the sizes must be this model's h_0 (and c_0).
+        var probe = model.makeState()
+        do {
+          try probe.setH(start.h)
+          if let c = start.c { try probe.setC(c) }
+        } catch {
+          throw LayerChainError(
+            description: "layer \(index) (\(layer.kindName)): initial state: \(error.description)")
+        }
+      }
+      starts.append(initialStates[index])
+    }
+    self.initialStates = starts
   }
 
   deinit {
@@ -329,6 +357,12 @@ public final class LayerChainState {
     window.initialize(repeating: 0, count: max(chain.windowWidth, 1))
     histories.initialize(repeating: 0, count: max(total, 1))
     positions.initialize(repeating: 0, count: layers.count)
+    for index in recurrent.indices {
+      if let start = chain.initialStates[index] {
+        try? recurrent[index].setH(start.h)
+        if let c = start.c { try? recurrent[index].setC(c) }
+      }
+    }
   }
 
   deinit {
@@ -341,9 +375,16 @@ public final class LayerChainState {
     window.deallocate()
   }
 
-  /// Back to the start of a stream: recurrent states, histories and counters zero.
+  /// Back to the start of a stream: recurrent states at their initial values (zeros unless the chain
+  /// gives `h_0`/`c_0`), histories and counters zero. Does not allocate.
   public func reset() {
-    for index in recurrent.indices { recurrent[index].reset() }
+    for index in recurrent.indices {
+      recurrent[index].reset()
+      if let start = chain.initialStates[index] {
+        try? recurrent[index].setH(start.h)
+        if let c = start.c { try? recurrent[index].setC(c) }
+      }
+    }
     histories.update(repeating: 0, count: max(historyCount, 1))
     positions.update(repeating: 0, count: chain.storage.count)
     for index in 0..<chain.storage.count {
@@ -353,5 +394,20 @@ public final class LayerChainState {
         skips[index] = 0
       }
     }
+  }
+}
+
+/// A recurrent layer's starting state: `h` `[L·D, H_out]` and, for an LSTM, `c` `[L·D, H]`,
+/// row-major (PyTorch's `h_0`, `c_0` for one sequence).
+public struct RecurrentInitialState: Sendable, Equatable {
+  /// `h_0`.
+  public let h: [Float]
+  /// `c_0` (LSTM only).
+  public let c: [Float]?
+
+  /// A starting state.
+  public init(h: [Float], c: [Float]? = nil) {
+    self.h = h
+    self.c = c
   }
 }
