@@ -45,24 +45,31 @@ public enum ModelLoader {
     throws(ModelFileError) -> (model: RecurrentModel, features: FeatureConfiguration?)
   {
     let model = try model(from: file, path: path, kind: kind, kernel: kernel, weightStorage: weightStorage)
-    if let frontend = file.metadata["frontend"] {
-      if file.metadata["features"] != nil {
-        throw ModelFileError(path: path, reason: "metadata has both 'frontend' and 'features'; expected one")
+    return (
+      model, try features(in: file, path: path, inputSize: model.inputSize, taker: "the recurrent stack")
+    )
+  }
+
+  /// The features a file carries: its learned `frontend` (which must give `inputSize` values per
+  /// frame to `taker`), its `features` metadata, or nil; both at once is an error.
+  static func features(in file: SafeTensorsFile, path: String, inputSize: Int, taker: String)
+    throws(ModelFileError) -> FeatureConfiguration?
+  {
+    guard let frontend = file.metadata["frontend"] else {
+      return try file.metadata["features"].map { text throws(ModelFileError) in
+        try FeatureMetadata.parse(text, path: path)
       }
-      let learned = try FrontendMetadata.parse(frontend, tensors: file.tensors, path: path)
-      guard learned.featureCount == model.inputSize else {
-        throw ModelFileError(
-          path: path,
-          reason:
-            "the frontend gives \(learned.featureCount) values per frame but the recurrent stack takes \(model.inputSize)"
-        )
-      }
-      return (model, .learned(learned))
     }
-    let features = try file.metadata["features"].map { text throws(ModelFileError) in
-      try FeatureMetadata.parse(text, path: path)
+    guard file.metadata["features"] == nil else {
+      throw ModelFileError(path: path, reason: "metadata has both 'frontend' and 'features'; expected one")
     }
-    return (model, features)
+    let learned = try FrontendMetadata.parse(frontend, tensors: file.tensors, path: path)
+    guard learned.featureCount == inputSize else {
+      throw ModelFileError(
+        path: path,
+        reason: "the frontend gives \(learned.featureCount) values per frame but \(taker) takes \(inputSize)")
+    }
+    return .learned(learned)
   }
 
   /// Reads any model as a chain of layers, with its features: a file with `graph` metadata (see
@@ -97,24 +104,7 @@ public enum ModelLoader {
     let chain = try GraphMetadata.parse(
       graph, tensors: file.tensors, labels: try labels(in: file, path: path), path: path, kernel: kernel,
       weightStorage: weightStorage)
-    if let frontend = file.metadata["frontend"] {
-      guard file.metadata["features"] == nil else {
-        throw ModelFileError(path: path, reason: "metadata has both 'frontend' and 'features'; expected one")
-      }
-      let learned = try FrontendMetadata.parse(frontend, tensors: file.tensors, path: path)
-      guard learned.featureCount == chain.inputSize else {
-        throw ModelFileError(
-          path: path,
-          reason:
-            "the frontend gives \(learned.featureCount) values per frame but the graph takes \(chain.inputSize)"
-        )
-      }
-      return (chain, .learned(learned))
-    }
-    let features = try file.metadata["features"].map { text throws(ModelFileError) in
-      try FeatureMetadata.parse(text, path: path)
-    }
-    return (chain, features)
+    return (chain, try features(in: file, path: path, inputSize: chain.inputSize, taker: "the graph"))
   }
 
   /// The `labels` metadata: a JSON list of 1 to 64 printable characters each, or nil.
