@@ -136,7 +136,7 @@ let package = Package(
     .testTarget(
       name: "PipelineTests",
       dependencies: [
-        "Pipeline", "Replay", "StreamCore", "Features", "AudioFile", "ModelIO", "Recurrent", "BundledModels",
+        "Pipeline", "Replay", "StreamCore", "Features", "AudioFile", "ModelIO", "Recurrent", "BundledModels", "Network",
         "AllocationCounter",
       ]),
     .testTarget(

@@ -14,6 +14,7 @@ The traced forward works on one sequence: `[T, features]` (or `[1, T, F]` / `[T,
   * activations as modules or functions: ReLU, LeakyReLU, PReLU, ELU, GELU (both forms), SiLU,
     Tanh, Sigmoid, Hardtanh, ReLU6, Softplus;
   * (x − a) / b and x · a + b with buffers or parameters of one value per feature;
+  * FrameStack(k) and Subsample(n) from Scripts/streamrnn_layers.py (frame stacking, subsampling);
   * a final softmax / sigmoid over the features → the output activation.
 Anything else is one error naming the node and its source line.
 
@@ -29,12 +30,21 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from streamrnn_layers import FrameStack, Subsample
+
 LAYOUT_METHODS = {"transpose", "permute", "unsqueeze", "squeeze", "contiguous", "t", "view", "reshape"}
 LAYOUT_FUNCTIONS = {torch.transpose, torch.permute, torch.unsqueeze, torch.squeeze, torch.t}
 
 
 class ExportError(Exception):
     pass
+
+
+class _Tracer(torch.fx.Tracer):
+    """torch.fx's tracer, keeping StreamRNN's own layer modules whole (each is one layer)."""
+
+    def is_leaf_module(self, module, qualified_name):
+        return isinstance(module, (FrameStack, Subsample)) or super().is_leaf_module(module, qualified_name)
 
 
 def where(node):
@@ -76,10 +86,28 @@ def activation_entry(kind, node=None, module=None, args=(), kwargs=None):
     return None
 
 
+def input_width(entry, tensors):
+    """Features into a graph entry that has weights, from its tensors (None when it has none)."""
+    kind = entry["type"]
+    if kind == "linear":
+        return tensors[entry["weight"]].shape[1]
+    if kind == "conv1d":
+        return tensors[entry["weight"]].shape[1] * entry["groups"]
+    if kind in ("gru", "lstm", "rnn_tanh", "rnn_relu"):
+        return tensors[entry["prefix"] + "weight_ih_l0"].shape[1]
+    if kind in ("normalize", "batchnorm"):
+        return tensors[entry["mean"]].shape[0]
+    if kind == "affine":
+        return tensors[entry["scale"]].shape[0]
+    if kind == "layernorm" and "weight" in entry:
+        return tensors[entry["weight"]].shape[0]
+    return None
+
+
 def export_graph(model, path, labels=None, head_activation=None, features=None):
     """Traces `model` and writes its tensors and `graph` entry to `path`; returns the layers."""
     model = model.eval()
-    traced = torch.fx.symbolic_trace(model)
+    traced = torch.fx.GraphModule(model, _Tracer().trace(model))
     modules = dict(traced.named_modules())
     tensors = {}
     layers = []
@@ -172,6 +200,10 @@ def export_graph(model, path, labels=None, head_activation=None, features=None):
             layers.append(entry)
         elif isinstance(module, nn.Dropout):
             layers.append({"type": "dropout"})
+        elif isinstance(module, FrameStack):
+            layers.append({"type": "frame_stack", "frames": module.frames})
+        elif isinstance(module, Subsample):
+            layers.append({"type": "subsample", "every": module.every})
         elif isinstance(module, (nn.GRU, nn.LSTM, nn.RNN)):
             if module.bidirectional:
                 raise ExportError(f"{where(node)}: a bidirectional layer needs the future and cannot stream")
@@ -239,6 +271,22 @@ def export_graph(model, path, labels=None, head_activation=None, features=None):
             layers.append({"type": "affine", "scale": tensor_name(name + ".one", torch.ones_like(value)), "shift": tensor_name(name + ".negated", -value)})
         else:
             layers.append({"type": "affine", "scale": tensor_name(name, value), "shift": tensor_name(name + ".zero", torch.zeros_like(value))})
+    # A frame stack or subsampler first has no tensor to size it: the first layer that has one
+    # gives the features in, divided back through the stacks.
+    leading = 0
+    while leading < len(layers) and layers[leading]["type"] in ("frame_stack", "subsample", "dropout"):
+        leading += 1
+    if any(entry["type"] in ("frame_stack", "subsample") for entry in layers[:leading]):
+        if leading == len(layers) or input_width(layers[leading], tensors) is None:
+            raise ExportError("a FrameStack or Subsample first must be followed by a layer with weights (its size comes from them)")
+        width = input_width(layers[leading], tensors)
+        for entry in reversed(layers[:leading]):
+            if entry["type"] == "frame_stack":
+                if width % entry["frames"]:
+                    raise ExportError(f"FrameStack({entry['frames']}) does not divide the {width} features after it")
+                width //= entry["frames"]
+            if entry["type"] in ("frame_stack", "subsample"):
+                entry["size"] = width
     metadata = {"graph": json.dumps({"version": 1, "output_activation": output_activation, "layers": layers})}
     if labels is not None:
         metadata["labels"] = json.dumps(list(labels))

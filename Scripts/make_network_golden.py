@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_graph import export_graph  # noqa: E402
+from streamrnn_layers import FrameStack, Subsample  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Golden", "network")
 FRAMES = 1200
@@ -149,12 +150,31 @@ class CentredConvs(nn.Module):
         return self.out(y)
 
 
+class StackSubsample(nn.Module):
+    """FrameStack(3) → Linear → ReLU → GRU → Subsample(2) → FrameStack(2) → Linear (softmax head):
+    a context window in, half the output rate out."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack = FrameStack(3)
+        self.fc = nn.Linear(12, 10)
+        self.gru = nn.GRU(10, 8)
+        self.halve = Subsample(2)
+        self.stack2 = FrameStack(2)
+        self.out = nn.Linear(16, 3)
+
+    def forward(self, x):
+        y, _ = self.gru(torch.relu(self.fc(self.stack(x))))
+        return self.out(self.stack2(self.halve(y)))
+
+
 def main():
     save("norm_linear_gru2_mlp", NormLinearGRUs(), torch.randn(FRAMES, 10) * 2 + 0.5, "softmax", ["a", "b", "c"])
     save("causalconv_bn_lstmproj", ConvBNLSTM(), torch.randn(FRAMES, 6), "sigmoid", ["x", "y"])
     save("lstm_gru_layernorm", LSTMGRUNorm(), torch.randn(FRAMES, 7))
     save("depthwise_activations", DepthwiseActivations(), torch.randn(FRAMES, 4))
     save("centred_convs", CentredConvs(), torch.randn(FRAMES, 5))
+    save("stack_subsample", StackSubsample(), torch.randn(FRAMES + 1, 4), "softmax", ["a", "b", "c"])
 
 
 if __name__ == "__main__":

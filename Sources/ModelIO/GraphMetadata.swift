@@ -19,8 +19,8 @@ import Recurrent
 ///                                                                      h0, c0 optional starting state
 ///   {"type": "gru_textbook", "weight_ih": T, "weight_hh": T, "bias_ih": T, "bias_hh": T,
 ///    "update": "z_keeps_state" | "z_takes_candidate"},                 gate blocks r | z | n
-///   {"type": "frame_stack", "frames": 3},
-///   {"type": "subsample", "every": 2},
+///   {"type": "frame_stack", "frames": 3, "size": 40},                 size (features in) optional
+///   {"type": "subsample", "every": 2, "size": 40},                      except on a first layer
 ///   {"type": "dropout"}                                                the identity
 ///  ]}
 /// ```
@@ -278,13 +278,13 @@ private struct LayerReader {
           .textbookGRU(gru), [weightIH.name, weightHH.name] + [biasIH?.name, biasHH?.name].compactMap { $0 }
         )
       case "frame_stack":
-        try allow(["frames"])
-        guard let inputWidth else { throw fail("cannot come first (its size follows the layer before)") }
-        return (.frameStack(frames: try integer("frames", default: 1, 1...1024), size: inputWidth), [])
+        try allow(["frames", "size"])
+        let size = try featuresIn(following: inputWidth)
+        return (.frameStack(frames: try integer("frames", default: 1, 1...1024), size: size), [])
       case "subsample":
-        try allow(["every"])
-        guard let inputWidth else { throw fail("cannot come first (its size follows the layer before)") }
-        return (.subsample(every: try integer("every", default: 1, 1...1024), size: inputWidth), [])
+        try allow(["every", "size"])
+        let size = try featuresIn(following: inputWidth)
+        return (.subsample(every: try integer("every", default: 1, 1...1024), size: size), [])
       default:
         throw fail("unknown layer type")
       }
@@ -295,6 +295,20 @@ private struct LayerReader {
     } catch {
       throw fail("\(error)")
     }
+  }
+
+  /// A shape-free layer's features in: its `size` (required first, checked against the layer
+  /// before otherwise) or the layer before's output.
+  func featuresIn(following inputWidth: Int?) throws(ModelFileError) -> Int {
+    guard fields["size"] != nil else {
+      guard let inputWidth else { throw fail("needs a 'size' (features in) when it comes first") }
+      return inputWidth
+    }
+    let size = try integer("size", default: 1, 1...1_048_576)
+    if let inputWidth, inputWidth != size {
+      throw fail("'size' \(size) but the layer before gives \(inputWidth) features")
+    }
+    return size
   }
 
   func activation(inputWidth: Int?) throws(ModelFileError) -> (layer: Layer?, names: [String]) {

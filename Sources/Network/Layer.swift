@@ -241,9 +241,14 @@ public enum Layer: Sendable {
         throw fail("bidirectional: it needs the future and runs offline only (RecurrentModel.run(sequence:))")
       }
     case .frameStack(let frames, let size):
-      guard (1...1024).contains(frames), size > 0 else { throw fail("frames 1 to 1024, size positive") }
+      // At most 2^20 floats out per frame (4 MiB): a stack's width sizes every state's buffers.
+      guard (1...1024).contains(frames), (1...1_048_576).contains(size), frames * size <= 1 << 20 else {
+        throw fail("frames 1 to 1024, size 1 to 2^20, frames × size at most 2^20 (got \(frames) × \(size))")
+      }
     case .subsample(let every, let size):
-      guard (1...1024).contains(every), size > 0 else { throw fail("every 1 to 1024, size positive") }
+      guard (1...1024).contains(every), (1...1_048_576).contains(size) else {
+        throw fail("every 1 to 1024, size 1 to 2^20 (got \(every), \(size))")
+      }
     case .linear, .layerNorm, .conv1d, .textbookGRU:
       break
     }

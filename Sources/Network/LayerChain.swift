@@ -37,10 +37,14 @@ public final class LayerChain: @unchecked Sendable {
   /// Per recurrent layer (in chain order), the state a stream starts from and returns to at
   /// ``LayerChainState/reset()``: nil for zeros.
   public let initialStates: [RecurrentInitialState?]
-  /// Frames of the future an output needs (the centred convolutions' lookaheads added up): the
+  /// Input frames of the future an output needs (the centred convolutions' lookaheads added up,
+  /// each in input frames: a convolution after a subsampler by `n` looks `n` times as far): the
   /// output for input frame `t` comes out with frame `t + lookahead`; ``finish(state:output:emit:)``
   /// gives the last ones.
   public let lookahead: Int
+  /// Input frames per output frame: the product of the ``Layer/subsample(every:size:)`` factors
+  /// (1 without one). Outputs belong to input frames 0, `outputInterval`, 2·`outputInterval`, …
+  public let outputInterval: Int
 
   /// Checks that each layer's output feeds the next one's input and that every layer can stream.
   /// - Throws: ``LayerChainError`` naming the first layer that does not fit.
@@ -66,6 +70,22 @@ public final class LayerChain: @unchecked Sendable {
     if let labels, labels.count != outputs {
       throw LayerChainError(description: "\(labels.count) labels for \(outputs) outputs")
     }
+    var future = 0
+    var interval = 1
+    for layer in layers {
+      // Overflow-checked and capped (each factor is ≤ 1024): a hostile chain is refused below.
+      switch layer {
+      case .conv1d(let conv):
+        let (far, overflow) = conv.lookahead.multipliedReportingOverflow(by: interval)
+        future = overflow ? Int.max : min(future &+ far, 1 << 40)
+      case .subsample(let every, _): interval = min(interval * every, 1 << 21)
+      default: break
+      }
+    }
+    guard interval <= 1 << 20, future <= 1 << 30 else {
+      throw LayerChainError(
+        description: "the chain subsamples or looks ahead too far (every \(interval) frames, \(future) frames ahead)")
+    }
     inputSize = first.inputSize
     outputSize = outputs
     self.kernel = kernel
@@ -81,13 +101,12 @@ public final class LayerChain: @unchecked Sendable {
     _ = storage.initialize(from: layers)
     recurrentBefore = .allocate(capacity: layers.count)
     var recurrent = 0
-    var future = 0
     for (index, layer) in layers.enumerated() {
       recurrentBefore[index] = recurrent
       if case .recurrent = layer { recurrent += 1 }
-      if case .conv1d(let conv) = layer { future += conv.lookahead }
     }
     lookahead = future
+    outputInterval = interval
     var starts: [RecurrentInitialState?] = []
     for (index, layer) in layers.enumerated() {
       guard case .recurrent(let model) = layer else {

@@ -199,8 +199,11 @@ public final class StreamRunner {
     self.sink = sink
     self.observers = observers
     self.options = options
+    // Records come every `outputInterval` input frames: observers (segments, silence resets) see
+    // that spacing as the stream's hop.
     description = StreamDescription(
-      sampleRate: features.sampleRate, hopLength: features.hopLength, outputCount: model.outputSize,
+      sampleRate: features.sampleRate, hopLength: features.hopLength * model.outputInterval,
+      outputCount: model.outputSize,
       labels: model.labels, independentProbabilities: model.headActivation == .sigmoid)
   }
 
@@ -260,11 +263,14 @@ private final class Consumer {
   var nonFiniteFrames = 0
   var resetFrames: [Int] = []
   var resetPending = false
-  /// The last output's frame number (−1 before the first).
-  var lastOutputIndex = -1
+  /// The last output's input-frame number (−`outputInterval` before the first, so that the next
+  /// one is always `lastOutputIndex + outputInterval`).
+  var lastOutputIndex: Int
   /// The first sink or observer error; the stream stops on it.
   var failure: (any Error)?
   let frameLimit: Int?
+  /// Seconds per input frame (the features' hop over their rate): record times.
+  let secondsPerInputFrame: Double
 
   init(runner: StreamRunner, ring: RingConsumer) {
     self.runner = runner
@@ -273,9 +279,12 @@ private final class Consumer {
     _ = observers.initialize(from: runner.observers)
     let model = runner.model
     state = model.makeState()
+    lastOutputIndex = -model.outputInterval
     output = .allocate(capacity: model.outputSize)
     output.initialize(repeating: 0)
-    frameLimit = runner.options.duration.map { Int(($0 / runner.description.secondsPerFrame).rounded(.up)) }
+    let secondsPerInputFrame = Double(runner.features.hopLength) / Double(runner.features.sampleRate)
+    self.secondsPerInputFrame = secondsPerInputFrame
+    frameLimit = runner.options.duration.map { Int(($0 / secondsPerInputFrame).rounded(.up)) }
     resetFrames.reserveCapacity(1024)
     // Warm-up: the first call of each function may set up runtime metadata (an allocation).
     let zeros = [Float](repeating: 0, count: model.inputSize)
@@ -340,7 +349,7 @@ private final class Consumer {
     let index = info.index - model.lookahead
     lastOutputIndex = index
     let record = FrameRecord(
-      index: index, time: Double(index) * runner.description.secondsPerFrame,
+      index: index, time: Double(index) * secondsPerInputFrame,
       outputs: UnsafeBufferPointer(output), stepMicroseconds: Double(stepped &- popped) / 1000,
       latencyMicroseconds: Double(stepped &- info.captureTime) / 1000, discontinuity: info.discontinuity,
       clockSuspect: info.clockSuspect)
@@ -354,10 +363,14 @@ private final class Consumer {
     guard model.lookahead > 0 else { return }
     model.finish(state: state, output: output) { values in
       model.applyHeadActivation(values)
-      lastOutputIndex += 1
+      for value in values where !value.isFinite {
+        nonFiniteFrames += 1
+        break
+      }
+      lastOutputIndex += model.outputInterval
       deliver(
         FrameRecord(
-          index: lastOutputIndex, time: Double(lastOutputIndex) * runner.description.secondsPerFrame,
+          index: lastOutputIndex, time: Double(lastOutputIndex) * secondsPerInputFrame,
           outputs: UnsafeBufferPointer(values), stepMicroseconds: 0, latencyMicroseconds: 0,
           discontinuity: false))
     }

@@ -13,7 +13,7 @@ struct GraphGoldenTests {
     "Every output within 1e-5 of PyTorch's, on every kernel this CPU runs",
     arguments: [
       "norm_linear_gru2_mlp", "causalconv_bn_lstmproj", "lstm_gru_layernorm", "depthwise_activations",
-      "centred_convs",
+      "centred_convs", "stack_subsample",
     ],
     RecurrentKernel.allCases.filter(\.isAvailable))
   func matchesPyTorch(name: String, kernel: RecurrentKernel) throws {
@@ -22,6 +22,7 @@ struct GraphGoldenTests {
     let frames = try NpyArray(path: folder + "/frames.npy")
     let expected = try NpyArray(path: folder + "/out.npy")
     #expect(frames.shape[0] >= 1000 && frames.shape[1] == chain.inputSize)
+    #expect(expected.shape[0] == (frames.shape[0] + chain.outputInterval - 1) / chain.outputInterval)
     let actual = chain.run(sequence: frames.values, frameCount: frames.shape[0], state: chain.makeState())
     #expect(actual.count == expected.values.count)
     let difference = maxDifference(actual, expected.values)
@@ -81,6 +82,8 @@ struct GraphGoldenTests {
       #"{"version": \#(version), "layers": [\#(layers)]}"#
     }
     #expect(graphError(graph(linear), tensors: ["w": w, "b": b]) == nil)
+    let stacked = #"{"type": "frame_stack", "frames": 2, "size": 2}, "# + linear
+    #expect(graphError(graph(stacked), tensors: ["w": w, "b": b]) == nil)
     let cases: [(String, [String: FloatTensor], String)] = [
       (graph(linear, version: 2), ["w": w, "b": b], "'version' must be 1"),
       (graph(#"{"type": "attention"}"#), [:], "layer 0 (attention): unknown layer type"),
@@ -101,6 +104,15 @@ struct GraphGoldenTests {
       ),
       (graph(#"{"type": "gru", "prefix": "rnn."}"#), [:], "layer 0 (gru)"),
       (#"{"version": 1, "layers": []}"#, [:], "'layers' must be a list"),
+      (graph(#"{"type": "frame_stack", "frames": 2}, "# + linear), ["w": w, "b": b], "needs a 'size'"),
+      (
+        graph(linear + #", {"type": "subsample", "every": 2, "size": 5}"#), ["w": w, "b": b],
+        "'size' 5 but the layer before gives 3"
+      ),
+      (
+        graph(#"{"type": "frame_stack", "frames": 1024, "size": 4096}"#), [:],
+        "frames × size at most 2^20"
+      ),
     ]
     for (text, tensors, expected) in cases {
       let message = graphError(text, tensors: tensors)

@@ -3,6 +3,7 @@ import BundledModels
 import Features
 import Foundation
 import ModelIO
+import Network
 import Pipeline
 import Recurrent
 import Replay
@@ -187,5 +188,72 @@ struct RunnerTests {
     let outputs = try #require(record["outputs"] as? [String: Any])
     #expect(outputs["a"] is NSNull && outputs["b"] as? Double == 0.25 && outputs["c"] is NSNull)
     #expect(record["latency_us"] is NSNull)
+  }
+}
+
+/// Keeps every record's number, time and first output, and every event.
+final class RecordingEventSink: EventSink {
+  var indices: [Int] = []
+  var times: [Double] = []
+  var firstOutputs: [Float] = []
+  var events: [StreamEvent] = []
+  var description: StreamDescription?
+  func begin(_ stream: StreamDescription) throws { description = stream }
+  func write(_ record: FrameRecord) throws {
+    indices.append(record.index)
+    times.append(record.time)
+    firstOutputs.append(record.outputs[0])
+  }
+  func write(_ event: StreamEvent) throws { events.append(event) }
+  func finish() throws {}
+}
+
+@Suite("Subsampling chains in the runner")
+struct SubsampledRunnerTests {
+  /// 4 log-mel bands of the demo speech; a "speech" output = σ(mean band − median).
+  func run(_ layers: [Layer], segments: Bool) throws -> RecordingEventSink {
+    var configuration = LogMelConfiguration()
+    configuration.nMels = 4
+    let chain = try LayerChain(layers: layers, labels: ["speech"])
+    let sink = RecordingEventSink()
+    let runner = try StreamRunner(
+      model: chain, features: .logmel(configuration), sink: sink,
+      observers: segments ? [SegmentObserver()] : [])
+    _ = try runner.run(source: try ReplaySource(path: speech, sampleRate: 16000, pace: .max))
+    return sink
+  }
+
+  @Test func recordsKeepInputFrameNumbersAndSegmentsKeepTheirTimes() throws {
+    let mean = Layer.linear(try Linear(weight: [0.25, 0.25, 0.25, 0.25], bias: nil, inputs: 4, outputs: 1))
+    let energies = try run([mean], segments: false).firstOutputs.sorted()
+    let median = energies[energies.count / 2]
+    let speech = Layer.linear(
+      try Linear(weight: [0.25, 0.25, 0.25, 0.25], bias: [-median], inputs: 4, outputs: 1))
+    let full = try run([speech, .activation(.sigmoid, size: 1)], segments: true)
+    // Every second frame, then a centred identity convolution (a lookahead of one subsampled frame,
+    // two input frames): the same values at the even frames, the end flushed.
+    let identity = Layer.conv1d(
+      try CausalConv1d(weight: [0, 1, 0], bias: nil, inputs: 1, outputs: 1, kernel: 3, centred: true))
+    let half = try run(
+      [speech, .subsample(every: 2, size: 1), identity, .activation(.sigmoid, size: 1)], segments: true)
+    let frameCount = full.indices.count
+    #expect(frameCount > 100 && full.indices == Array(0..<frameCount))
+    #expect(half.indices == Array(stride(from: 0, to: frameCount, by: 2)))
+    #expect(half.times == half.indices.map { Double($0) * 0.01 })
+    let evenOutputs = stride(from: 0, to: frameCount, by: 2).map { full.firstOutputs[$0] }
+    #expect(zip(half.firstOutputs, evenOutputs).allSatisfy { abs($0 - $1) <= 1e-6 })
+    #expect(half.description?.hopLength == 320 && full.description?.hopLength == 160)
+    // Segments: in samples of the stream, each within two hops of a full-rate one (the subsampled
+    // detector decides on every second frame, so a blip of one odd frame may be missing). Were
+    // the records' spacing taken for one hop, every boundary would sit at half its time.
+    func segments(_ sink: RecordingEventSink) -> [(Int, Int)] {
+      sink.events.compactMap { if case .speechSegment(let s, let e) = $0 { (s, e) } else { nil } }
+    }
+    let expected = segments(full)
+    let actual = segments(half)
+    let matched = actual.filter { a in
+      expected.contains { b in abs(a.0 - b.0) <= 320 && abs(a.1 - b.1) <= 320 }
+    }
+    #expect(actual.count >= 3 && matched.count == actual.count, "\(actual) vs \(expected)")
   }
 }
