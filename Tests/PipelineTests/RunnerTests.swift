@@ -208,7 +208,7 @@ final class RecordingEventSink: EventSink {
   func finish() throws {}
 }
 
-@Suite("Subsampling chains in the runner")
+@Suite("Layer chains in the runner: subsampling, lookahead")
 struct SubsampledRunnerTests {
   /// 4 log-mel bands of the demo speech; a "speech" output = σ(mean band − median).
   func run(_ layers: [Layer], segments: Bool) throws -> RecordingEventSink {
@@ -255,5 +255,23 @@ struct SubsampledRunnerTests {
       expected.contains { b in abs(a.0 - b.0) <= 320 && abs(a.1 - b.1) <= 320 }
     }
     #expect(actual.count >= 3 && matched.count == actual.count, "\(actual) vs \(expected)")
+  }
+
+  @Test func flushedFramesAreCheckedForNonFiniteValuesToo() throws {
+    // A centred convolution whose output overflows on every frame, the flushed last one included.
+    let overflowing = Layer.conv1d(
+      try CausalConv1d(weight: [0, 0, 1], bias: [3e38], inputs: 1, outputs: 1, kernel: 3, centred: true))
+    let chain = try LayerChain(
+      layers: [
+        .linear(try Linear(weight: [0.25, 0.25, 0.25, 0.25], bias: nil, inputs: 4, outputs: 1)), overflowing,
+        .affine(scale: [10], shift: [0]),
+      ])
+    var configuration = LogMelConfiguration()
+    configuration.nMels = 4
+    let sink = RecordingEventSink()
+    let runner = try StreamRunner(model: chain, features: .logmel(configuration), sink: sink)
+    let report = try runner.run(source: try ReplaySource(path: speech, sampleRate: 16000, pace: .max))
+    #expect(sink.indices.count == report.frames && report.frames > 100)
+    #expect(report.nonFiniteFrames == report.frames)
   }
 }
