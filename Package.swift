@@ -136,7 +136,8 @@ let package = Package(
     .testTarget(
       name: "PipelineTests",
       dependencies: [
-        "Pipeline", "Replay", "StreamCore", "Features", "AudioFile", "ModelIO", "Recurrent", "BundledModels", "Network",
+        "Pipeline", "Replay", "StreamCore", "Features", "AudioFile", "ModelIO", "Recurrent", "BundledModels",
+        "Network",
         "AllocationCounter",
       ]),
     .testTarget(

@@ -6,9 +6,10 @@
 
 Keras runs on the torch backend here (pip install keras torch): no TensorFlow needed. Accepted:
 a Sequential or straight-line functional model of InputLayer, Normalization, Dense, Conv1D
-(padding "causal", stride 1), BatchNormalization, LayerNormalization, Activation/ReLU/LeakyReLU/
+(padding "causal", or "same" with an odd span: centred, a lookahead; stride 1), BatchNormalization, LayerNormalization, Activation/ReLU/LeakyReLU/
 ELU/Softmax, Dropout, GRU (reset_after True → PyTorch's GRU, False → the textbook GRU), LSTM and
-SimpleRNN, each recurrent layer with return_sequences=True. A final softmax or sigmoid becomes the
+SimpleRNN, each recurrent layer with return_sequences=True, and Bidirectional of these (concat;
+offline only: `streamrnn step` runs it, the streaming paths refuse it). A final softmax or sigmoid becomes the
 output activation. Anything else is one error naming the layer.
 
 Keras' layouts: Dense kernels are [in, out] (transposed here), Conv1D kernels [k, in, out]
@@ -71,6 +72,46 @@ def convert(model, path, labels=None, features=None):
         blocks = {gate: array[..., i * hidden:(i + 1) * hidden] for i, gate in enumerate(order)}
         return np.concatenate([blocks["r"], blocks["z"], blocks["n"]], axis=-1)
 
+    def recurrent_entry(layer, name, prefix, suffix, textbook_ok):
+        """Adds a Keras GRU/LSTM/SimpleRNN's tensors as PyTorch's `*_l0{suffix}` (or a textbook
+        GRU's) and returns its graph entry."""
+        kind = type(layer).__name__
+        if kind not in ("GRU", "LSTM", "SimpleRNN"):
+            raise ConversionError(f"{name}: {kind} is not a GRU, LSTM or SimpleRNN")
+        weights = [np.asarray(w) for w in layer.get_weights()]
+        units = layer.units
+        kernel, recurrent = weights[0], weights[1]
+        bias = weights[2] if layer.use_bias else None
+        if kind == "GRU":
+            if layer.activation.__name__ != "tanh" or layer.recurrent_activation.__name__ != "sigmoid":
+                raise ConversionError(f"{name}: only tanh / sigmoid GRUs are supported")
+            w_ih = gate_blocks(kernel, units, "zrn").T
+            w_hh = gate_blocks(recurrent, units, "zrn").T
+            if layer.reset_after:
+                bias = bias if bias is not None else np.zeros((2, 3 * units))
+                add(prefix + "weight_ih_l0" + suffix, w_ih)
+                add(prefix + "weight_hh_l0" + suffix, w_hh)
+                add(prefix + "bias_ih_l0" + suffix, gate_blocks(bias[0], units, "zrn"))
+                add(prefix + "bias_hh_l0" + suffix, gate_blocks(bias[1], units, "zrn"))
+                return {"type": "gru", "prefix": prefix}
+            if not textbook_ok:
+                raise ConversionError(f"{name}: a bidirectional GRU needs reset_after=True")
+            entry = {"type": "gru_textbook", "weight_ih": add(prefix + "weight_ih", w_ih),
+                     "weight_hh": add(prefix + "weight_hh", w_hh), "update": "z_keeps_state"}
+            if bias is not None:
+                entry["bias_ih"] = add(prefix + "bias_ih", gate_blocks(bias, units, "zrn"))
+            return entry
+        if layer.activation.__name__ not in (("tanh",) if kind == "LSTM" else ("tanh", "relu")):
+            raise ConversionError(f"{name}: activation {layer.activation.__name__} is not supported")
+        if kind == "LSTM" and layer.recurrent_activation.__name__ != "sigmoid":
+            raise ConversionError(f"{name}: only tanh / sigmoid LSTMs are supported")
+        add(prefix + "weight_ih_l0" + suffix, kernel.T)
+        add(prefix + "weight_hh_l0" + suffix, recurrent.T)
+        if bias is not None:
+            add(prefix + "bias_ih_l0" + suffix, bias)
+            add(prefix + "bias_hh_l0" + suffix, np.zeros_like(bias))
+        return {"type": "lstm" if kind == "LSTM" else "rnn_" + layer.activation.__name__, "prefix": prefix}
+
     for index, layer in enumerate(model.layers):
         kind = type(layer).__name__
         name = f"layer {index} ({kind} '{layer.name}')"
@@ -95,10 +136,16 @@ def convert(model, path, labels=None, features=None):
             layers.append(entry)
             activation_after(layer, name)
         elif kind == "Conv1D":
-            if layer.padding != "causal" or tuple(layer.strides) != (1,):
-                raise ConversionError(f"{name}: only padding='causal' with stride 1 streams (got {layer.padding}, {layer.strides})")
+            k, d = int(layer.kernel_size[0]), int(layer.dilation_rate[0])
+            if tuple(layer.strides) != (1,) or layer.padding not in ("causal", "same"):
+                raise ConversionError(f"{name}: padding 'causal' or 'same' with stride 1 streams (got {layer.padding}, {layer.strides})")
+            # 'same' pads (k−1)·d // 2 before and the rest after: centred (a lookahead of that many
+            # frames) when the two are equal.
+            if layer.padding == "same" and (k - 1) * d % 2:
+                raise ConversionError(f"{name}: padding='same' with an even span (k−1)·d = {(k - 1) * d} pads unequally; use an odd kernel")
+            padding = "centred" if layer.padding == "same" and k > 1 else "causal"
             entry = {"type": "conv1d", "weight": add(prefix + "weight", np.transpose(weights[0], (2, 1, 0))),
-                     "dilation": int(layer.dilation_rate[0]), "groups": int(layer.groups), "padding": "causal"}
+                     "dilation": d, "groups": int(layer.groups), "padding": padding}
             if layer.use_bias:
                 entry["bias"] = add(prefix + "bias", weights[1])
             layers.append(entry)
@@ -138,46 +185,18 @@ def convert(model, path, labels=None, features=None):
         elif kind in ("GRU", "LSTM", "SimpleRNN"):
             if not layer.return_sequences or layer.go_backwards:
                 raise ConversionError(f"{name}: needs return_sequences=True and go_backwards=False to stream")
-            units = layer.units
-            kernel, recurrent = weights[0], weights[1]
-            bias = weights[2] if layer.use_bias else None
-            if kind == "GRU":
-                if layer.activation.__name__ != "tanh" or layer.recurrent_activation.__name__ != "sigmoid":
-                    raise ConversionError(f"{name}: only tanh / sigmoid GRUs are supported")
-                w_ih = gate_blocks(kernel, units, "zrn").T
-                w_hh = gate_blocks(recurrent, units, "zrn").T
-                if layer.reset_after:
-                    bias = bias if bias is not None else np.zeros((2, 3 * units))
-                    add(prefix + "weight_ih_l0", w_ih)
-                    add(prefix + "weight_hh_l0", w_hh)
-                    add(prefix + "bias_ih_l0", gate_blocks(bias[0], units, "zrn"))
-                    add(prefix + "bias_hh_l0", gate_blocks(bias[1], units, "zrn"))
-                    layers.append({"type": "gru", "prefix": prefix})
-                else:
-                    entry = {"type": "gru_textbook", "weight_ih": add(prefix + "weight_ih", w_ih),
-                             "weight_hh": add(prefix + "weight_hh", w_hh), "update": "z_keeps_state"}
-                    if bias is not None:
-                        entry["bias_ih"] = add(prefix + "bias_ih", gate_blocks(bias, units, "zrn"))
-                    layers.append(entry)
-            elif kind == "LSTM":
-                if layer.activation.__name__ != "tanh" or layer.recurrent_activation.__name__ != "sigmoid":
-                    raise ConversionError(f"{name}: only tanh / sigmoid LSTMs are supported")
-                add(prefix + "weight_ih_l0", kernel.T)
-                add(prefix + "weight_hh_l0", recurrent.T)
-                if bias is not None:
-                    add(prefix + "bias_ih_l0", bias)
-                    add(prefix + "bias_hh_l0", np.zeros_like(bias))
-                layers.append({"type": "lstm", "prefix": prefix})
-            else:
-                act = layer.activation.__name__
-                if act not in ("tanh", "relu"):
-                    raise ConversionError(f"{name}: SimpleRNN activation must be tanh or relu")
-                add(prefix + "weight_ih_l0", kernel.T)
-                add(prefix + "weight_hh_l0", recurrent.T)
-                if bias is not None:
-                    add(prefix + "bias_ih_l0", bias)
-                    add(prefix + "bias_hh_l0", np.zeros_like(bias))
-                layers.append({"type": "rnn_" + act, "prefix": prefix})
+            layers.append(recurrent_entry(layer, name, prefix, "", textbook_ok=True))
+        elif kind == "Bidirectional":
+            # Offline only: PyTorch's bidirectional layout, the backward layer's tensors under
+            # *_l0_reverse; Keras flips the backward outputs back before concatenating, as PyTorch.
+            forward, backward = layer.forward_layer, layer.backward_layer
+            if layer.merge_mode != "concat" or not forward.return_sequences or forward.go_backwards or not backward.go_backwards:
+                raise ConversionError(f"{name}: needs merge_mode='concat' and return_sequences=True")
+            if type(forward).__name__ != type(backward).__name__ or forward.units != backward.units:
+                raise ConversionError(f"{name}: forward and backward layers must be of one kind and size")
+            entry = recurrent_entry(forward, name, prefix, "", textbook_ok=False)
+            recurrent_entry(backward, name, prefix, "_reverse", textbook_ok=False)
+            layers.append(entry)
         else:
             raise ConversionError(f"{name}: not supported (see the script's notes)")
     metadata = {"graph": json.dumps({"version": 1, "output_activation": output_activation, "layers": layers})}

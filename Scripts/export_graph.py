@@ -9,7 +9,8 @@ The traced forward works on one sequence: `[T, features]` (or `[1, T, F]` / `[T,
     lookahead of that many frames); transposes, permutes, (un)squeezes and contiguous() around it
     are layout only;
   * nn.BatchNorm1d (eval), nn.LayerNorm over the features, nn.Dropout (the identity);
-  * nn.GRU / nn.LSTM / nn.RNN (unidirectional; `out, _ = rnn(x)`, i.e. output [0]), with a
+  * nn.GRU / nn.LSTM / nn.RNN (`out, _ = rnn(x)`, i.e. output [0]; bidirectional ones make the
+    model offline-only), with a
     starting state `rnn(x, self.h0)` / `lstm(x, (self.h0, self.c0))` from buffers or parameters;
   * activations as modules or functions: ReLU, LeakyReLU, PReLU, ELU, GELU (both forms), SiLU,
     Tanh, Sigmoid, Hardtanh, ReLU6, Softplus;
@@ -205,8 +206,8 @@ def export_graph(model, path, labels=None, head_activation=None, features=None):
         elif isinstance(module, Subsample):
             layers.append({"type": "subsample", "every": module.every})
         elif isinstance(module, (nn.GRU, nn.LSTM, nn.RNN)):
-            if module.bidirectional:
-                raise ExportError(f"{where(node)}: a bidirectional layer needs the future and cannot stream")
+            # A bidirectional layer exports as itself (its *_reverse tensors under the prefix): the
+            # model then runs offline only (streamrnn step); the streaming paths refuse it at load.
             kind = "gru" if isinstance(module, nn.GRU) else "lstm" if isinstance(module, nn.LSTM) else "rnn_" + module.nonlinearity
             for name, value in module.state_dict().items():
                 tensor_name(node.target + "." + name, value)

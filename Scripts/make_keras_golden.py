@@ -70,6 +70,30 @@ def main():
     ln.set_weights([rng.uniform(0.5, 1.5, 5), rng.normal(0, 0.1, 5)])
     save("keras_lstm_simplernn", model, frames)
 
+    def random_biases(layer):
+        layer.set_weights([w if w.ndim > 1 and i < 2 else rng.normal(0, 0.3, w.shape) for i, w in enumerate(layer.get_weights())])
+
+    # Conv1D padding="same" (k 5, dilation 2): centred, a lookahead of 4 frames.
+    frames = rng.normal(0, 1, (FRAMES, 5))
+    model = keras.Sequential([
+        keras.Input((None, 5)), layers.Conv1D(6, 5, padding="same", dilation_rate=2, activation="tanh"),
+        layers.GRU(7, return_sequences=True), layers.Dense(2, activation="sigmoid"),
+    ])
+    random_biases(model.layers[1])
+    save("keras_conv_same_gru", model, frames)
+
+    # Bidirectional layers: offline only (OfflineChain, streamrnn step).
+    frames = rng.normal(0, 1, (FRAMES, 4))
+    model = keras.Sequential([
+        keras.Input((None, 4)), layers.Bidirectional(layers.LSTM(6, return_sequences=True)),
+        layers.Dense(8, activation="relu"), layers.Bidirectional(layers.GRU(5, return_sequences=True)),
+        layers.Dense(3, activation="softmax"),
+    ])
+    for wrapper in (model.layers[0], model.layers[2]):
+        random_biases(wrapper.forward_layer)
+        random_biases(wrapper.backward_layer)
+    save("keras_bidirectional", model, frames)
+
 
 if __name__ == "__main__":
     main()

@@ -42,6 +42,39 @@ public enum GraphMetadata {
     _ text: String, tensors: [String: FloatTensor], labels: [String]?, path: String,
     kernel: RecurrentKernel = .preferred, weightStorage: WeightStorage = .float32
   ) throws(ModelFileError) -> LayerChain {
+    let graph = try layers(text, tensors: tensors, path: path, kernel: kernel, weightStorage: weightStorage)
+    do {
+      return try LayerChain(
+        layers: graph.layers, headActivation: graph.outputActivation, labels: labels, kernel: kernel,
+        initialStates: graph.starts)
+    } catch {
+      throw ModelFileError(path: path, reason: "graph: " + error.description)
+    }
+  }
+
+  /// Builds the chain for offline use: like ``parse(_:tensors:labels:path:kernel:weightStorage:)``,
+  /// and bidirectional recurrent layers are allowed (``OfflineChain``).
+  public static func parseOffline(
+    _ text: String, tensors: [String: FloatTensor], labels: [String]?, path: String,
+    kernel: RecurrentKernel = .preferred, weightStorage: WeightStorage = .float32
+  ) throws(ModelFileError) -> OfflineChain {
+    let graph = try layers(text, tensors: tensors, path: path, kernel: kernel, weightStorage: weightStorage)
+    do {
+      return try OfflineChain(
+        layers: graph.layers, headActivation: graph.outputActivation, labels: labels, kernel: kernel,
+        initialStates: graph.starts)
+    } catch {
+      throw ModelFileError(path: path, reason: "graph: " + error.description)
+    }
+  }
+
+  /// The layers, output activation and starting states the text describes, every tensor checked.
+  static func layers(
+    _ text: String, tensors: [String: FloatTensor], path: String, kernel: RecurrentKernel,
+    weightStorage: WeightStorage
+  ) throws(ModelFileError) -> (
+    layers: [Layer], outputActivation: HeadActivation, starts: [Int: RecurrentInitialState]
+  ) {
     func fail(_ reason: String) -> ModelFileError { ModelFileError(path: path, reason: "graph: " + reason) }
     guard let fields = JSONValue.parse(text)?.object else { throw fail("metadata is not a JSON object") }
     guard let version = fields["version"]?.integer, versions.contains(version) else {
@@ -81,13 +114,7 @@ public enum GraphMetadata {
     if let stray = Set(tensors.keys).subtracting(used).filter({ !$0.hasPrefix("frontend.") }).sorted().first {
       throw fail("tensor '\(printable(stray))' is used by no layer")
     }
-    do {
-      return try LayerChain(
-        layers: layers, headActivation: outputActivation, labels: labels, kernel: kernel,
-        initialStates: starts)
-    } catch {
-      throw fail(error.description)
-    }
+    return (layers, outputActivation, starts)
   }
 }
 

@@ -107,6 +107,33 @@ public enum ModelLoader {
     return (chain, try features(in: file, path: path, inputSize: chain.inputSize, taker: "the graph"))
   }
 
+  /// A graph file for offline use (``OfflineChain``: bidirectional layers allowed), with its
+  /// features. A file without a graph runs as a one-layer chain, as in ``loadChain(path:kernel:weightStorage:)``.
+  public static func loadOfflineChain(
+    file: SafeTensorsFile, path: String, kernel: RecurrentKernel = .preferred,
+    weightStorage: WeightStorage = .float32
+  ) throws(ModelFileError) -> (chain: OfflineChain, features: FeatureConfiguration?) {
+    guard let graph = file.metadata["graph"] else {
+      let loaded = try loadWithFeatures(file: file, path: path, kernel: kernel, weightStorage: weightStorage)
+      do {
+        let chain = try OfflineChain(
+          layers: [.recurrent(loaded.model)], headActivation: loaded.model.head?.activation ?? .none,
+          labels: loaded.model.head?.labels, kernel: loaded.model.kernel)
+        return (chain, loaded.features)
+      } catch {
+        throw ModelFileError(path: path, reason: error.description)
+      }
+    }
+    for key in ["kind", "head_activation", "head_input_activation"] where file.metadata[key] != nil {
+      throw ModelFileError(
+        path: path, reason: "metadata '\(key)' does not apply to a graph (the graph says it)")
+    }
+    let chain = try GraphMetadata.parseOffline(
+      graph, tensors: file.tensors, labels: try labels(in: file, path: path), path: path, kernel: kernel,
+      weightStorage: weightStorage)
+    return (chain, try features(in: file, path: path, inputSize: chain.inputSize, taker: "the graph"))
+  }
+
   /// The `labels` metadata: a JSON list of 1 to 64 printable characters each, or nil.
   static func labels(in file: SafeTensorsFile, path: String) throws(ModelFileError) -> [String]? {
     guard let text = file.metadata["labels"] else { return nil }

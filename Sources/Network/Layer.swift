@@ -238,7 +238,8 @@ public enum Layer: Sendable {
       }
     case .recurrent(let model):
       guard !model.isBidirectional else {
-        throw fail("bidirectional: it needs the future and runs offline only (RecurrentModel.run(sequence:))")
+        throw fail(
+          "bidirectional: it needs the future, so it runs offline only (streamrnn step, OfflineChain)")
       }
     case .frameStack(let frames, let size):
       // At most 2^20 floats out per frame (4 MiB): a stack's width sizes every state's buffers.

@@ -84,7 +84,8 @@ public final class LayerChain: @unchecked Sendable {
     }
     guard interval <= 1 << 20, future <= 1 << 30 else {
       throw LayerChainError(
-        description: "the chain subsamples or looks ahead too far (every \(interval) frames, \(future) frames ahead)")
+        description:
+          "the chain subsamples or looks ahead too far (every \(interval) frames, \(future) frames ahead)")
     }
     inputSize = first.inputSize
     outputSize = outputs

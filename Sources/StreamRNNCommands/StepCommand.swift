@@ -92,7 +92,8 @@ struct StepCommand: ParsableCommand {
   }
 
   /// A layer graph: every frame through the chain (outputs before the output activation, one row
-  /// per frame the chain gives an output for).
+  /// per frame the chain gives an output for). Bidirectional layers run over the whole file
+  /// (``OfflineChain``); everything else steps frame by frame as on the streaming paths.
   private func runChain(_ file: SafeTensorsFile) throws {
     if kind != nil || h0 != nil || c0 != nil || hn != nil || cn != nil {
       throw CommandError(
@@ -100,12 +101,12 @@ struct StepCommand: ParsableCommand {
           "\(model): --kind, --h0, --c0, --hn and --cn apply to a single recurrent stack, not to a layer graph"
       )
     }
-    let (chain, _) = try ModelLoader.loadChain(file: file, path: model, weightStorage: weights)
+    let (chain, _) = try ModelLoader.loadOfflineChain(file: file, path: model, weightStorage: weights)
     let input = try NpyArray(path: frames)
     guard input.shape.count == 2, input.shape[1] == chain.inputSize else {
       throw CommandError(description: "\(frames): shape \(input.shape), expected [T, \(chain.inputSize)]")
     }
-    let outputs = chain.run(sequence: input.values, frameCount: input.shape[0], state: chain.makeState())
+    let outputs = chain.run(sequence: input.values, frameCount: input.shape[0])
     try NpyArray(shape: [outputs.count / chain.outputSize, chain.outputSize], values: outputs).write(to: out)
   }
 

@@ -240,4 +240,18 @@ struct GraphCommandTests {
     }
     #expect(numbers == Array(0..<frames.shape[0]))
   }
+
+  @Test func aBidirectionalGraphStepsOfflineAndReplayRefusesIt() throws {
+    let model = "\(folder)/keras_bidirectional/model.safetensors"
+    let out = temporaryPath("bidirectional-\(UUID().uuidString).npy")
+    let result = try streamrnn([
+      "step", "--model", model, "--frames", "\(folder)/keras_bidirectional/frames.npy", "--out", out,
+    ])
+    #expect(result.status == 0, "\(result.standardError)")
+    #expect(try NpyArray(path: out).shape == [1000, 3])
+    let refused = try streamrnn(["replay", demoSpeech, "--model", model, "--n-mels", "4", "--pace", "max"])
+    #expect(refused.status != 0)
+    #expect(refused.standardError.contains("bidirectional: it needs the future, so it runs offline only"))
+    #expect(refused.standardError.split(separator: "\n").count == 1)
+  }
 }

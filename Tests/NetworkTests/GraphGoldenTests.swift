@@ -31,7 +31,7 @@ struct GraphGoldenTests {
 
   @Test(
     "Keras models converted by Scripts/convert_keras.py: within 1e-5 of Keras, after its activation",
-    arguments: ["keras_gru_textbook", "keras_conv_bn_gru", "keras_lstm_simplernn"],
+    arguments: ["keras_gru_textbook", "keras_conv_bn_gru", "keras_lstm_simplernn", "keras_conv_same_gru"],
     RecurrentKernel.allCases.filter(\.isAvailable))
   func matchesKeras(name: String, kernel: RecurrentKernel) throws {
     let folder = networkFolder + "/" + name
@@ -48,6 +48,45 @@ struct GraphGoldenTests {
     #expect(frames.shape[0] >= 1000 && actual.count == expected.values.count)
     let difference = maxDifference(actual, expected.values)
     #expect(difference <= 1e-5, "\(name) on \(kernel): max |Δ| \(difference)")
+  }
+
+  @Test(
+    "Keras Bidirectional layers run offline (OfflineChain) within 1e-5; the streaming loader refuses them",
+    arguments: RecurrentKernel.allCases.filter(\.isAvailable))
+  func bidirectionalRunsOffline(kernel: RecurrentKernel) throws {
+    let folder = networkFolder + "/keras_bidirectional"
+    let path = folder + "/model.safetensors"
+    let file = try SafeTensorsFile(path: path)
+    let (chain, _) = try ModelLoader.loadOfflineChain(file: file, path: path, kernel: kernel)
+    #expect(chain.needsWholeSequence)
+    let frames = try NpyArray(path: folder + "/frames.npy")
+    let expected = try NpyArray(path: folder + "/out.npy")
+    var actual = chain.run(sequence: frames.values, frameCount: frames.shape[0])
+    actual.withUnsafeMutableBufferPointer { all in
+      for start in stride(from: 0, to: all.count, by: chain.outputSize) {
+        chain.applyHeadActivation(
+          UnsafeMutableBufferPointer(rebasing: all[start..<(start + chain.outputSize)]))
+      }
+    }
+    #expect(frames.shape[0] >= 1000 && actual.count == expected.values.count)
+    let difference = maxDifference(actual, expected.values)
+    #expect(difference <= 1e-5, "keras_bidirectional on \(kernel): max |Δ| \(difference)")
+    #expect {
+      _ = try ModelLoader.loadChain(path: path, kernel: kernel)
+    } throws: { error in
+      "\(error)".contains("layer 0 (lstm): bidirectional: it needs the future") && !"\(error)".contains("\n")
+    }
+  }
+
+  @Test func anOfflineChainWithoutBidirectionalLayersEqualsTheStreamingOne() throws {
+    let path = networkFolder + "/centred_convs/model.safetensors"
+    let (streaming, _) = try ModelLoader.loadChain(path: path)
+    let (offline, _) = try ModelLoader.loadOfflineChain(file: try SafeTensorsFile(path: path), path: path)
+    let frames = try NpyArray(path: networkFolder + "/centred_convs/frames.npy")
+    #expect(!offline.needsWholeSequence)
+    #expect(
+      offline.run(sequence: frames.values, frameCount: frames.shape[0])
+        == streaming.run(sequence: frames.values, frameCount: frames.shape[0], state: streaming.makeState()))
   }
 
   @Test func anOrdinaryModelLoadsAsAOneLayerChain() throws {
