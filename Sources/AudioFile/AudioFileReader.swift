@@ -67,11 +67,16 @@ public final class AudioFileReader {
       throw AudioFileError(
         path: path, reason: "not a readable audio file (libsndfile sf_open: \(opened.error))")
     }
-    self.handle = handle
-    sampleRate = opened.info.sampleRate
-    channelCount = opened.info.channels
-    frameCount = opened.info.frames
-    formatName = SndFileCalls.formatName(opened.info.format)
+    // Every check runs before the stored properties are set: a throw after that would also run
+    // deinit, which closes the handle a second time (a double free inside libsndfile, found by
+    // FuzzAudio). Here the handle is closed exactly once, by `rejecting`.
+    let sampleRate = opened.info.sampleRate
+    let channelCount = opened.info.channels
+    let frameCount = opened.info.frames
+    func rejecting(_ reason: String) -> AudioFileError {
+      SndFileCalls.close(handle)
+      return AudioFileError(path: path, reason: reason)
+    }
     // libsndfile reads a WAV/AIFF whose data chunk is cut short as a shorter file, and says so
     // only in its log ("data : 32000 (should be 19956)"): that is a truncated file, not a short one.
     // Streaming writers leave 0 or ~2^31/2^32 as a placeholder length: those mean "unknown".
@@ -83,37 +88,31 @@ public final class AudioFileReader {
       let declared = trimmed.split(separator: " ").dropFirst(2).first.flatMap { UInt64($0) } ?? 1
       return declared != 0 && declared < 0x7FFF_0000
     }) {
-      SndFileCalls.close(handle)
-      throw AudioFileError(
-        path: path,
-        reason:
-          "truncated: the audio data chunk is shorter than its header declares (libsndfile: \(line.drop { $0 == " " }))"
+      throw rejecting(
+        "truncated: the audio data chunk is shorter than its header declares (libsndfile: \(line.drop { $0 == " " }))"
       )
     }
     guard frameCount > 0, channelCount > 0, sampleRate > 0 else {
-      SndFileCalls.close(handle)
-      throw AudioFileError(
-        path: path,
-        reason: "contains no audio (\(frameCount) frames, \(channelCount) channels at \(sampleRate) Hz)")
+      throw rejecting(
+        "contains no audio (\(frameCount) frames, \(channelCount) channels at \(sampleRate) Hz)")
     }
     guard Self.sampleRates.contains(sampleRate) else {
-      SndFileCalls.close(handle)
-      throw AudioFileError(
-        path: path,
-        reason:
-          "sample rate \(sampleRate) Hz is out of range: allowed \(Self.sampleRates.lowerBound) to \(Self.sampleRates.upperBound) Hz"
+      throw rejecting(
+        "sample rate \(sampleRate) Hz is out of range: allowed \(Self.sampleRates.lowerBound) to \(Self.sampleRates.upperBound) Hz"
       )
     }
     guard Self.channelCounts.contains(channelCount) else {
-      SndFileCalls.close(handle)
-      throw AudioFileError(
-        path: path,
-        reason: "\(channelCount) channels is out of range: allowed 1 to \(Self.channelCounts.upperBound)")
+      throw rejecting(
+        "\(channelCount) channels is out of range: allowed 1 to \(Self.channelCounts.upperBound)")
     }
     if let problem = Self.waveSampleSizeProblem(header) {
-      SndFileCalls.close(handle)
-      throw AudioFileError(path: path, reason: problem)
+      throw rejecting(problem)
     }
+    self.handle = handle
+    self.sampleRate = sampleRate
+    self.channelCount = channelCount
+    self.frameCount = frameCount
+    formatName = SndFileCalls.formatName(opened.info.format)
   }
 
   /// Rates a file may declare, Hz: anything outside is corrupt or not audio for us, and would give

@@ -183,6 +183,23 @@ struct AudioFileTests {
         == "none: empty file (0 bytes), expected audio")
   }
 
+  @Test func aRejectedFileIsClosedOnce() throws {
+    // FuzzAudio's finding (Tests/Fuzz/Regressions/FuzzAudio): a WAV that libsndfile opens but that
+    // is refused (here: no audio) was closed by the refusal and again by deinit, a double free.
+    let bytes: [UInt8] = [
+      0x52, 0x49, 0x46, 0x46, 0xB4, 0x01, 0x00, 0x00, 0x57, 0x41, 0x56, 0x45, 0x66, 0x6D, 0x74, 0x20,
+      0x10, 0x00, 0x00, 0x00, 0x40, 0x00, 0x01, 0x00, 0x80, 0x3E, 0x00, 0x00, 0x00, 0xFA, 0x00, 0x00,
+      0x04, 0x00, 0x3A, 0x00, 0x64, 0x61, 0x74, 0x61, 0x90, 0x01, 0x00, 0x02, 0x00,
+    ]
+    for _ in 0..<100 {
+      let text = errorText { _ = try AudioFileReader(bytes: bytes, name: "fuzz.wav") }
+      #expect(text.hasPrefix("fuzz.wav: ") && !text.contains("\n"), "\(text)")
+    }
+    // The same through a file on disk.
+    let path = writeTemporary(bytes)
+    #expect(errorText { _ = try AudioFileReader(path: path) }.hasPrefix(path + ": "))
+  }
+
   @Test func headersThatDeclareTheImpossibleAreRefused() throws {
     let good = wavFile(
       encoding: .signed16, channels: 1, rate: 16000, frames: Self.signal.map { [$0[0]] }, extensible: false)
