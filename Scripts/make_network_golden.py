@@ -5,7 +5,8 @@ Run by hand (CI never needs torch):
     python3 -m venv /tmp/venv && /tmp/venv/bin/pip install "torch==2.11.*" numpy safetensors
     /tmp/venv/bin/python Scripts/make_network_golden.py
 
-Each case writes Tests/Golden/network/<name>/: model.safetensors (exported by
+Each case writes Tests/Golden/network/<name>/: h_n_<i>.npy / c_n_<i>.npy (each recurrent layer's
+final state, in chain order), model.safetensors (exported by
 Scripts/export_graph.py, which traces the module with torch.fx),
 frames.npy [T, in] float32 and out.npy [T', out] float32, PyTorch's output for the whole sequence
 (before the output activation), which the chain must match frame by frame within 1e-5.
@@ -33,8 +34,19 @@ def save(name, module, frames, head_activation=None, labels=None):
     folder = os.path.join(ROOT, name)
     os.makedirs(folder, exist_ok=True)
     module.eval()
+    # Each recurrent module's final state, in the order forward runs them (the chain's order).
+    finals = []
+    hooks = [m.register_forward_hook(lambda _m, _i, output: finals.append(output[1]))
+             for m in module.modules() if isinstance(m, (nn.GRU, nn.LSTM, nn.RNN))]
     with torch.no_grad():
         out = module(frames)
+    for hook in hooks:
+        hook.remove()
+    for index, state in enumerate(finals):
+        h, c = state if isinstance(state, tuple) else (state, None)
+        np.save(os.path.join(folder, f"h_n_{index}.npy"), h.numpy().astype(np.float32))
+        if c is not None:
+            np.save(os.path.join(folder, f"c_n_{index}.npy"), c.numpy().astype(np.float32))
     export_graph(module, os.path.join(folder, "model.safetensors"), labels=labels, head_activation=head_activation)
     np.save(os.path.join(folder, "frames.npy"), frames.numpy().astype(np.float32))
     np.save(os.path.join(folder, "out.npy"), out.numpy().astype(np.float32))

@@ -23,10 +23,21 @@ struct GraphGoldenTests {
     let expected = try NpyArray(path: folder + "/out.npy")
     #expect(frames.shape[0] >= 1000 && frames.shape[1] == chain.inputSize)
     #expect(expected.shape[0] == (frames.shape[0] + chain.outputInterval - 1) / chain.outputInterval)
-    let actual = chain.run(sequence: frames.values, frameCount: frames.shape[0], state: chain.makeState())
+    let state = chain.makeState()
+    let actual = chain.run(sequence: frames.values, frameCount: frames.shape[0], state: state)
     #expect(actual.count == expected.values.count)
     let difference = maxDifference(actual, expected.values)
     #expect(difference <= 1e-5, "\(name) on \(kernel): max |Δ| \(difference)")
+    // Every recurrent layer's final h (and c) equals PyTorch's h_n (c_n), same bar.
+    #expect(!state.recurrent.isEmpty)
+    for (index, recurrent) in state.recurrent.enumerated() {
+      let h = try NpyArray(path: folder + "/h_n_\(index).npy")
+      #expect(maxDifference(recurrent.h, h.values) <= 1e-5, "\(name) h_n of recurrent layer \(index)")
+      if FileManager.default.fileExists(atPath: folder + "/c_n_\(index).npy") {
+        let c = try NpyArray(path: folder + "/c_n_\(index).npy")
+        #expect(maxDifference(recurrent.c, c.values) <= 1e-5, "\(name) c_n of recurrent layer \(index)")
+      }
+    }
   }
 
   @Test(
