@@ -37,6 +37,7 @@ let package = Package(
     .library(name: "StreamCore", targets: ["StreamCore"]),
     .library(name: "Network", targets: ["Network"]),
     .library(name: "Pipeline", targets: ["Pipeline"]),
+    .library(name: "Engine", targets: ["Engine"]),
     .library(name: "Replay", targets: ["Replay"]),
     .library(name: "ALSACapture", targets: ["ALSACapture"]),
     .library(name: "BundledModels", targets: ["BundledModels"]),
@@ -86,6 +87,8 @@ let package = Package(
         "StreamCore", "Features", "Recurrent", "Network", "ModelIO",
         .product(name: "Histogram", package: "hdrhistogram-swift"),
       ]),
+    // Many sessions through one model: worker threads, per-session queues, a delivery thread.
+    .target(name: "Engine", dependencies: ["StreamCore", "Features", "Network", "Pipeline"]),
     // Per-thread malloc counting by interposing malloc & co. in the linking executable.
     .target(name: "AllocationCounter"),
     // The default model of replay and capture, Silero VAD (see Scripts/convert_silero.py), embedded
@@ -99,7 +102,8 @@ let package = Package(
       name: "StreamRNNCommands",
       dependencies: [
         "Recurrent", "Network", "ModelIO", "Features", "AudioFile", "StreamCore", "Pipeline", "Replay",
-        "ALSACapture", "BundledModels", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "ALSACapture", "BundledModels", "Engine",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     .executableTarget(name: "streamrnn", dependencies: ["StreamRNNCommands"]),
@@ -138,6 +142,12 @@ let package = Package(
       dependencies: [
         "Pipeline", "Replay", "StreamCore", "Features", "AudioFile", "ModelIO", "Recurrent", "BundledModels",
         "Network",
+        "AllocationCounter",
+      ]),
+    .testTarget(
+      name: "EngineTests",
+      dependencies: [
+        "Engine", "Pipeline", "StreamCore", "Features", "AudioFile", "Network", "BundledModels", "Replay",
         "AllocationCounter",
       ]),
     .testTarget(

@@ -1,0 +1,228 @@
+import Features
+import Network
+import Pipeline
+import StreamCore
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Names an open session of a ``StreamEngine``. A handle outlives its session harmlessly: once the
+/// session is closed, calls with it are refused (``EngineError/unknownSession``), even when its
+/// slot has been reused.
+public struct SessionHandle: Hashable, Sendable {
+  /// The session's slot, 0 ..< ``EngineOptions/maxSessions``.
+  public let slot: Int
+  /// The slot's opening count when this session took it.
+  let generation: UInt64
+  /// The session itself: calls reach it through the handle, never through the (reusable) slot.
+  let session: Session
+
+  /// The session's id.
+  public var id: String { session.id }
+
+  /// Handles are equal when they name the same opening of the same slot.
+  public static func == (a: SessionHandle, b: SessionHandle) -> Bool {
+    a.slot == b.slot && a.generation == b.generation
+  }
+
+  /// Hashes the slot and its opening count.
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(slot)
+    hasher.combine(generation)
+  }
+}
+
+/// What a session's consumer side does with its results, on the engine's delivery thread: its
+/// observers (segments, resets) and its sink, as a single stream's runner would (same records,
+/// same events, same `every`/`quiet` thinning), and its final counters.
+///
+/// Delivery thread only after ``StreamEngine/open(id:delivery:)``; read ``summary`` after the
+/// session has ended (``StreamEngine/waitUntilClosed(_:)``).
+public final class SessionDelivery: @unchecked Sendable {
+  let observers: [any StreamObserver]
+  let sink: (any FrameSink)?
+  let every: Int
+  let quiet: Bool
+  var description: StreamDescription?
+  var resetRequested = false
+  /// The first sink or observer error: the session is closed on it.
+  public private(set) var error: (any Error)?
+  /// The session's counters when it ended (nil before).
+  public private(set) var summary: SessionSummary?
+  private var frames = 0
+  private var nonFinite = 0
+  private var latencies = LatencyRecorder()
+
+  /// A delivery to `observers`, then (every `every`-th record, none when `quiet`) to `sink`.
+  public init(
+    observers: [any StreamObserver] = [], sink: (any FrameSink)?, every: Int = 1, quiet: Bool = false
+  ) {
+    self.observers = observers
+    self.sink = sink
+    self.every = max(1, every)
+    self.quiet = quiet
+  }
+
+  /// Before the first record, on the opening thread.
+  func begin(_ stream: StreamDescription) throws {
+    if sink != nil, !(sink is any EventSink), observers.contains(where: \.emitsEvents) {
+      throw StreamError.sinkTakesNoEvents
+    }
+    description = stream
+    for observer in observers { try observer.begin(stream) }
+    try sink?.begin(stream)
+  }
+
+  private func write(_ event: StreamEvent) {
+    guard error == nil, let sink = sink as? any EventSink else { return }
+    do { try sink.write(event) } catch { self.error = error }
+  }
+
+  /// One record: observers, then the sink. Returns true when an observer asked for a reset.
+  func deliver(_ record: FrameRecord) -> Bool {
+    frames += 1
+    for value in record.outputs where !value.isFinite {
+      nonFinite += 1
+      break
+    }
+    if record.latencyMicroseconds.isFinite, record.latencyMicroseconds >= 0 {
+      latencies.record(UInt64(record.latencyMicroseconds * 1000))
+    }
+    var reset = false
+    for observer in observers where observer.observe(record, emit: { write($0) }) == .resetState {
+      reset = true
+    }
+    if let sink, !quiet, error == nil, record.index % every == 0 {
+      do { try sink.write(record) } catch { self.error = error }
+    }
+    return reset
+  }
+
+  /// The end of the session: pending events, then the sink is finished.
+  func end(_ summary: SessionSummary) {
+    var summary = summary
+    summary.nonFiniteFrames = nonFinite
+    summary.delivered = frames
+    summary.latency = latencies.summary
+    for observer in observers { observer.end(totalSamples: summary.samples) { write($0) } }
+    if error == nil {
+      do { try sink?.finish() } catch { self.error = error }
+    }
+    self.summary = summary
+  }
+}
+
+/// A session's counters at its end.
+public struct SessionSummary: Sendable {
+  /// The session's id.
+  public var id: String
+  /// Samples the worker consumed (the stream's length at the features' rate).
+  public var samples: Int
+  /// Frames stepped.
+  public var frames: Int
+  /// Records delivered.
+  public var delivered = 0
+  /// Samples refused because the session's input queue was full.
+  public var droppedSamples: Int
+  /// Records lost because the session's output queue was full.
+  public var droppedRecords: Int
+  /// Records with a NaN or infinite output.
+  public var nonFiniteFrames = 0
+  /// Added latency per record (audio handed to ``StreamEngine/push(_:_:captureTime:)`` → result
+  /// delivered), µs.
+  public var latency: LatencySummary?
+}
+
+/// One open session: its queues, its feature extractor, its model state. Made on the opening
+/// thread (every buffer allocated there), stepped by one worker, drained by the delivery thread.
+final class Session: @unchecked Sendable {
+  let id: String
+  /// Audio in: the pushing thread → the worker.
+  let input: SampleRing
+  /// Records out: the worker → the delivery thread (outputs after the head activation; `info.index`
+  /// the input frame the record belongs to, `featureNanoseconds` the step time).
+  let output: FrameRing
+  let extractor: any FeatureExtractor
+  let state: LayerChainState
+  let delivery: SessionDelivery?
+
+  // Pushing thread → worker: when each pushed block ended (for latency), a small SPSC ring.
+  static let markCapacity = 64
+  let markEnds: UnsafeMutablePointer<Int>
+  let markTimes: UnsafeMutablePointer<UInt64>
+  let marksWritten = Atomic<Int>(0)
+  let marksRead = Atomic<Int>(0)
+  /// Samples accepted so far (pushing thread).
+  var pushedSamples = 0
+
+  // Requests from any thread.
+  let resetRequested = Atomic<Bool>(false)
+  let closeRequested = Atomic<Bool>(false)
+  /// Set by the worker once the session has been flushed: no call reaches it any more.
+  let ended = Atomic<Bool>(false)
+  /// Set by the delivery thread once the end has been delivered (the summary is ready).
+  let delivered = Atomic<Bool>(false)
+  /// Written by the delivery thread before ``delivered``.
+  var summary: SessionSummary?
+  let lastActivity = Atomic<UInt64>(0)
+  let droppedSamples = Atomic<Int>(0)
+  let pendingGap = Atomic<Bool>(false)
+
+  // Worker only.
+  var consumedSamples = 0
+  var frameIndex = 0
+  var lastOutputIndex: Int
+  var droppedRecords = 0
+  var captureTime: UInt64 = 0
+  var gapBeforeNext = false
+
+  init(
+    id: String, chain: LayerChain, features: FeatureConfiguration, queueSamples: Int, outputFrames: Int,
+    delivery: SessionDelivery?
+  ) throws {
+    self.id = id
+    input = SampleRing(capacity: queueSamples)
+    output = FrameRing(capacity: outputFrames, frameSize: chain.outputSize)
+    extractor = try features.makeExtractor()
+    state = chain.makeState()
+    self.delivery = delivery
+    lastOutputIndex = -chain.outputInterval
+    markEnds = .allocate(capacity: Self.markCapacity)
+    markEnds.initialize(repeating: 0, count: Self.markCapacity)
+    markTimes = .allocate(capacity: Self.markCapacity)
+    markTimes.initialize(repeating: 0, count: Self.markCapacity)
+    lastActivity.store(monotonicNow(), ordering: .relaxed)
+  }
+
+  deinit {
+    markEnds.deallocate()
+    markTimes.deallocate()
+  }
+
+  /// Pushing thread: notes that the samples up to `end` were handed over at `time`. When the mark
+  /// ring is full the mark is skipped (those samples then take the next block's time: a latency
+  /// measured short, never a stall).
+  func mark(end: Int, time: UInt64) {
+    let written = marksWritten.load(ordering: .relaxed)
+    guard written &- marksRead.load(ordering: .acquiring) < Self.markCapacity else { return }
+    markEnds[written & (Self.markCapacity - 1)] = end
+    markTimes[written & (Self.markCapacity - 1)] = time
+    marksWritten.store(written &+ 1, ordering: .releasing)
+  }
+
+  /// Worker: the hand-over time of the block holding sample `end − 1` (the latest known if none).
+  func handOverTime(upTo end: Int) -> UInt64 {
+    var read = marksRead.load(ordering: .relaxed)
+    let written = marksWritten.load(ordering: .acquiring)
+    while read != written {
+      let slot = read & (Self.markCapacity - 1)
+      captureTime = markTimes[slot]
+      if markEnds[slot] >= end { break }
+      read &+= 1
+    }
+    marksRead.store(read, ordering: .releasing)
+    return captureTime
+  }
+}

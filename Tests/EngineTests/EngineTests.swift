@@ -1,0 +1,243 @@
+import AllocationCounter
+import AudioFile
+import BundledModels
+import Engine
+import Features
+import Foundation
+import Network
+import Pipeline
+import Replay
+import StreamCore
+import Testing
+
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..")
+  .standardized.path
+let sileroSpeech = root + "/Tests/Golden/silero/speech_noise.wav"
+let demoSpeech = root + "/Examples/demo/speech.wav"
+
+/// Keeps every record's number and outputs, and every event.
+final class Recorder: EventSink {
+  var indices: [Int] = []
+  var outputs: [[Float]] = []
+  var events: [StreamEvent] = []
+  var finished = false
+  func write(_ record: FrameRecord) throws {
+    indices.append(record.index)
+    outputs.append(Array(record.outputs))
+  }
+  func write(_ event: StreamEvent) throws { events.append(event) }
+  func finish() throws { finished = true }
+}
+
+/// A single stream's records of `path` (the runner at full speed): what every session must equal.
+func solo(_ path: String, _ vad: BundledModel, segments: Bool) throws -> Recorder {
+  let recorder = Recorder()
+  let runner = try StreamRunner(
+    model: vad.model, features: vad.features, sink: recorder, observers: segments ? [SegmentObserver()] : [])
+  _ = try runner.run(source: try ReplaySource(path: path, sampleRate: 16000, pace: .max))
+  return recorder
+}
+
+func samples(_ path: String) throws -> [Float] {
+  try MonoAudioStream(path: path, outputRate: 16000).readAll()
+}
+
+/// SplitMix64, for reproducible block sizes.
+struct Random {
+  var state: UInt64
+  mutating func next(_ bound: Int) -> Int {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return Int((z ^ (z >> 31)) % UInt64(bound))
+  }
+}
+
+/// Pushes every sample of `audio` into `handle` in blocks of 1…`largest`, retrying a full queue.
+func feed(
+  _ engine: StreamEngine, _ handle: SessionHandle, _ audio: [Float], from start: Int, to end: Int,
+  random: inout Random, largest: Int
+) throws -> Int {
+  var position = start
+  while position < end {
+    let count = min(end - position, 1 + random.next(largest))
+    let result = try audio.withUnsafeBufferPointer {
+      try engine.tryPush(handle, UnsafeBufferPointer(rebasing: $0[position..<(position + count)]))
+    }
+    if result == .pushed { position += count } else { usleep(200) }
+  }
+  return position
+}
+
+@Suite("The multi-stream engine", .serialized)
+struct EngineTests {
+  let vad: BundledModel
+  init() throws { vad = try BundledModels.sileroVAD() }
+
+  func chain() throws -> LayerChain {
+    try LayerChain(
+      layers: [.recurrent(vad.model)], headActivation: vad.model.head?.activation ?? .none,
+      labels: vad.model.head?.labels, kernel: vad.model.kernel)
+  }
+
+  @Test func interleavedSessionsEqualSoloStreams() throws {
+    let files = [sileroSpeech, demoSpeech, sileroSpeech]
+    let expected = try files.map { try solo($0, vad, segments: true) }
+    var options = EngineOptions()
+    options.threads = 2
+    options.maxSessions = 8
+    let engine = try StreamEngine(model: try chain(), features: vad.features, options: options)
+    try engine.start()
+    defer { engine.stop() }
+    let recorders = files.map { _ in Recorder() }
+    let handles = try recorders.map {
+      try engine.open(delivery: SessionDelivery(observers: [SegmentObserver()], sink: $0))
+    }
+    let audio = try files.map(samples)
+    var positions = [0, 0, 0]
+    var random = Random(state: 42)
+    // Round-robin, random block sizes, until every file is in.
+    while zip(positions, audio).contains(where: { $0 < $1.count }) {
+      for index in 0..<3 where positions[index] < audio[index].count {
+        let end = min(audio[index].count, positions[index] + 1 + random.next(3000))
+        positions[index] = try feed(
+          engine, handles[index], audio[index], from: positions[index], to: end, random: &random, largest: 700
+        )
+      }
+    }
+    for handle in handles { try engine.close(handle) }
+    for handle in handles { engine.waitUntilClosed(handle) }
+    for index in 0..<3 {
+      #expect(recorders[index].finished)
+      #expect(recorders[index].indices == expected[index].indices, "session \(index)")
+      #expect(recorders[index].outputs == expected[index].outputs, "session \(index): outputs differ")
+      #expect(recorders[index].events == expected[index].events, "session \(index): events differ")
+      let summary = try #require(engine.summary(handles[index]))
+      #expect(
+        summary.droppedSamples == 0 && summary.droppedRecords == 0 && summary.samples == audio[index].count)
+    }
+    #expect(expected[0].events.count >= 2)
+    #expect(engine.openSessions.load(ordering: .relaxed) == 0)
+  }
+
+  @Test func resetAndCloseOfOneSessionLeaveTheOthersAlone() throws {
+    let expected = try solo(sileroSpeech, vad, segments: false)
+    var options = EngineOptions()
+    options.threads = 1
+    options.maxSessions = 4
+    let engine = try StreamEngine(model: try chain(), features: vad.features, options: options)
+    try engine.start()
+    defer { engine.stop() }
+    let audio = try samples(sileroSpeech)
+    let kept = Recorder()
+    let reset = Recorder()
+    let closed = Recorder()
+    let keptHandle = try engine.open(delivery: SessionDelivery(sink: kept))
+    let resetHandle = try engine.open(delivery: SessionDelivery(sink: reset))
+    let closedHandle = try engine.open(delivery: SessionDelivery(sink: closed))
+    var random = Random(state: 7)
+    let half = audio.count / 2 / 512 * 512
+    for handle in [keptHandle, resetHandle, closedHandle] {
+      _ = try feed(engine, handle, audio, from: 0, to: half, random: &random, largest: 512)
+    }
+    try engine.close(closedHandle)
+    engine.waitUntilClosed(closedHandle)
+    // The reset lands on a frame boundary (the half is a whole number of Silero chunks) once the
+    // first half has been stepped.
+    while engine.summary(closedHandle) == nil || kept.indices.count < half / 512 { usleep(1000) }
+    while reset.indices.count < half / 512 { usleep(1000) }
+    try engine.reset(resetHandle)
+    for handle in [keptHandle, resetHandle] {
+      _ = try feed(engine, handle, audio, from: half, to: audio.count, random: &random, largest: 512)
+      try engine.close(handle)
+    }
+    engine.waitUntilClosed(keptHandle)
+    engine.waitUntilClosed(resetHandle)
+    #expect(kept.outputs == expected.outputs)
+    #expect(closed.finished && closed.outputs == Array(expected.outputs.prefix(closed.outputs.count)))
+    #expect(closed.outputs.count >= half / 512)
+    #expect(throws: EngineError.unknownSession) { try engine.reset(closedHandle) }
+    // The reset session equals the solo stream up to the reset, then differs (its state restarted).
+    let cut = half / 512
+    #expect(Array(reset.outputs.prefix(cut)) == Array(expected.outputs.prefix(cut)))
+    #expect(reset.outputs.count == expected.outputs.count && reset.outputs != expected.outputs)
+  }
+
+  @Test func aFullQueueDropsTheBlockAndCountsIt() throws {
+    var options = EngineOptions()
+    options.threads = 1
+    options.maxSessions = 2
+    options.queueSamples = 1024
+    options.manualWorkers = true
+    let engine = try StreamEngine(model: try chain(), features: vad.features, options: options)
+    try engine.start()
+    defer { engine.stop() }
+    let handle = try engine.open()
+    let block = [Float](repeating: 0.01, count: 600)
+    let first = try block.withUnsafeBufferPointer { try engine.push(handle, $0) }
+    let second = try block.withUnsafeBufferPointer { try engine.push(handle, $0) }
+    #expect(first == .pushed && second == .full)
+    #expect(engine.droppedSamples.load(ordering: .relaxed) == 600)
+    #expect(try block.withUnsafeBufferPointer { try engine.tryPush(handle, $0) } == .full)
+    #expect(engine.droppedSamples.load(ordering: .relaxed) == 600, "tryPush does not count")
+    while engine.workerPass(0) {}
+    try engine.close(handle)
+    while engine.workerPass(0) {}
+    engine.waitUntilClosed(handle)
+    let summary = try #require(engine.summary(handle))
+    // One whole 512-sample chunk, then the rest zero-padded at the close (as a single stream ends).
+    #expect(summary.droppedSamples == 600 && summary.samples == 600 && summary.frames == 2)
+  }
+
+  @Test func tooManySessionsIsATypedRefusal() throws {
+    var options = EngineOptions()
+    options.threads = 2
+    options.maxSessions = 3
+    let engine = try StreamEngine(model: try chain(), features: vad.features, options: options)
+    try engine.start()
+    defer { engine.stop() }
+    let handles = try (0..<3).map { _ in try engine.open() }
+    #expect(throws: EngineError.tooManySessions(3)) { try engine.open() }
+    try engine.close(handles[1])
+    engine.waitUntilClosed(handles[1])
+    let again = try engine.open(id: "again")
+    #expect(again.slot == handles[1].slot && again != handles[1] && again.id == "again")
+    #expect(throws: EngineError.unknownSession) { try engine.close(handles[1]) }
+  }
+
+  @Test func theWorkerPathAllocatesNothingWithAThousandSessionsOpen() throws {
+    var options = EngineOptions()
+    options.threads = 1
+    options.maxSessions = 1000
+    options.queueSamples = 4096
+    options.manualWorkers = true
+    let engine = try StreamEngine(model: try chain(), features: vad.features, options: options)
+    try engine.start()
+    defer { engine.stop() }
+    let handles = try (0..<1000).map { _ in try engine.open() }
+    let audio = try samples(sileroSpeech)
+    func round(_ chunk: Int) throws {
+      for (index, handle) in handles.enumerated() {
+        let start = (chunk * 512 + index * 37) % (audio.count - 512)
+        _ = try audio.withUnsafeBufferPointer {
+          try engine.push(handle, UnsafeBufferPointer(rebasing: $0[start..<(start + 512)]))
+        }
+      }
+    }
+    // Warm-up: the first frames set up runtime metadata.
+    for chunk in 0..<2 {
+      try round(chunk)
+      while engine.workerPass(0) {}
+    }
+    try round(2)
+    allocation_counter_start()
+    var passes = 0
+    while engine.workerPass(0) { passes += 1 }
+    let counted = allocation_counter_stop()
+    #expect(passes >= 1)
+    #expect(counted == 0, "\(counted) allocations stepping 1,000 sessions")
+    usleep(50_000)
+    #expect(engine.deliveredRecords.load(ordering: .relaxed) == 3000)
+  }
+}
