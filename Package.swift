@@ -94,9 +94,12 @@ let package = Package(
     // The default model of replay and capture, Silero VAD (see Scripts/convert_silero.py), embedded
     // in the binary (CBundledModels.S); its licence sits beside it. `BundledModels` loads it.
     .target(
-      name: "CBundledModels", exclude: ["silero_vad_16k.safetensors", "silero_vad_LICENSE"],
+      name: "CBundledModels",
+      exclude: ["silero_vad_16k.safetensors", "silero_vad_LICENSE", "demo_speech_16k.wav"],
       cSettings: [.headerSearchPath(".")]),
-    .target(name: "BundledModels", dependencies: ["CBundledModels", "ModelIO", "Features", "Recurrent"]),
+    .target(
+      name: "BundledModels",
+      dependencies: ["CBundledModels", "ModelIO", "Features", "Recurrent", "AudioFile"]),
     // The subcommands, as a library so tests can reach their helpers.
     .target(
       name: "StreamRNNCommands",
@@ -112,7 +115,7 @@ let package = Package(
       name: "streamrnn-bench",
       dependencies: [
         "AllocationCounter", "BundledModels", "Features", "ModelIO", "Network", "Pipeline", "Recurrent",
-        "StreamCore",
+        "StreamCore", "Engine",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(

@@ -1,3 +1,4 @@
+import AudioFile
 import CBundledModels
 import Features
 import ModelIO
@@ -37,5 +38,21 @@ public enum BundledModels {
       throw ModelFileError(path: name, reason: "carries no features metadata")
     }
     return BundledModel(model: loaded.model, features: features, name: name)
+  }
+
+  /// A bundled recording: 9 s of speech with pauses, 16 kHz mono (a copy of
+  /// `Examples/demo/speech_with_pauses.wav`), decoded to floats in [-1, 1), resampled to
+  /// `sampleRate`. The multi-stream benchmark replays it.
+  public static func demoSpeech(sampleRate: Int = 16000) throws(AudioFileError) -> [Float] {
+    let bytes = Array(
+      UnsafeBufferPointer(start: streamrnn_demo_speech_bytes(), count: streamrnn_demo_speech_count()))
+    let reader = try AudioFileReader(bytes: bytes, name: "bundled demo speech")
+    do {
+      return try MonoAudioStream(reader: reader, outputRate: sampleRate).readAll()
+    } catch let error as AudioFileError {
+      throw error
+    } catch {
+      throw AudioFileError(path: "bundled demo speech", reason: "\(error)")
+    }
   }
 }

@@ -179,13 +179,13 @@ final class Session: @unchecked Sendable {
   var gapBeforeNext = false
 
   init(
-    id: String, chain: LayerChain, features: FeatureConfiguration, queueSamples: Int, outputFrames: Int,
+    id: String, chain: LayerChain, features: FeatureExtractorFactory, queueSamples: Int, outputFrames: Int,
     delivery: SessionDelivery?
   ) throws {
     self.id = id
     input = SampleRing(capacity: queueSamples)
     output = FrameRing(capacity: outputFrames, frameSize: chain.outputSize)
-    extractor = try features.makeExtractor()
+    extractor = try features.make()
     state = chain.makeState()
     self.delivery = delivery
     lastOutputIndex = -chain.outputInterval

@@ -104,6 +104,8 @@ public final class StreamEngine: @unchecked Sendable {
   /// What every session's records look like.
   public let description: StreamDescription
   let outputFrames: Int
+  /// Makes each session's extractor, sharing a learned frontend's packed weights.
+  let extractors: FeatureExtractorFactory
   let cells: [SlotCell]
   let workers: [Worker]
   let delivery: DeliveryLoop
@@ -138,6 +140,11 @@ public final class StreamEngine: @unchecked Sendable {
       throw .inputSizeMismatch(modelInputs: model.inputSize, featureCount: features.featureCount)
     }
     try options.validate()
+    do {
+      extractors = try FeatureExtractorFactory(features)
+    } catch {
+      throw .invalidOption(name: "features", value: "\(features)", allowed: error.description)
+    }
     chain = model
     self.features = features
     self.options = options
@@ -221,7 +228,7 @@ public final class StreamEngine: @unchecked Sendable {
     let session: Session
     do {
       session = try Session(
-        id: id ?? "session-\(index)", chain: chain, features: features, queueSamples: options.queueSamples,
+        id: id ?? "session-\(index)", chain: chain, features: extractors, queueSamples: options.queueSamples,
         outputFrames: outputFrames, delivery: target)
       try target?.begin(description)
     } catch {

@@ -152,50 +152,37 @@ public final class ConvFrontendExtractor: FeatureExtractor {
   /// Samples between frames (a chunk's samples over its frames).
   public var hopLength: Int { frontend.chunkSamples / frontend.framesPerChunk }
 
+  /// The packed weights and the fixed plan, shared by every extractor of this frontend.
+  public let packed: PackedConvFrontend
   /// `[context + chunk + padRight]`: the chunk's input.
   private let input: UnsafeMutablePointer<Float>
   private var filled = 0
-  private let inputLength: Int
-  /// `[2F, window]`.
-  private let stft: PackedMatrix
-  /// One per conv layer: `[out, kernel · in]` over a time-major window.
-  private let layers: [PackedMatrix]
+  private var inputLength: Int { packed.inputLength }
+  private var stft: PackedMatrix { packed.stft }
+  private var stftFrames: Int { packed.stftFrames }
+  private var layerCount: Int { packed.layerCount }
+  private var firstPadding: Int { packed.firstPadding }
+  private var plan: UnsafeMutablePointer<Int> { packed.plan }
   /// Input of layer `l` (the STFT magnitude for l = 0), time-major `[frames][channels]` with the
   /// layer's zero padding before and after; the last entry is the frontend's output.
   private let buffers: [UnsafeMutablePointer<Float>]
-  /// Time steps entering each layer, and after the last.
-  private let times: [Int]
-  /// Matrix outputs (padded rows).
+  /// `[max rows]`: one packed product's result.
   private let scratch: UnsafeMutablePointer<Float>
-  /// Per layer, six Ints: stride, in channels, out channels, ReLU (0/1), padding of the next
-  /// layer's input, output time steps. The chunk loop reads only pointers and Ints.
-  private let plan: UnsafeMutablePointer<Int>
-  private let layerCount: Int
-  private let stftFrames: Int
-  private let firstPadding: Int
 
-  /// Packs the weights and allocates every buffer.
-  public init(frontend: ConvFrontend) {
+  /// Packs the weights (``PackedConvFrontend``) and allocates this stream's buffers.
+  public convenience init(frontend: ConvFrontend) {
+    self.init(packed: PackedConvFrontend(frontend: frontend))
+  }
+
+  /// An extractor sharing `packed`'s weights: allocates only this stream's buffers (the chunk's
+  /// input, one buffer per layer, a scratch row).
+  public init(packed: PackedConvFrontend) {
+    self.packed = packed
+    let frontend = packed.frontend
     self.frontend = frontend
-    inputLength = frontend.contextSamples + frontend.chunkSamples + frontend.padRight
-    input = .allocate(capacity: inputLength)
-    input.initialize(repeating: 0, count: inputLength)
-    let basis = frontend.basis
-    let window = frontend.window
-    stft = PackedMatrix(rows: 2 * frontend.bins, columns: window) { row, column in
-      basis[row * window + column]
-    }
-    layers = frontend.convs.map { conv in
-      let weights = conv.weights
-      let bias = conv.bias
-      let width = conv.kernel * conv.inChannels
-      return PackedMatrix(
-        rows: conv.outChannels, columns: width, weight: { row, column in weights[row * width + column] },
-        bias: { bias[$0] })
-    }
-    var times = [frontend.stftFrames]
-    for conv in frontend.convs { times.append(conv.outputLength(times.last!)) }
-    self.times = times
+    input = .allocate(capacity: packed.inputLength)
+    input.initialize(repeating: 0, count: packed.inputLength)
+    let times = packed.times
     var buffers: [UnsafeMutablePointer<Float>] = []
     for (index, conv) in frontend.convs.enumerated() {
       // Leading padding, the frames, and enough trailing zeros for the last window.
@@ -211,26 +198,13 @@ public final class ConvFrontendExtractor: FeatureExtractor {
     output.initialize(repeating: 0, count: outputCount)
     buffers.append(output)
     self.buffers = buffers
-    let scratchCount = max(stft.paddedRows, layers.map(\.paddedRows).max() ?? 0)
+    let scratchCount = max(packed.stft.paddedRows, packed.layers.map(\.paddedRows).max() ?? 0)
     scratch = .allocate(capacity: scratchCount)
     scratch.initialize(repeating: 0, count: scratchCount)
-    layerCount = frontend.convs.count
-    stftFrames = times[0]
-    firstPadding = frontend.convs.first?.padding ?? 0
-    plan = .allocate(capacity: max(1, 6 * layerCount))
-    plan.initialize(repeating: 0, count: max(1, 6 * layerCount))
-    for (index, conv) in frontend.convs.enumerated() {
-      let nextPadding = index + 1 < frontend.convs.count ? frontend.convs[index + 1].padding : 0
-      let entry = [
-        conv.stride, conv.inChannels, conv.outChannels, conv.relu ? 1 : 0, nextPadding, times[index + 1],
-      ]
-      for (offset, value) in entry.enumerated() { plan[6 * index + offset] = value }
-    }
   }
 
   deinit {
     input.deallocate()
-    plan.deallocate()
     scratch.deallocate()
     for buffer in buffers { buffer.deallocate() }
   }
@@ -292,7 +266,7 @@ public final class ConvFrontendExtractor: FeatureExtractor {
       let nextPadding = entry[4]
       time = entry[5]
       let next = buffers[index + 1]
-      let matrix = layers[index]
+      let matrix = packed.layers[index]
       for t in 0..<time {
         // The window of `kernel` frames starting at output step t (the padding is in the buffer).
         matrix.multiply(current + t * stride * inChannels, into: scratch)
@@ -312,4 +286,62 @@ public final class ConvFrontendExtractor: FeatureExtractor {
     if context > 0 { input.update(from: input + frontend.chunkSamples, count: context) }
     filled = 0
   }
+}
+
+/// A ``ConvFrontend``'s weights packed for the SIMD products (the STFT basis, each convolution) and
+/// its fixed per-chunk plan: immutable, made once, shared by every ``ConvFrontendExtractor`` (every
+/// session of a multi-stream engine) through ``ConvFrontendExtractor/init(packed:)``.
+public final class PackedConvFrontend: @unchecked Sendable {
+  /// The frontend.
+  public let frontend: ConvFrontend
+  /// `[2F, window]`.
+  let stft: PackedMatrix
+  /// One per conv layer: `[out, kernel · in]` over a time-major window.
+  let layers: [PackedMatrix]
+  /// Frames in each layer's input, then the output's.
+  let times: [Int]
+  /// Per layer, six Ints: stride, in channels, out channels, ReLU (0/1), padding of the next
+  /// layer's input, output time steps. The chunk loop reads only pointers and Ints.
+  let plan: UnsafeMutablePointer<Int>
+  let layerCount: Int
+  let stftFrames: Int
+  let firstPadding: Int
+  /// `context + chunk + padRight` samples.
+  let inputLength: Int
+
+  /// Packs the weights.
+  public init(frontend: ConvFrontend) {
+    self.frontend = frontend
+    inputLength = frontend.contextSamples + frontend.chunkSamples + frontend.padRight
+    let basis = frontend.basis
+    let window = frontend.window
+    stft = PackedMatrix(rows: 2 * frontend.bins, columns: window) { row, column in
+      basis[row * window + column]
+    }
+    layers = frontend.convs.map { conv in
+      let weights = conv.weights
+      let bias = conv.bias
+      let width = conv.kernel * conv.inChannels
+      return PackedMatrix(
+        rows: conv.outChannels, columns: width, weight: { row, column in weights[row * width + column] },
+        bias: { bias[$0] })
+    }
+    var times = [frontend.stftFrames]
+    for conv in frontend.convs { times.append(conv.outputLength(times.last!)) }
+    self.times = times
+    layerCount = frontend.convs.count
+    stftFrames = times[0]
+    firstPadding = frontend.convs.first?.padding ?? 0
+    plan = .allocate(capacity: max(1, 6 * layerCount))
+    plan.initialize(repeating: 0, count: max(1, 6 * layerCount))
+    for (index, conv) in frontend.convs.enumerated() {
+      let nextPadding = index + 1 < frontend.convs.count ? frontend.convs[index + 1].padding : 0
+      let entry = [
+        conv.stride, conv.inChannels, conv.outChannels, conv.relu ? 1 : 0, nextPadding, times[index + 1],
+      ]
+      for (offset, value) in entry.enumerated() { plan[6 * index + offset] = value }
+    }
+  }
+
+  deinit { plan.deallocate() }
 }

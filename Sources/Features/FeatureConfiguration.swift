@@ -46,6 +46,31 @@ public enum FeatureConfiguration: Sendable, Equatable {
   }
 }
 
+/// Makes extractors of one configuration for many streams, sharing what never changes between them
+/// (a learned frontend's packed weights): the multi-stream engine makes one per session.
+public final class FeatureExtractorFactory: @unchecked Sendable {
+  /// The configuration every extractor follows.
+  public let configuration: FeatureConfiguration
+  private let packedFrontend: PackedConvFrontend?
+
+  /// Checks the configuration (by making one extractor) and packs what is shared.
+  public init(_ configuration: FeatureConfiguration) throws(FeatureConfigurationError) {
+    self.configuration = configuration
+    _ = try configuration.makeExtractor()
+    if case .learned(let frontend) = configuration {
+      packedFrontend = PackedConvFrontend(frontend: frontend)
+    } else {
+      packedFrontend = nil
+    }
+  }
+
+  /// A new extractor for one stream (allocates its buffers now).
+  public func make() throws(FeatureConfigurationError) -> any FeatureExtractor {
+    if let packedFrontend { return ConvFrontendExtractor(packed: packedFrontend) }
+    return try configuration.makeExtractor()
+  }
+}
+
 /// A configuration that cannot produce frames, with the parameter and what was expected.
 public struct FeatureConfigurationError: Error, Equatable, CustomStringConvertible {
   /// One line.

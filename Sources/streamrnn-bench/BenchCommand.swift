@@ -57,12 +57,43 @@ struct BenchCommand: ParsableCommand {
   )
   var weights: WeightStorage = .float32
 
+  @Option(
+    help:
+      "Multi-stream mode: N sessions of one engine fed at real-time pace from the bundled recording (1 to 1048576)."
+  )
+  var streams: Int?
+
+  @Option(help: "Worker threads for --streams (default: one per core).")
+  var threads: Int?
+
+  @Option(help: "Seconds of audio per session for --streams (0.5 to 3600; default 10).")
+  var seconds: Double = 10
+
+  @Flag(
+    help:
+      "With --streams: find the most sessions with p99 added latency ≤ 5 ms and no drop (starting from N), printed as real-time streams per core."
+  )
+  var findMax = false
+
   func validate() throws {
+    if let streams, !(1...1_048_576).contains(streams) {
+      throw ValidationError("--streams \(streams) is out of range: allowed 1 to 1048576")
+    }
+    if let threads, !(1...256).contains(threads) {
+      throw ValidationError("--threads \(threads) is out of range: allowed 1 to 256")
+    }
+    guard seconds.isFinite, (0.5...3600).contains(seconds) else {
+      throw ValidationError("--seconds \(seconds) is out of range: allowed 0.5 to 3600")
+    }
+    if findMax && streams == nil {
+      throw ValidationError("--find-max needs --streams N (where the search starts)")
+    }
     guard steps >= 100 else { throw ValidationError("--steps must be at least 100") }
     guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
   }
 
   func run() throws {
+    if let streams { return try runStreams(streams) }
     var models: [(String, RecurrentModel)] = []
     var chains: [(String, LayerChain)] = []
     if zoo || model.isEmpty { models += ZooModel.all.map { ($0.name, $0.make(weightStorage: weights)) } }
@@ -241,7 +272,54 @@ struct BenchCommand: ParsableCommand {
       frameMicroseconds: frameMicroseconds)
   }
 
-  private func machineLine() -> String {
+  /// `--streams N`: the engine at real-time pace (``StreamsBench``).
+  private func runStreams(_ streams: Int) throws {
+    let chain: LayerChain
+    let configuration: FeatureConfiguration
+    if let path = model.first {
+      let loaded = try ModelLoader.loadChain(path: path, weightStorage: weights)
+      guard let features = loaded.features else {
+        throw ValidationError("\(path): carries no features metadata, which --streams needs")
+      }
+      (chain, configuration) = (loaded.chain, features)
+    } else {
+      let vad = try BundledModels.sileroVAD(weightStorage: weights)
+      chain = try LayerChain(
+        layers: [.recurrent(vad.model)], headActivation: vad.model.head?.activation ?? .none,
+        labels: vad.model.head?.labels, kernel: vad.model.kernel)
+      configuration = vad.features
+    }
+    let threadCount = threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    let bench = StreamsBench(
+      chain: chain, features: configuration,
+      audio: try BundledModels.demoSpeech(sampleRate: configuration.sampleRate),
+      threads: threadCount, queueSamples: 4096)
+    print(machineLine())
+    print(
+      "model: \(model.first ?? "bundled Silero VAD"), \(configuration.hopLength)-sample hop at \(configuration.sampleRate) Hz"
+    )
+    var fields: [String: JSONValue] = [
+      "machine": .string(machineLine()), "load_average": .array(loadAverage().map(JSONValue.number)),
+      "model": .string(model.first ?? "silero_vad"), "threads": .number(Double(threadCount)),
+    ]
+    if findMax {
+      let (best, trials) = try bench.findMax(seconds: seconds, start: streams)
+      let perCore = Double(best) / Double(threadCount)
+      print(
+        formatted(
+          "real-time streams per core: %.0f (%d sessions on %d thread(s))", perCore, best, threadCount))
+      fields["streams_per_core"] = .number(perCore)
+      fields["max_sessions"] = .number(Double(best))
+      fields["trials"] = .array(trials.map(\.json))
+    } else {
+      let result = try bench.run(sessions: streams, seconds: seconds)
+      print(result.line)
+      fields["result"] = result.json
+    }
+    if let json { try NpyArray.writeBytes(JSONValue.object(fields).encoded(), to: json) }
+  }
+
+  func machineLine() -> String {
     let cpu =
       textFile("/proc/cpuinfo")?.split(separator: "\n")
       .first { $0.hasPrefix("model name") }?.split(separator: ":").last
@@ -253,7 +331,7 @@ struct BenchCommand: ParsableCommand {
   /// A small text file such as /proc/loadavg, nil if unreadable.
   private func textFile(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
 
-  private func loadAverage() -> [Double] {
+  func loadAverage() -> [Double] {
     guard let text = textFile("/proc/loadavg") else { return [] }
     return text.split(separator: " ").prefix(3).compactMap { Double($0) }
   }

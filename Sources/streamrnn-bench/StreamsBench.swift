@@ -1,0 +1,155 @@
+import BundledModels
+import Engine
+import Features
+import ModelIO
+import Network
+import Pipeline
+import StreamCore
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `streamrnn bench --streams N`: N sessions of one ``StreamEngine`` fed at real-time pace from the
+/// bundled recording, as live calls would be: session `i` releases one hop of audio every hop's
+/// duration, at its own phase (the N phases spread evenly over one hop), and each chunk counts as
+/// captured at its deadline, so a late feeder shows up as latency, not hidden. The latency is the
+/// engine's delivery time minus that deadline.
+struct StreamsBench {
+  let chain: LayerChain
+  let features: FeatureConfiguration
+  let audio: [Float]
+  let threads: Int
+  /// Samples per session's input queue (the bench keeps it small: 4,096 floats, 256 ms at 16 kHz).
+  let queueSamples: Int
+
+  /// One run's figures.
+  struct Result {
+    var sessions: Int
+    var threads: Int
+    var seconds: Double
+    var frames: Int
+    var droppedSamples: Int
+    var latency: LatencySummary
+    var cpuSecondsPerAudioSecond: Double
+    var bytesPerSession: Double
+    var audioSeconds: Double
+
+    /// Real time: p99 added latency ≤ 5 ms, nothing dropped.
+    var isRealTime: Bool { droppedSamples == 0 && latency.p99 <= 5000 && frames > 0 }
+
+    var line: String {
+      formatted(
+        "%6d sessions on %d thread(s): frames %d, dropped samples %d, added latency µs p50 %.0f p90 %.0f p99 %.0f p99.9 %.0f max %.0f, CPU s per audio s %.5f, %.0f bytes per session besides its audio queue, batch size 1",
+        sessions, threads, frames, droppedSamples, latency.p50, latency.p90, latency.p99, latency.p999,
+        latency.max,
+        cpuSecondsPerAudioSecond, bytesPerSession)
+    }
+
+    var json: JSONValue {
+      .object([
+        "sessions": .number(Double(sessions)), "threads": .number(Double(threads)),
+        "seconds": .number(seconds),
+        "frames": .number(Double(frames)), "dropped_samples": .number(Double(droppedSamples)),
+        "latency_us": .object([
+          "p50": .number(latency.p50), "p90": .number(latency.p90), "p99": .number(latency.p99),
+          "p999": .number(latency.p999), "max": .number(latency.max),
+        ]),
+        "cpu_seconds_per_audio_second": .number(cpuSecondsPerAudioSecond),
+        "bytes_per_session": .number(bytesPerSession), "batch_sizes": .array([.number(1)]),
+        "real_time": .bool(isRealTime),
+      ])
+    }
+  }
+
+  /// Runs `sessions` sessions for `seconds` of audio each.
+  func run(sessions: Int, seconds: Double) throws -> Result {
+    var options = EngineOptions()
+    options.threads = threads
+    options.maxSessions = sessions
+    options.queueSamples = queueSamples
+    let engine = try StreamEngine(model: chain, features: features, options: options)
+    try engine.start()
+    defer { engine.stop() }
+    let heapBefore = heapBytes()
+    var handles: [SessionHandle] = []
+    handles.reserveCapacity(sessions)
+    for index in 0..<sessions { handles.append(try engine.open(id: "bench-\(index)")) }
+    let bytesPerSession = Double(heapBytes() - heapBefore) / Double(sessions) - Double(queueSamples * 4)
+    let hop = features.hopLength
+    let period = UInt64(Double(hop) * 1e9 / Double(features.sampleRate))
+    let chunks = Int(seconds * Double(features.sampleRate)) / hop
+    // Each session starts at its own place in the recording.
+    let offsets = (0..<sessions).map { ($0 * 7919 * hop) % max(1, audio.count - hop) / hop * hop }
+    let cpuBefore = cpuSeconds()
+    let start = monotonicNow() &+ 20_000_000
+    try audio.withUnsafeBufferPointer { all in
+      for chunk in 0..<chunks {
+        let base = start &+ UInt64(chunk) &* period
+        for (index, handle) in handles.enumerated() {
+          let deadline = base &+ period &* UInt64(index) / UInt64(sessions)
+          if monotonicNow() < deadline { sleep(untilMonotonic: deadline) }
+          var position = (offsets[index] + chunk * hop) % audio.count
+          if position + hop > audio.count { position = 0 }
+          try engine.push(
+            handle, UnsafeBufferPointer(rebasing: all[position..<(position + hop)]), captureTime: deadline)
+        }
+      }
+    }
+    for handle in handles { try engine.close(handle) }
+    for handle in handles { engine.waitUntilClosed(handle) }
+    let cpu = cpuSeconds() - cpuBefore
+    engine.stop()
+    let audioSeconds = Double(chunks * hop * sessions) / Double(features.sampleRate)
+    return Result(
+      sessions: sessions, threads: threads, seconds: seconds,
+      frames: engine.deliveredRecords.load(ordering: .relaxed),
+      droppedSamples: engine.droppedSamples.load(ordering: .relaxed), latency: engine.latencySummary,
+      cpuSecondsPerAudioSecond: cpu / max(audioSeconds, 1e-9), bytesPerSession: bytesPerSession,
+      audioSeconds: audioSeconds)
+  }
+
+  /// The largest session count that runs in real time (p99 ≤ 5 ms, no drop), by doubling then
+  /// bisecting; every trial's line is printed.
+  func findMax(seconds: Double, start: Int) throws -> (best: Int, trials: [Result]) {
+    var trials: [Result] = []
+    func realTime(_ count: Int) throws -> Bool {
+      let result = try run(sessions: count, seconds: seconds)
+      print(result.line)
+      trials.append(result)
+      return result.isRealTime
+    }
+    var low = 0
+    var high = max(1, start)
+    while try realTime(high) {
+      low = high
+      high *= 2
+      if high > 1 << 20 { break }
+    }
+    while high - low > max(1, low / 20) {
+      let middle = (low + high) / 2
+      if try realTime(middle) { low = middle } else { high = middle }
+    }
+    return (low, trials)
+  }
+
+  /// Resident bytes (/proc/self/statm): every session buffer is written at open, so the growth
+  /// over N opens is what N sessions hold.
+  private func heapBytes() -> Int {
+    guard let file = fopen("/proc/self/statm", "r") else { return 0 }
+    defer { fclose(file) }
+    var line = [CChar](repeating: 0, count: 128)
+    guard fgets(&line, Int32(line.count), file) != nil else { return 0 }
+    let fields = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      .split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+  }
+
+  /// CPU seconds used by the whole process (workers, delivery, feeder).
+  private func cpuSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+  }
+}
