@@ -45,6 +45,7 @@ public final class SessionDelivery: @unchecked Sendable {
   let sink: (any FrameSink)?
   let every: Int
   let quiet: Bool
+  let timings: Bool
   var description: StreamDescription?
   var resetRequested = false
   /// The first sink or observer error: the session is closed on it.
@@ -55,14 +56,18 @@ public final class SessionDelivery: @unchecked Sendable {
   private var nonFinite = 0
   private var latencies = LatencyRecorder()
 
-  /// A delivery to `observers`, then (every `every`-th record, none when `quiet`) to `sink`.
+  /// A delivery to `observers`, then (every `every`-th record, none when `quiet`) to `sink`;
+  /// without `timings` the records' step and latency times are NaN (written as null), as
+  /// ``StreamOptions/timings`` does for a single stream.
   public init(
-    observers: [any StreamObserver] = [], sink: (any FrameSink)?, every: Int = 1, quiet: Bool = false
+    observers: [any StreamObserver] = [], sink: (any FrameSink)?, every: Int = 1, quiet: Bool = false,
+    timings: Bool = true
   ) {
     self.observers = observers
     self.sink = sink
     self.every = max(1, every)
     self.quiet = quiet
+    self.timings = timings
   }
 
   /// Before the first record, on the opening thread.
@@ -81,14 +86,19 @@ public final class SessionDelivery: @unchecked Sendable {
   }
 
   /// One record: observers, then the sink. Returns true when an observer asked for a reset.
-  func deliver(_ record: FrameRecord) -> Bool {
+  func deliver(_ timed: FrameRecord) -> Bool {
+    var record = timed
+    if !timings {
+      record.stepMicroseconds = .nan
+      record.latencyMicroseconds = .nan
+    }
     frames += 1
     for value in record.outputs where !value.isFinite {
       nonFinite += 1
       break
     }
-    if record.latencyMicroseconds.isFinite, record.latencyMicroseconds >= 0 {
-      latencies.record(UInt64(record.latencyMicroseconds * 1000))
+    if timed.latencyMicroseconds.isFinite, timed.latencyMicroseconds >= 0 {
+      latencies.record(UInt64(timed.latencyMicroseconds * 1000))
     }
     var reset = false
     for observer in observers where observer.observe(record, emit: { write($0) }) == .resetState {

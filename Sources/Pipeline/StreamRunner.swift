@@ -16,6 +16,9 @@ public struct StreamOptions: Sendable {
   public var quiet = false
   /// Stop after this much audio, seconds (positive and finite; nil: until the source ends).
   public var duration: Double?
+  /// Whether records carry their step and capture-to-output times; false writes them as null, so
+  /// that two runs over the same audio give byte-identical records (`--no-timings`).
+  public var timings = true
 
   /// The allowed ring capacities: 2 to 2^20 frames (above that a ring of 80-float frames would
   /// need 320 MiB allocated before the first frame).
@@ -350,8 +353,10 @@ private final class Consumer {
     lastOutputIndex = index
     let record = FrameRecord(
       index: index, time: Double(index) * secondsPerInputFrame,
-      outputs: UnsafeBufferPointer(output), stepMicroseconds: Double(stepped &- popped) / 1000,
-      latencyMicroseconds: Double(stepped &- info.captureTime) / 1000, discontinuity: info.discontinuity,
+      outputs: UnsafeBufferPointer(output),
+      stepMicroseconds: runner.options.timings ? Double(stepped &- popped) / 1000 : .nan,
+      latencyMicroseconds: runner.options.timings ? Double(stepped &- info.captureTime) / 1000 : .nan,
+      discontinuity: info.discontinuity,
       clockSuspect: info.clockSuspect)
     deliver(record)
   }
@@ -371,7 +376,8 @@ private final class Consumer {
       deliver(
         FrameRecord(
           index: lastOutputIndex, time: Double(lastOutputIndex) * secondsPerInputFrame,
-          outputs: UnsafeBufferPointer(values), stepMicroseconds: 0, latencyMicroseconds: 0,
+          outputs: UnsafeBufferPointer(values), stepMicroseconds: runner.options.timings ? 0 : .nan,
+          latencyMicroseconds: runner.options.timings ? 0 : .nan,
           discontinuity: false))
     }
   }

@@ -47,6 +47,7 @@ struct CaptureCommand: ParsableCommand {
   func validate() throws {
     if let duration { try checkRange("--duration", duration, 0.001...31_536_000) }
     if let periodMs { try checkRange("--period-ms", periodMs, 1...1000) }
+    try output.checkSingleStream()
   }
 
   func run() throws {

@@ -165,6 +165,11 @@ struct StreamOutputOptions: ParsableArguments {
   @Flag(help: "Statistics only: write no per-frame records.")
   var quiet = false
 
+  @Flag(
+    help:
+      "Write step_us and latency_us as null, so that runs over the same audio give byte-identical records.")
+  var noTimings = false
+
   @Option(
     parsing: .unconditional,
     help: "Frames the ring between the source and the model holds (a power of two, 2 to 1048576).")
@@ -177,6 +182,10 @@ struct StreamOutputOptions: ParsableArguments {
       throw ValidationError(
         "--ring-capacity \(ringCapacity) is out of range: a power of two from 2 to \(range.upperBound)")
     }
+  }
+
+  /// One stream's outputs: `.npy` is written whole at the end, so it needs a file.
+  func checkSingleStream() throws {
     if format == .npy && out == nil { throw ValidationError("--format npy needs --out FILE") }
   }
 }
@@ -208,6 +217,7 @@ struct StreamSetup {
     options.ringCapacity = output.ringCapacity
     options.every = output.every
     options.quiet = output.quiet
+    options.timings = !output.noTimings
     options.duration = duration
     var observers = try segments.observers()
     let statusLine = TerminalStatusLine()
@@ -242,15 +252,18 @@ struct StreamSetup {
 struct ReplayCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "replay",
-    abstract: "Replay an audio file through the same stream as live capture.",
+    abstract: "Replay audio files through the same stream as live capture, one stream or many.",
     discussion: """
       --pace realtime (default) releases each hop of audio at its real-time deadline, so latencies \
       mean what they mean live; --pace max runs as fast as possible and never drops (the producer \
-      waits for room), so outputs equal `streamrnn features` followed by `streamrnn step`.
+      waits for room), so outputs equal `streamrnn features` followed by `streamrnn step`. \
+      With --streams N (or several files), N sessions of one multi-stream engine replay the files \
+      round-robin (session i plays file i mod count), each written to DIR/session-000.jsonl … \
+      (.csv, .npy with --format), identical to a single replay of that file.
       """)
 
-  @Argument(help: "Audio file (anything libsndfile reads); resampled to the features' rate.")
-  var file: String
+  @Argument(help: "Audio files (anything libsndfile reads); resampled to the features' rate.")
+  var files: [String]
 
   @OptionGroup var modelOptions: ModelOptions
 
@@ -260,24 +273,70 @@ struct ReplayCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: "Use this channel (from 0) instead of the mean of all channels.")
   var channel: Int?
 
+  @Option(
+    parsing: .unconditional,
+    help: "Sessions of the multi-stream engine (1 to 100000; default: one per file when several are given).")
+  var streams: Int?
+
+  @Option(parsing: .unconditional, help: "Worker threads for --streams (1 to 256; default: one per core).")
+  var threads: Int?
+
+  @Option(help: "With --streams: write each session's records to DIR/session-NNN.<format>.")
+  var outDir: String?
+
+  @Flag(
+    help: "With --streams: start each session at a random moment within the first second (realtime pace).")
+  var stagger = false
+
   @OptionGroup var features: FeatureOptions
 
   @OptionGroup var segmentOptions: SegmentOptions
 
   @OptionGroup var output: StreamOutputOptions
 
+  var multiStream: Bool { streams != nil || files.count > 1 }
+
   func validate() throws {
     if let channel { try checkRange("--channel", Double(channel), 0...1023) }
+    guard !files.isEmpty else { throw ValidationError("give at least one audio file") }
+    if let streams { try checkRange("--streams", Double(streams), 1...100_000) }
+    if let threads { try checkRange("--threads", Double(threads), 1...256) }
+    if multiStream {
+      if output.out != nil {
+        throw ValidationError("--streams writes one file per session: use --out-dir DIR, not --out")
+      }
+      if outDir == nil && !output.quiet {
+        throw ValidationError(
+          "--streams writes one file per session: give --out-dir DIR (or --quiet for statistics only)")
+      }
+      if outDir == nil && output.format == .npy {
+        throw ValidationError("--format npy needs --out-dir DIR with --streams")
+      }
+    } else {
+      try output.checkSingleStream()
+      if outDir != nil {
+        throw ValidationError("--out-dir goes with --streams N (or several files); one stream uses --out")
+      }
+      if threads != nil || stagger { throw ValidationError("--threads and --stagger go with --streams N") }
+    }
   }
 
   func run() throws {
     installStopSignalHandlers()
     let setup = try StreamSetup(
       model: modelOptions, features: features, segments: segmentOptions, output: output)
-    let source = try ReplaySource(
-      path: file, sampleRate: setup.features.sampleRate, channel: channel.map { .channel($0) } ?? .mean,
-      pace: pace)
-    try setup.run(source: source, duration: nil)
+    guard multiStream else {
+      let source = try ReplaySource(
+        path: files[0], sampleRate: setup.features.sampleRate, channel: channel.map { .channel($0) } ?? .mean,
+        pace: pace)
+      try setup.run(source: source, duration: nil)
+      return
+    }
+    try MultiStreamReplay(
+      setup: setup, files: files, sessions: streams ?? files.count, threads: threads, outDir: outDir,
+      pace: pace,
+      stagger: stagger, channel: channel
+    ).run()
   }
 }
 
