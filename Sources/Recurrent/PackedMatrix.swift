@@ -44,4 +44,14 @@ public final class PackedMatrix: @unchecked Sendable {
   public func multiply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
     functions.multiply(weights.base, descriptors, panelCount, x, y)
   }
+
+  /// `y[b] = W x[b] + b` for `count` vectors at once (`xs[i]` of ``columns`` floats, `ys[i]` with
+  /// room for ``paddedRows``): the weights are read from memory once for all of them, and each
+  /// result equals ``multiply(_:into:)`` bit for bit. Does not allocate or lock.
+  @inline(__always)
+  public func multiplyBatch(
+    _ xs: UnsafePointer<UnsafePointer<Float>>, into ys: UnsafePointer<UnsafeMutablePointer<Float>>, count: Int
+  ) {
+    functions.multiplyBatch(weights.base, descriptors, panelCount, xs, ys, count)
+  }
 }

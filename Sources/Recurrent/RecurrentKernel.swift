@@ -62,6 +62,8 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
       return KernelFunctions(
         lanes: RecurrentKernelsPortable.kernelLaneCount, multiply: RecurrentKernelsPortable.multiplyPanels,
         multiplyHalf: RecurrentKernelsPortable.multiplyPanelsHalf,
+        multiplyBatch: RecurrentKernelsPortable.multiplyPanelsBatch,
+        multiplyHalfBatch: RecurrentKernelsPortable.multiplyPanelsHalfBatch,
         gru: RecurrentKernelsPortable.updateGRU, lstm: RecurrentKernelsPortable.updateLSTM,
         rnn: RecurrentKernelsPortable.updateRNN, activation: RecurrentKernelsPortable.applyActivation,
         softmax: RecurrentKernelsPortable.softmax)
@@ -70,6 +72,8 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
         return KernelFunctions(
           lanes: RecurrentKernelsAVX2.kernelLaneCount, multiply: RecurrentKernelsAVX2.multiplyPanels,
           multiplyHalf: RecurrentKernelsAVX2.multiplyPanelsHalf,
+          multiplyBatch: RecurrentKernelsAVX2.multiplyPanelsBatch,
+          multiplyHalfBatch: RecurrentKernelsAVX2.multiplyPanelsHalfBatch,
           gru: RecurrentKernelsAVX2.updateGRU, lstm: RecurrentKernelsAVX2.updateLSTM,
           rnn: RecurrentKernelsAVX2.updateRNN, activation: RecurrentKernelsAVX2.applyActivation,
           softmax: RecurrentKernelsAVX2.softmax)
@@ -81,6 +85,8 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
         return KernelFunctions(
           lanes: RecurrentKernelsAVX512.kernelLaneCount, multiply: RecurrentKernelsAVX512.multiplyPanels,
           multiplyHalf: RecurrentKernelsAVX512.multiplyPanelsHalf,
+          multiplyBatch: RecurrentKernelsAVX512.multiplyPanelsBatch,
+          multiplyHalfBatch: RecurrentKernelsAVX512.multiplyPanelsHalfBatch,
           gru: RecurrentKernelsAVX512.updateGRU, lstm: RecurrentKernelsAVX512.updateLSTM,
           rnn: RecurrentKernelsAVX512.updateRNN, activation: RecurrentKernelsAVX512.applyActivation,
           softmax: RecurrentKernelsAVX512.softmax)
@@ -110,6 +116,19 @@ struct KernelFunctions: Sendable {
     @Sendable (
       UnsafePointer<Float16>, UnsafePointer<Float>, UnsafePointer<Int>, Int, UnsafePointer<Float>,
       UnsafeMutablePointer<Float>
+    ) -> Void
+  /// `multiplyPanelsBatch`: several vectors, each bit for bit as `multiply` computes it.
+  let multiplyBatch:
+    @Sendable (
+      UnsafePointer<Float>, UnsafePointer<Int>, Int, UnsafePointer<UnsafePointer<Float>>,
+      UnsafePointer<UnsafeMutablePointer<Float>>, Int
+    ) -> Void
+  /// `multiplyPanelsHalfBatch`: float16 weights, several vectors.
+  let multiplyHalfBatch:
+    @Sendable (
+      UnsafePointer<Float16>, UnsafePointer<Float>, UnsafePointer<Int>, Int,
+      UnsafePointer<UnsafePointer<Float>>,
+      UnsafePointer<UnsafeMutablePointer<Float>>, Int
     ) -> Void
   let gru: @Sendable (UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>) -> Void
   let lstm:

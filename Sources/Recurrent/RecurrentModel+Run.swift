@@ -28,23 +28,21 @@ extension RecurrentModel {
     let hiddenOut = hiddenOutputSize
     let cellOffset = state.cellOffset
     let scratchOffset = state.scratchOffset
+    let s = state.mutableBase()
     descriptors.withUnsafeBufferPointer { descriptorBuffer in
-      state.storage.withUnsafeMutableBufferPointer { storageBuffer in
-        let d = descriptorBuffer.baseAddress!
-        let s = storageBuffer.baseAddress!
-        // The state's layout puts [h_0; x] and each [h_k; h_(k-1)] side by side (see
-        // RecurrentState.storage): one copy of the frame, then every layer reads its u in place.
-        (s + inputSlotOffset).update(from: input.baseAddress!, count: inputSize)
-        for layer in 0..<layerCount {
-          let h = s + RecurrentState.hiddenRowOffset(layer, slotCount: slotCount, width: hiddenOut)
-          updateCell(
-            cells[layer], descriptors: d, u: UnsafePointer(h), h: h, c: s + cellOffset + layer * hiddenSize,
-            scratch: s + scratchOffset)
-        }
-        let last = UnsafePointer(
-          s + RecurrentState.hiddenRowOffset(layerCount - 1, slotCount: slotCount, width: hiddenOut))
-        writeOutput(from: last, descriptors: d, scratch: s + scratchOffset, into: output.baseAddress!)
+      let d = descriptorBuffer.baseAddress!
+      // The state's layout puts [h_0; x] and each [h_k; h_(k-1)] side by side (see
+      // RecurrentState.buffer): one copy of the frame, then every layer reads its u in place.
+      (s + inputSlotOffset).update(from: input.baseAddress!, count: inputSize)
+      for layer in 0..<layerCount {
+        let h = s + RecurrentState.hiddenRowOffset(layer, slotCount: slotCount, width: hiddenOut)
+        updateCell(
+          cells[layer], descriptors: d, u: UnsafePointer(h), h: h, c: s + cellOffset + layer * hiddenSize,
+          scratch: s + scratchOffset)
       }
+      let last = UnsafePointer(
+        s + RecurrentState.hiddenRowOffset(layerCount - 1, slotCount: slotCount, width: hiddenOut))
+      writeOutput(from: last, descriptors: d, scratch: s + scratchOffset, into: output.baseAddress!)
     }
   }
 
@@ -90,45 +88,43 @@ extension RecurrentModel {
     var layerInput = sequence
     var layerInputWidth = inputSize
     var result = [Float](repeating: 0, count: frameCount * outputSize)
+    let s = state.mutableBase()
     descriptors.withUnsafeBufferPointer { descriptorBuffer in
-      state.storage.withUnsafeMutableBufferPointer { storageBuffer in
-        let d = descriptorBuffer.baseAddress!
-        let s = storageBuffer.baseAddress!
-        for layer in 0..<layerCount {
-          // [T, D*H_out]: this layer's outputs, the next layer's inputs.
-          var layerOutput = [Float](repeating: 0, count: frameCount * directions * hiddenOut)
-          layerInput.withUnsafeBufferPointer { inputBuffer in
-            layerOutput.withUnsafeMutableBufferPointer { outputBuffer in
-              for direction in 0..<directions {
-                let slot = layer * directions + direction
-                let h = s + RecurrentState.hiddenRowOffset(slot, slotCount: slotCount, width: hiddenOut)
-                // u = [h; x] in scratch: here a layer's inputs are whole sequences, not next to h.
-                let u = s + scratchOffset + scratchU
-                for index in 0..<frameCount {
-                  let t = direction == 0 ? index : frameCount - 1 - index
-                  u.update(from: h, count: hiddenOut)
-                  (u + hiddenOut).update(
-                    from: inputBuffer.baseAddress! + t * layerInputWidth, count: layerInputWidth)
-                  updateCell(
-                    cells[slot], descriptors: d, u: u, h: h, c: s + cellOffset + slot * hiddenSize,
-                    scratch: s + scratchOffset)
-                  (outputBuffer.baseAddress! + (t * directions + direction) * hiddenOut)
-                    .update(from: h, count: hiddenOut)
-                }
+      let d = descriptorBuffer.baseAddress!
+      for layer in 0..<layerCount {
+        // [T, D*H_out]: this layer's outputs, the next layer's inputs.
+        var layerOutput = [Float](repeating: 0, count: frameCount * directions * hiddenOut)
+        layerInput.withUnsafeBufferPointer { inputBuffer in
+          layerOutput.withUnsafeMutableBufferPointer { outputBuffer in
+            for direction in 0..<directions {
+              let slot = layer * directions + direction
+              let h = s + RecurrentState.hiddenRowOffset(slot, slotCount: slotCount, width: hiddenOut)
+              // u = [h; x] in scratch: here a layer's inputs are whole sequences, not next to h.
+              let u = s + scratchOffset + scratchU
+              for index in 0..<frameCount {
+                let t = direction == 0 ? index : frameCount - 1 - index
+                u.update(from: h, count: hiddenOut)
+                (u + hiddenOut).update(
+                  from: inputBuffer.baseAddress! + t * layerInputWidth, count: layerInputWidth)
+                updateCell(
+                  cells[slot], descriptors: d, u: u, h: h, c: s + cellOffset + slot * hiddenSize,
+                  scratch: s + scratchOffset)
+                (outputBuffer.baseAddress! + (t * directions + direction) * hiddenOut)
+                  .update(from: h, count: hiddenOut)
               }
             }
           }
-          layerInput = layerOutput
-          layerInputWidth = directions * hiddenOut
         }
-        layerInput.withUnsafeBufferPointer { finalBuffer in
-          result.withUnsafeMutableBufferPointer { resultBuffer in
-            for t in 0..<frameCount {
-              writeOutput(
-                from: finalBuffer.baseAddress! + t * layerInputWidth, descriptors: d,
-                scratch: s + scratchOffset,
-                into: resultBuffer.baseAddress! + t * outputSize)
-            }
+        layerInput = layerOutput
+        layerInputWidth = directions * hiddenOut
+      }
+      layerInput.withUnsafeBufferPointer { finalBuffer in
+        result.withUnsafeMutableBufferPointer { resultBuffer in
+          for t in 0..<frameCount {
+            writeOutput(
+              from: finalBuffer.baseAddress! + t * layerInputWidth, descriptors: d,
+              scratch: s + scratchOffset,
+              into: resultBuffer.baseAddress! + t * outputSize)
           }
         }
       }
@@ -179,9 +175,20 @@ extension RecurrentModel {
     _ cell: CellPlan, descriptors d: UnsafePointer<Int>, u: UnsafePointer<Float>,
     h: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
   ) {
-    let hiddenOut = hiddenOutputSize
     let pre = scratch + scratchPre
     multiply(cell.gates, descriptors: d, input: u, output: pre)
+    updateGates(cell, descriptors: d, h: h, c: c, scratch: scratch)
+  }
+
+  /// The second half of ``updateCell(_:descriptors:u:h:c:scratch:)``: the gate math on the
+  /// pre-activations already in `scratch + scratchPre` (and an LSTM's projection).
+  @inline(__always)
+  func updateGates(
+    _ cell: CellPlan, descriptors d: UnsafePointer<Int>, h: UnsafeMutablePointer<Float>,
+    c: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+  ) {
+    let hiddenOut = hiddenOutputSize
+    let pre = scratch + scratchPre
     switch kind {
     case .gru:
       functions.gru(pre, paddedHidden, hiddenSize, h)

@@ -121,7 +121,7 @@ public struct RecurrentModel: Sendable {
     for cell in structure.cells {
       let input = cell.inputSize
       let first = packer.panelCount
-      // Gates over u = [h; x] (see RecurrentState.storage): column k < H_out reads W_hh, the rest
+      // Gates over u = [h; x] (see RecurrentState.buffer): column k < H_out reads W_hh, the rest
       // W_ih. PyTorch adds b_ih and b_hh; a fused row starts from their sum.
       func fused(_ gate: Int) -> (Int, Int) -> Float {
         { row, k in

@@ -29,7 +29,10 @@ public struct RecurrentState: Sendable {
   /// Reversed rows put each layer's `h` right before its input (the previous layer's `h`, or the
   /// input slot for layer 0), so a step finds every layer's `u = [h; x]` already contiguous: it copies
   /// the frame into the slot once and no `h` at all.
-  var storage: [Float]
+  ///
+  /// At a fixed address for the buffer's life (a batched step holds several states' addresses at
+  /// once, see ``RecurrentModel/stepBatch(_:count:)``); copied on write when the value is shared.
+  var buffer: StateBuffer
   /// Floats in the input slot.
   let inputSlotSize: Int
   var inputSlotOffset: Int { slotCount * hiddenOutputSize }
@@ -59,18 +62,28 @@ public struct RecurrentState: Sendable {
     self.hasCellState = hasCellState
     self.inputSlotSize = inputSlotSize
     let stateCount = slotCount * hiddenOutputSize + (hasCellState ? slotCount * hiddenSize : 0)
-    storage = [Float](repeating: 0, count: inputSlotSize + stateCount + scratchSize)
+    buffer = StateBuffer(count: inputSlotSize + stateCount + scratchSize)
+  }
+
+  /// The storage's address, for writing: copies the storage first when this value shares it with a
+  /// copy (an allocation; never when the state is used by one owner, as streams use it).
+  @inline(__always)
+  mutating func mutableBase() -> UnsafeMutablePointer<Float> {
+    if !isKnownUniquelyReferenced(&buffer) { buffer = StateBuffer(copying: buffer) }
+    return buffer.base
   }
 
   /// `h_n`: `[L*D, H_out]`, row-major (a copy).
   public var h: [Float] {
     (0..<slotCount).flatMap { slot in
-      storage[hiddenRowOffset(slot)..<(hiddenRowOffset(slot) + hiddenOutputSize)]
+      UnsafeBufferPointer(start: buffer.base + hiddenRowOffset(slot), count: hiddenOutputSize)
     }
   }
 
   /// `c_n`: `[L*D, H]`, row-major (a copy); empty for GRU and RNN.
-  public var c: [Float] { Array(storage[cellOffset..<scratchOffset]) }
+  public var c: [Float] {
+    Array(UnsafeBufferPointer(start: buffer.base + cellOffset, count: scratchOffset - cellOffset))
+  }
 
   /// Sets `h` (`[L*D, H_out]`, row-major), like passing `h_0` to PyTorch.
   public mutating func setH(_ values: [Float]) throws(RecurrentStateError) {
@@ -79,11 +92,12 @@ public struct RecurrentState: Sendable {
         description:
           "h has \(values.count) values, expected [\(slotCount), \(hiddenOutputSize)] = \(inputSlotOffset)")
     }
-    for slot in 0..<slotCount {
-      let row = hiddenRowOffset(slot)
-      storage.replaceSubrange(
-        row..<(row + hiddenOutputSize),
-        with: values[(slot * hiddenOutputSize)..<((slot + 1) * hiddenOutputSize)])
+    let base = mutableBase()
+    values.withUnsafeBufferPointer { source in
+      for slot in 0..<slotCount {
+        (base + hiddenRowOffset(slot)).update(
+          from: source.baseAddress! + slot * hiddenOutputSize, count: hiddenOutputSize)
+      }
     }
   }
 
@@ -98,11 +112,33 @@ public struct RecurrentState: Sendable {
           "c has \(values.count) values, expected [\(slotCount), \(hiddenSize)] = \(scratchOffset - cellOffset)"
       )
     }
-    storage.replaceSubrange(cellOffset..<scratchOffset, with: values)
+    let base = mutableBase()
+    values.withUnsafeBufferPointer { (base + cellOffset).update(from: $0.baseAddress!, count: $0.count) }
   }
 
   /// Zeros `h` and `c`, as for a fresh stream. Does not allocate or lock.
   public mutating func reset() {
-    storage.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+    mutableBase().update(repeating: 0, count: buffer.count)
   }
+}
+
+/// A ``RecurrentState``'s floats: one allocation at a fixed address, zeros at first.
+final class StateBuffer: @unchecked Sendable {
+  let base: UnsafeMutablePointer<Float>
+  let count: Int
+
+  init(count: Int) {
+    self.count = count
+    base = .allocate(capacity: max(count, 1))
+    base.initialize(repeating: 0, count: max(count, 1))
+  }
+
+  /// A copy of `other`'s floats.
+  init(copying other: StateBuffer) {
+    count = other.count
+    base = .allocate(capacity: max(count, 1))
+    base.initialize(from: other.base, count: max(count, 1))
+  }
+
+  deinit { base.deallocate() }
 }

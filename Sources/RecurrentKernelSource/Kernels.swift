@@ -294,6 +294,300 @@ func multiplyFourVectorPanel<Weight: PanelWeight>(
   store(a30 + a31, out + 3 &* lanes)
 }
 
+// MARK: Batched products
+//
+// Several vectors through the same panels: each panel's weights are read from memory (L2) once per
+// batch instead of once per vector, and re-read from L1 for the rest of the batch. Every output is
+// the same sum in the same order as the one-vector kernels above compute it (the same k-splits
+// into the same accumulators, the bias in the first, the same final additions), so a batched
+// product equals one-vector products bit for bit on every build; only the traversal differs: a
+// four-vector panel is walked one row vector at a time for four vectors at once (16 accumulators
+// on AVX-512, 8 on the 16-register builds), a one-vector panel for two vectors at once on AVX-512
+// (16 accumulators; one at a time elsewhere), a four-row panel for two vectors at once.
+
+/// `outputs[b] = W inputs[b] + bias` for `b < count`, over the panels of
+/// ``multiplyPanels(_:_:_:_:_:)``; bit for bit what that function computes for each vector alone.
+/// Each output must have room for whole panels. Does not allocate.
+@inline(never)
+public func multiplyPanelsBatch(
+  _ weights: UnsafePointer<Float>, _ panels: UnsafePointer<Int>, _ panelCount: Int,
+  _ inputs: UnsafePointer<UnsafePointer<Float>>, _ outputs: UnsafePointer<UnsafeMutablePointer<Float>>,
+  _ count: Int
+) {
+  multiplyPanelsBatch(weights: weights, biases: weights, panels, panelCount, inputs, outputs, count)
+}
+
+/// ``multiplyPanelsBatch(_:_:_:_:_:_:)`` with float16 weights (as ``multiplyPanelsHalf(_:_:_:_:_:_:)``).
+@inline(never)
+public func multiplyPanelsHalfBatch(
+  _ halfWeights: UnsafePointer<Float16>, _ biases: UnsafePointer<Float>, _ panels: UnsafePointer<Int>,
+  _ panelCount: Int, _ inputs: UnsafePointer<UnsafePointer<Float>>,
+  _ outputs: UnsafePointer<UnsafeMutablePointer<Float>>, _ count: Int
+) {
+  multiplyPanelsBatch(weights: halfWeights, biases: biases, panels, panelCount, inputs, outputs, count)
+}
+
+@_transparent
+func multiplyPanelsBatch<Weight: PanelWeight>(
+  weights: UnsafePointer<Weight>, biases: UnsafePointer<Float>, _ panels: UnsafePointer<Int>,
+  _ panelCount: Int, _ inputs: UnsafePointer<UnsafePointer<Float>>,
+  _ outputs: UnsafePointer<UnsafeMutablePointer<Float>>, _ count: Int
+) {
+  var descriptor = panels
+  for _ in 0..<panelCount {
+    var b = 0
+    if descriptor[5] == 4 {
+      while b &+ 4 <= count {
+        multiplyFourVectorPanelFour(weights, biases, descriptor, inputs + b, outputs + b)
+        b &+= 4
+      }
+      while b < count {
+        multiplyFourVectorPanel(weights, biases, descriptor, inputs[b], outputs[b])
+        b &+= 1
+      }
+    } else if descriptor[5] == 0 {
+      while b &+ 2 <= count {
+        multiplyFourRowPanelTwo(weights, biases, descriptor, inputs + b, outputs + b)
+        b &+= 2
+      }
+      while b < count {
+        multiplyFourRowPanel(weights, biases, descriptor, inputs[b], outputs[b])
+        b &+= 1
+      }
+    } else {
+      #if KERNEL_AVX512
+        while b &+ 2 <= count {
+          multiplyOneVectorPanelTwo(weights, biases, descriptor, inputs + b, outputs + b)
+          b &+= 2
+        }
+      #endif
+      while b < count {
+        multiplyOneVectorPanel(weights, biases, descriptor, inputs[b], outputs[b])
+        b &+= 1
+      }
+    }
+    descriptor += 6
+  }
+}
+
+/// Four vectors through a four-vector panel, one row vector at a time: per row vector and vector,
+/// the accumulators of ``multiplyFourVectorPanel(_:_:_:_:_:)`` (four k-splits on AVX-512, two
+/// elsewhere) fed in the same order.
+@_transparent
+func multiplyFourVectorPanelFour<Weight: PanelWeight>(
+  _ weights: UnsafePointer<Weight>, _ biases: UnsafePointer<Float>, _ descriptor: UnsafePointer<Int>,
+  _ inputs: UnsafePointer<UnsafePointer<Float>>, _ outputs: UnsafePointer<UnsafeMutablePointer<Float>>
+) {
+  let lanes = KernelVector.scalarCount
+  let step = 4 &* lanes
+  let count = descriptor[2]
+  let u0 = inputs[0] + descriptor[1]
+  let u1 = inputs[1] + descriptor[1]
+  let u2 = inputs[2] + descriptor[1]
+  let u3 = inputs[3] + descriptor[1]
+  for row in 0..<4 {
+    var w = weights + (descriptor[3] &+ row &* lanes)
+    let bias = load(biases + (descriptor[4] &+ row &* lanes))
+    // aBS: vector B, k-split S.
+    var a00 = bias
+    var a10 = bias
+    var a20 = bias
+    var a30 = bias
+    var a01 = KernelVector()
+    var a11 = KernelVector()
+    var a21 = KernelVector()
+    var a31 = KernelVector()
+    var k = 0
+    #if KERNEL_AVX512
+      var a02 = KernelVector()
+      var a12 = KernelVector()
+      var a22 = KernelVector()
+      var a32 = KernelVector()
+      var a03 = KernelVector()
+      var a13 = KernelVector()
+      var a23 = KernelVector()
+      var a33 = KernelVector()
+      while k &+ 4 <= count {
+        let w0 = Weight.vector(at: w)
+        multiplyAdd(&a00, w0, KernelVector(repeating: u0[k]))
+        multiplyAdd(&a10, w0, KernelVector(repeating: u1[k]))
+        multiplyAdd(&a20, w0, KernelVector(repeating: u2[k]))
+        multiplyAdd(&a30, w0, KernelVector(repeating: u3[k]))
+        let w1 = Weight.vector(at: w + step)
+        multiplyAdd(&a01, w1, KernelVector(repeating: u0[k &+ 1]))
+        multiplyAdd(&a11, w1, KernelVector(repeating: u1[k &+ 1]))
+        multiplyAdd(&a21, w1, KernelVector(repeating: u2[k &+ 1]))
+        multiplyAdd(&a31, w1, KernelVector(repeating: u3[k &+ 1]))
+        let w2 = Weight.vector(at: w + 2 &* step)
+        multiplyAdd(&a02, w2, KernelVector(repeating: u0[k &+ 2]))
+        multiplyAdd(&a12, w2, KernelVector(repeating: u1[k &+ 2]))
+        multiplyAdd(&a22, w2, KernelVector(repeating: u2[k &+ 2]))
+        multiplyAdd(&a32, w2, KernelVector(repeating: u3[k &+ 2]))
+        let w3 = Weight.vector(at: w + 3 &* step)
+        multiplyAdd(&a03, w3, KernelVector(repeating: u0[k &+ 3]))
+        multiplyAdd(&a13, w3, KernelVector(repeating: u1[k &+ 3]))
+        multiplyAdd(&a23, w3, KernelVector(repeating: u2[k &+ 3]))
+        multiplyAdd(&a33, w3, KernelVector(repeating: u3[k &+ 3]))
+        w += 4 &* step
+        k &+= 4
+      }
+      a00 += a02
+      a10 += a12
+      a20 += a22
+      a30 += a32
+      a01 += a03
+      a11 += a13
+      a21 += a23
+      a31 += a33
+    #endif
+    while k &+ 2 <= count {
+      let w0 = Weight.vector(at: w)
+      multiplyAdd(&a00, w0, KernelVector(repeating: u0[k]))
+      multiplyAdd(&a10, w0, KernelVector(repeating: u1[k]))
+      multiplyAdd(&a20, w0, KernelVector(repeating: u2[k]))
+      multiplyAdd(&a30, w0, KernelVector(repeating: u3[k]))
+      let w1 = Weight.vector(at: w + step)
+      multiplyAdd(&a01, w1, KernelVector(repeating: u0[k &+ 1]))
+      multiplyAdd(&a11, w1, KernelVector(repeating: u1[k &+ 1]))
+      multiplyAdd(&a21, w1, KernelVector(repeating: u2[k &+ 1]))
+      multiplyAdd(&a31, w1, KernelVector(repeating: u3[k &+ 1]))
+      w += 2 &* step
+      k &+= 2
+    }
+    if k < count {
+      let w0 = Weight.vector(at: w)
+      multiplyAdd(&a00, w0, KernelVector(repeating: u0[k]))
+      multiplyAdd(&a10, w0, KernelVector(repeating: u1[k]))
+      multiplyAdd(&a20, w0, KernelVector(repeating: u2[k]))
+      multiplyAdd(&a30, w0, KernelVector(repeating: u3[k]))
+    }
+    let offset = descriptor[0] &+ row &* lanes
+    store(a00 + a01, outputs[0] + offset)
+    store(a10 + a11, outputs[1] + offset)
+    store(a20 + a21, outputs[2] + offset)
+    store(a30 + a31, outputs[3] + offset)
+  }
+}
+
+/// Two vectors through a one-vector panel: the eight k-split accumulators of
+/// ``multiplyOneVectorPanel(_:_:_:_:_:)`` for each (16 registers: AVX-512 only).
+@_transparent
+func multiplyOneVectorPanelTwo<Weight: PanelWeight>(
+  _ weights: UnsafePointer<Weight>, _ biases: UnsafePointer<Float>, _ descriptor: UnsafePointer<Int>,
+  _ inputs: UnsafePointer<UnsafePointer<Float>>, _ outputs: UnsafePointer<UnsafeMutablePointer<Float>>
+) {
+  let lanes = KernelVector.scalarCount
+  let u = inputs[0] + descriptor[1]
+  let v = inputs[1] + descriptor[1]
+  let count = descriptor[2]
+  var w = weights + descriptor[3]
+  let bias = load(biases + descriptor[4])
+  var a0 = bias
+  var a1 = KernelVector()
+  var a2 = KernelVector()
+  var a3 = KernelVector()
+  var a4 = KernelVector()
+  var a5 = KernelVector()
+  var a6 = KernelVector()
+  var a7 = KernelVector()
+  var b0 = bias
+  var b1 = KernelVector()
+  var b2 = KernelVector()
+  var b3 = KernelVector()
+  var b4 = KernelVector()
+  var b5 = KernelVector()
+  var b6 = KernelVector()
+  var b7 = KernelVector()
+  @_transparent func pair(
+    _ x: inout KernelVector, _ y: inout KernelVector, _ offset: Int, _ k: Int
+  ) {
+    let weight = Weight.vector(at: w + offset &* lanes)
+    multiplyAdd(&x, weight, KernelVector(repeating: u[k &+ offset]))
+    multiplyAdd(&y, weight, KernelVector(repeating: v[k &+ offset]))
+  }
+  var k = 0
+  while k &+ 8 <= count {
+    pair(&a0, &b0, 0, k)
+    pair(&a1, &b1, 1, k)
+    pair(&a2, &b2, 2, k)
+    pair(&a3, &b3, 3, k)
+    pair(&a4, &b4, 4, k)
+    pair(&a5, &b5, 5, k)
+    pair(&a6, &b6, 6, k)
+    pair(&a7, &b7, 7, k)
+    w += 8 &* lanes
+    k &+= 8
+  }
+  while k < count {
+    pair(&a0, &b0, 0, k)
+    w += lanes
+    k &+= 1
+  }
+  store(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)), outputs[0] + descriptor[0])
+  store(((b0 + b1) + (b2 + b3)) + ((b4 + b5) + (b6 + b7)), outputs[1] + descriptor[0])
+}
+
+/// Two vectors through a four-row panel (the accumulators of
+/// ``multiplyFourRowPanel(_:_:_:_:_:)`` for each).
+@_transparent
+func multiplyFourRowPanelTwo<Weight: PanelWeight>(
+  _ weights: UnsafePointer<Weight>, _ biases: UnsafePointer<Float>, _ descriptor: UnsafePointer<Int>,
+  _ inputs: UnsafePointer<UnsafePointer<Float>>, _ outputs: UnsafePointer<UnsafeMutablePointer<Float>>
+) {
+  let u = inputs[0] + descriptor[1]
+  let v = inputs[1] + descriptor[1]
+  let count = descriptor[2]
+  let w = weights + descriptor[3]
+  let bias = biases + descriptor[4]
+  let start = SIMD4<Float>(bias[0], bias[1], bias[2], bias[3])
+  var a0 = start
+  var a1 = SIMD4<Float>()
+  var a2 = SIMD4<Float>()
+  var a3 = SIMD4<Float>()
+  var b0 = start
+  var b1 = SIMD4<Float>()
+  var b2 = SIMD4<Float>()
+  var b3 = SIMD4<Float>()
+  @_transparent func row4(_ k: Int) -> SIMD4<Float> {
+    let p = w + 4 &* k
+    return SIMD4<Float>(p[0].widened, p[1].widened, p[2].widened, p[3].widened)
+  }
+  var k = 0
+  while k &+ 4 <= count {
+    let r0 = row4(k)
+    multiplyAdd(&a0, r0, SIMD4<Float>(repeating: u[k]))
+    multiplyAdd(&b0, r0, SIMD4<Float>(repeating: v[k]))
+    let r1 = row4(k &+ 1)
+    multiplyAdd(&a1, r1, SIMD4<Float>(repeating: u[k &+ 1]))
+    multiplyAdd(&b1, r1, SIMD4<Float>(repeating: v[k &+ 1]))
+    let r2 = row4(k &+ 2)
+    multiplyAdd(&a2, r2, SIMD4<Float>(repeating: u[k &+ 2]))
+    multiplyAdd(&b2, r2, SIMD4<Float>(repeating: v[k &+ 2]))
+    let r3 = row4(k &+ 3)
+    multiplyAdd(&a3, r3, SIMD4<Float>(repeating: u[k &+ 3]))
+    multiplyAdd(&b3, r3, SIMD4<Float>(repeating: v[k &+ 3]))
+    k &+= 4
+  }
+  while k < count {
+    let r0 = row4(k)
+    multiplyAdd(&a0, r0, SIMD4<Float>(repeating: u[k]))
+    multiplyAdd(&b0, r0, SIMD4<Float>(repeating: v[k]))
+    k &+= 1
+  }
+  let first = (a0 + a1) + (a2 + a3)
+  let second = (b0 + b1) + (b2 + b3)
+  let x = outputs[0] + descriptor[0]
+  let y = outputs[1] + descriptor[0]
+  x[0] = first[0]
+  x[1] = first[1]
+  x[2] = first[2]
+  x[3] = first[3]
+  y[0] = second[0]
+  y[1] = second[1]
+  y[2] = second[2]
+  y[3] = second[3]
+}
+
 // MARK: Activations
 //
 // e^(s·x) = 2^n · e^r with n = round(s·x / ln 2) and r = s·x − n·ln 2, |r| ≤ ln2/2 (for s = ±1, ±2;
