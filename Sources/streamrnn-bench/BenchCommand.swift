@@ -75,7 +75,16 @@ struct BenchCommand: ParsableCommand {
   )
   var findMax = false
 
+  @Option(
+    help:
+      "Batch mode: N streams of each model stepped together (batched products) beside one by one, per stream-step (1 to 256)."
+  )
+  var batch: Int?
+
   func validate() throws {
+    if let batch, !(1...256).contains(batch) {
+      throw ValidationError("--batch \(batch) is out of range: allowed 1 to 256")
+    }
     if let streams, !(1...1_048_576).contains(streams) {
       throw ValidationError("--streams \(streams) is out of range: allowed 1 to 1048576")
     }
@@ -116,6 +125,33 @@ struct BenchCommand: ParsableCommand {
     print(
       formatted(
         "clock: CLOCK_MONOTONIC, %.0f ns per read subtracted; median = lowest of 5 block medians", clockCost))
+    if let batch {
+      print("batch of \(batch) streams: ns per stream-step, best of 7 alternating blocks")
+      var rows: [JSONValue] = []
+      for (name, recurrent) in models {
+        let rounds = max(10, steps / batch)
+        let result = BatchBench(model: recurrent, streams: batch, rounds: rounds).run()
+        let label = name + String(repeating: " ", count: max(0, 16 - name.count))
+        print(
+          label
+            + formatted(
+              "one by one %8.1f ns  batched %8.1f ns  (%.2fx)  allocations %d", result.oneByOne,
+              result.batched,
+              result.oneByOne / result.batched, result.allocations))
+        rows.append(
+          .object([
+            "name": .string(name), "batch": .number(Double(batch)), "one_by_one_ns": .number(result.oneByOne),
+            "batched_ns": .number(result.batched), "allocations": .number(Double(result.allocations)),
+          ]))
+      }
+      if let json {
+        let document = JSONValue.object([
+          "batch": .array(rows), "machine": .string(machineLine()), "weights": .string(weights.rawValue),
+        ])
+        try NpyArray.writeBytes(document.encoded(), to: json)
+      }
+      return
+    }
     var results: [BenchResult] = []
     for (name, recurrent) in models {
       var timed = TimedRecurrent(model: recurrent, state: recurrent.makeState())
