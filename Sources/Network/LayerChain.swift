@@ -189,11 +189,7 @@ public final class LayerChain: @unchecked Sendable {
       let history = state.histories + state.historyOffsets[index]
       switch storage[index] {
       case .affine(let scale, let shift):
-        scale.withUnsafeBufferPointer { s in
-          shift.withUnsafeBufferPointer { b in
-            for feature in 0..<s.count { current[feature] = current[feature] * s[feature] + b[feature] }
-          }
-        }
+        applyAffine(current, scale: scale, shift: shift)
         continue
       case .activation(let activation, let size):
         activation.apply(current, count: size)
@@ -204,9 +200,12 @@ public final class LayerChain: @unchecked Sendable {
       case .linear(let linear):
         linear.matrix.multiply(current, into: next)
       case .conv1d(let conv):
-        convolve(
-          conv, current, into: next, history: history, position: &state.positions[index], window: state.window
-        )
+        gatherWindow(conv, current, history: history, position: &state.positions[index], window: state.window)
+        if let matrix = conv.matrix {
+          matrix.multiply(state.window, into: next)
+        } else {
+          depthwise(conv, state.window, into: next)
+        }
         // A centred convolution's first outputs belong to frames before the stream.
         if state.skips[index] > 0 {
           state.skips[index] -= 1
@@ -221,11 +220,7 @@ public final class LayerChain: @unchecked Sendable {
       case .textbookGRU(let gru):
         gru.step(current, into: next, state: history)
       case .frameStack(let frames, let size):
-        // history holds the last frames−1 inputs, oldest first.
-        let kept = (frames - 1) * size
-        next.update(from: history, count: kept)
-        (next + kept).update(from: current, count: size)
-        if kept > 0 { history.update(from: next + size, count: kept) }
+        stack(current, into: next, history: history, frames: frames, size: size)
       case .subsample(let every, _):
         let position = state.positions[index]
         state.positions[index] = position + 1 == every ? 0 : position + 1
@@ -264,7 +259,7 @@ public final class LayerChain: @unchecked Sendable {
   }
 
   @inline(__always)
-  private func normalise(_ x: UnsafeMutablePointer<Float>, _ norm: LayerNorm) {
+  func normalise(_ x: UnsafeMutablePointer<Float>, _ norm: LayerNorm) {
     let count = norm.size
     var sum = 0.0
     for index in 0..<count { sum += Double(x[index]) }
@@ -282,12 +277,56 @@ public final class LayerChain: @unchecked Sendable {
     }
   }
 
-  /// One causal convolution step: the window `[x(t−(k−1)d), …, x(t)]` (oldest first) from the
-  /// ring of past inputs, then one packed matrix × vector (or per-channel dot products).
+  /// `x ← x ⊙ scale + shift`, per feature.
   @inline(__always)
-  private func convolve(
-    _ conv: CausalConv1d, _ x: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>,
-    history: UnsafeMutablePointer<Float>, position: inout Int, window: UnsafeMutablePointer<Float>
+  func applyAffine(_ x: UnsafeMutablePointer<Float>, scale: [Float], shift: [Float]) {
+    scale.withUnsafeBufferPointer { s in
+      shift.withUnsafeBufferPointer { b in
+        for feature in 0..<s.count { x[feature] = x[feature] * s[feature] + b[feature] }
+      }
+    }
+  }
+
+  /// Frame stacking: `y = [the last frames−1 inputs (history, oldest first); x]`, then the history
+  /// moves on by one frame.
+  @inline(__always)
+  func stack(
+    _ x: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>,
+    history: UnsafeMutablePointer<Float>,
+    frames: Int, size: Int
+  ) {
+    let kept = (frames - 1) * size
+    y.update(from: history, count: kept)
+    (y + kept).update(from: x, count: size)
+    if kept > 0 { history.update(from: y + size, count: kept) }
+  }
+
+  /// A depthwise convolution's per-channel dot products over `window`.
+  @inline(__always)
+  func depthwise(
+    _ conv: CausalConv1d, _ window: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>
+  ) {
+    let channels = conv.inputs
+    conv.depthwiseWeights.withUnsafeBufferPointer { w in
+      conv.bias.withUnsafeBufferPointer { b in
+        for channel in 0..<channels {
+          var sum = b[channel]
+          for tap in 0..<conv.kernel {
+            sum += w[channel * conv.kernel + tap] * window[tap * channels + channel]
+          }
+          y[channel] = sum
+        }
+      }
+    }
+  }
+
+  /// One causal convolution step's input: the window `[x(t−(k−1)d), …, x(t)]` (oldest first) from
+  /// the ring of past inputs, which then takes `x`. The product follows (packed matrix × vector, or
+  /// ``depthwise(_:_:into:)``).
+  @inline(__always)
+  func gatherWindow(
+    _ conv: CausalConv1d, _ x: UnsafeMutablePointer<Float>, history: UnsafeMutablePointer<Float>,
+    position: inout Int, window: UnsafeMutablePointer<Float>
   ) {
     let channels = conv.inputs
     let kept = conv.historyFrames
@@ -305,21 +344,6 @@ public final class LayerChain: @unchecked Sendable {
     if kept > 0 {
       (history + position * channels).update(from: x, count: channels)
       position = position + 1 == kept ? 0 : position + 1
-    }
-    if let matrix = conv.matrix {
-      matrix.multiply(window, into: y)
-    } else {
-      conv.depthwiseWeights.withUnsafeBufferPointer { w in
-        conv.bias.withUnsafeBufferPointer { b in
-          for channel in 0..<channels {
-            var sum = b[channel]
-            for tap in 0..<conv.kernel {
-              sum += w[channel * conv.kernel + tap] * window[tap * channels + channel]
-            }
-            y[channel] = sum
-          }
-        }
-      }
     }
   }
 }
@@ -384,6 +408,10 @@ public final class LayerChainState {
       }
     }
   }
+
+  /// The ping buffer when `ping`, else the pong buffer.
+  @inline(__always)
+  func buffer(_ ping: Bool) -> UnsafeMutablePointer<Float> { ping ? self.ping : pong }
 
   deinit {
     histories.deallocate()

@@ -61,7 +61,7 @@ public final class RecurrentBatch {
     _ index: Int, input: UnsafePointer<Float>, state: inout RecurrentState,
     output: UnsafeMutablePointer<Float>
   ) {
-    precondition(index >= 0 && index < capacity, "batch entry \(index) outside 0..<\(capacity)")
+    precondition(index >= 0 && index < capacity, "batch entry outside the batch")
     inputs[index] = input
     outputs[index] = output
     bases[index] = state.mutableBase()
@@ -83,7 +83,7 @@ extension RecurrentModel {
   /// Real-time safe: does not allocate, lock, throw or do I/O. The entries' states must be distinct.
   public func stepBatch(_ batch: RecurrentBatch, count: Int) {
     precondition(!isBidirectional, "bidirectional models run only through run(sequence:)")
-    precondition(count >= 0 && count <= batch.capacity, "\(count) entries in a batch of \(batch.capacity)")
+    precondition(count >= 0 && count <= batch.capacity, "more entries than the batch holds")
     guard count > 0 else { return }
     let layout = batch.layouts
     precondition(layout[0] == layerCount && layout[1] == hiddenSize, "state of another model")

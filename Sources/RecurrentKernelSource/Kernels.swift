@@ -498,28 +498,40 @@ func multiplyOneVectorPanelTwo<Weight: PanelWeight>(
   var b5 = KernelVector()
   var b6 = KernelVector()
   var b7 = KernelVector()
-  @_transparent func pair(
-    _ x: inout KernelVector, _ y: inout KernelVector, _ offset: Int, _ k: Int
-  ) {
-    let weight = Weight.vector(at: w + offset &* lanes)
-    multiplyAdd(&x, weight, KernelVector(repeating: u[k &+ offset]))
-    multiplyAdd(&y, weight, KernelVector(repeating: v[k &+ offset]))
-  }
+  // (No local function over `w`: a captured variable is a heap box in unoptimised builds.)
   var k = 0
   while k &+ 8 <= count {
-    pair(&a0, &b0, 0, k)
-    pair(&a1, &b1, 1, k)
-    pair(&a2, &b2, 2, k)
-    pair(&a3, &b3, 3, k)
-    pair(&a4, &b4, 4, k)
-    pair(&a5, &b5, 5, k)
-    pair(&a6, &b6, 6, k)
-    pair(&a7, &b7, 7, k)
+    var weight = Weight.vector(at: w)
+    multiplyAdd(&a0, weight, KernelVector(repeating: u[k]))
+    multiplyAdd(&b0, weight, KernelVector(repeating: v[k]))
+    weight = Weight.vector(at: w + lanes)
+    multiplyAdd(&a1, weight, KernelVector(repeating: u[k &+ 1]))
+    multiplyAdd(&b1, weight, KernelVector(repeating: v[k &+ 1]))
+    weight = Weight.vector(at: w + 2 &* lanes)
+    multiplyAdd(&a2, weight, KernelVector(repeating: u[k &+ 2]))
+    multiplyAdd(&b2, weight, KernelVector(repeating: v[k &+ 2]))
+    weight = Weight.vector(at: w + 3 &* lanes)
+    multiplyAdd(&a3, weight, KernelVector(repeating: u[k &+ 3]))
+    multiplyAdd(&b3, weight, KernelVector(repeating: v[k &+ 3]))
+    weight = Weight.vector(at: w + 4 &* lanes)
+    multiplyAdd(&a4, weight, KernelVector(repeating: u[k &+ 4]))
+    multiplyAdd(&b4, weight, KernelVector(repeating: v[k &+ 4]))
+    weight = Weight.vector(at: w + 5 &* lanes)
+    multiplyAdd(&a5, weight, KernelVector(repeating: u[k &+ 5]))
+    multiplyAdd(&b5, weight, KernelVector(repeating: v[k &+ 5]))
+    weight = Weight.vector(at: w + 6 &* lanes)
+    multiplyAdd(&a6, weight, KernelVector(repeating: u[k &+ 6]))
+    multiplyAdd(&b6, weight, KernelVector(repeating: v[k &+ 6]))
+    weight = Weight.vector(at: w + 7 &* lanes)
+    multiplyAdd(&a7, weight, KernelVector(repeating: u[k &+ 7]))
+    multiplyAdd(&b7, weight, KernelVector(repeating: v[k &+ 7]))
     w += 8 &* lanes
     k &+= 8
   }
   while k < count {
-    pair(&a0, &b0, 0, k)
+    let weight = Weight.vector(at: w)
+    multiplyAdd(&a0, weight, KernelVector(repeating: u[k]))
+    multiplyAdd(&b0, weight, KernelVector(repeating: v[k]))
     w += lanes
     k &+= 1
   }

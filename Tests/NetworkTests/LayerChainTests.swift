@@ -223,6 +223,30 @@ struct LayerChainTests {
     }
     #expect(allocations == 0)
     #expect(abs(output.reduce(0, +) - 1) < 1e-5)
+    // The batched step, eight streams at a time, appended and cleared each round.
+    // In a buffer: reading an Array allocates in debug builds.
+    let states = UnsafeMutableBufferPointer<LayerChainState>.allocate(capacity: 8)
+    _ = states.initialize(from: (0..<8).map { _ in chain.makeState() })
+    defer { states.deinitialize().deallocate() }
+    let batch = LayerChainBatch(chain: chain, capacity: 8)
+    var producedCount = 0
+    let batchAllocations = frame.withUnsafeBufferPointer { x in
+      func round() {
+        for index in 0..<states.count { batch.append(states[index], input: x) }
+        chain.stepBatch(batch)
+        for entry in 0..<batch.count where batch.producedOutput(entry) {
+          chain.applyHeadActivation(batch.output(entry))
+          producedCount += 1
+        }
+        batch.removeAll()
+      }
+      for _ in 0..<4 { round() }
+      allocation_counter_start()
+      for _ in 0..<500 { round() }
+      return allocation_counter_stop()
+    }
+    #expect(batchAllocations == 0)
+    #expect(producedCount > 1000)
   }
 }
 
