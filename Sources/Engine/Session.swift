@@ -187,10 +187,19 @@ final class Session: @unchecked Sendable {
   var droppedRecords = 0
   var captureTime: UInt64 = 0
   var gapBeforeNext = false
+  /// The hand-over time of the block the pending frames came from.
+  var frameTime: UInt64 = 0
+  /// `[pendingCapacity, featureCount]`: frames made by the extractor and not stepped yet, oldest at
+  /// `pendingStart` (a ring).
+  let pending: UnsafeMutablePointer<Float>
+  let pendingCapacity: Int
+  let featureCount: Int
+  var pendingStart = 0
+  var pendingCount = 0
 
   init(
     id: String, chain: LayerChain, features: FeatureExtractorFactory, queueSamples: Int, outputFrames: Int,
-    delivery: SessionDelivery?
+    pendingFrames: Int, delivery: SessionDelivery?
   ) throws {
     self.id = id
     input = SampleRing(capacity: queueSamples)
@@ -199,6 +208,10 @@ final class Session: @unchecked Sendable {
     state = chain.makeState()
     self.delivery = delivery
     lastOutputIndex = -chain.outputInterval
+    featureCount = chain.inputSize
+    pendingCapacity = pendingFrames
+    pending = .allocate(capacity: pendingFrames * chain.inputSize)
+    pending.initialize(repeating: 0, count: pendingFrames * chain.inputSize)
     markEnds = .allocate(capacity: Self.markCapacity)
     markEnds.initialize(repeating: 0, count: Self.markCapacity)
     markTimes = .allocate(capacity: Self.markCapacity)
@@ -207,8 +220,31 @@ final class Session: @unchecked Sendable {
   }
 
   deinit {
+    pending.deallocate()
     markEnds.deallocate()
     markTimes.deallocate()
+  }
+
+  /// Worker: the oldest pending frame (`pendingCount > 0`).
+  @inline(__always)
+  var oldestPending: UnsafeBufferPointer<Float> {
+    UnsafeBufferPointer(start: pending + pendingStart * featureCount, count: featureCount)
+  }
+
+  /// Worker: drops the oldest pending frame.
+  @inline(__always)
+  func popPending() {
+    pendingStart = pendingStart + 1 == pendingCapacity ? 0 : pendingStart + 1
+    pendingCount -= 1
+  }
+
+  /// Worker: queues a frame (`pendingCount < pendingCapacity`).
+  @inline(__always)
+  func pushPending(_ frame: UnsafeBufferPointer<Float>) {
+    var slot = pendingStart + pendingCount
+    if slot >= pendingCapacity { slot -= pendingCapacity }
+    (pending + slot * featureCount).update(from: frame.baseAddress!, count: featureCount)
+    pendingCount += 1
   }
 
   /// Pushing thread: notes that the samples up to `end` were handed over at `time`. When the mark

@@ -23,6 +23,11 @@ public struct EngineOptions: Sendable {
   /// Seconds without audio after which a session is closed (its final results delivered); nil:
   /// never.
   public var idleTimeout: Double?
+  /// Frames a worker steps together at most (1 to 256; default 32): at each pass a worker takes one
+  /// frame from every session that has one ready and steps them as batches of up to this many
+  /// (``LayerChain/stepBatch(_:)``: one pass over the weights for the whole batch, results equal to
+  /// stepping each alone bit for bit). It never waits to fill a batch. 1 steps sessions one by one.
+  public var maxBatch = 32
 
   /// Tests only: ``StreamEngine/start()`` starts no worker thread; the test steps the sessions with
   /// ``StreamEngine/workerPass(_:)`` on its own thread (to count its allocations).
@@ -51,10 +56,27 @@ public struct EngineOptions: Sendable {
       throw .invalidOption(
         name: "output frames", value: "\(outputFrames)", allowed: "a power of two from 16 to 65536")
     }
+    guard (1...256).contains(maxBatch) else {
+      throw .invalidOption(name: "max batch", value: "\(maxBatch)", allowed: "1 to 256")
+    }
     if let idleTimeout, !(idleTimeout > 0 && idleTimeout <= 86_400) {
       throw .invalidOption(name: "idle timeout", value: "\(idleTimeout)", allowed: "0 < s ≤ 86400 seconds")
     }
   }
+}
+
+/// Batched steps of a ``StreamEngine``'s workers: how many, and how full.
+public struct BatchStatistics: Sendable, Equatable {
+  /// Batched steps taken (each advances one frame of every session in it).
+  public var batches = 0
+  /// Frames stepped in them.
+  public var frames = 0
+  /// The largest batch.
+  public var largest = 0
+  /// Batches of one frame.
+  public var single = 0
+  /// Frames per batch on average (0 before the first).
+  public var meanSize: Double { batches > 0 ? Double(frames) / Double(batches) : 0 }
 }
 
 /// Why the engine refused a call.
@@ -104,6 +126,9 @@ public final class StreamEngine: @unchecked Sendable {
   /// What every session's records look like.
   public let description: StreamDescription
   let outputFrames: Int
+  /// Feature frames a session holds between its extractor and its next (batched) step: what one
+  /// hop of audio can make, plus room.
+  let pendingFrames: Int
   /// Makes each session's extractor, sharing a learned frontend's packed weights.
   let extractors: FeatureExtractorFactory
   let cells: [SlotCell]
@@ -130,6 +155,18 @@ public final class StreamEngine: @unchecked Sendable {
   /// Sessions open now.
   public let openSessions = Atomic<Int>(0)
 
+  /// How the workers have batched their steps so far (counters read now; any thread).
+  public var batchStatistics: BatchStatistics {
+    var statistics = BatchStatistics()
+    for worker in workers {
+      statistics.batches += worker.batches.load(ordering: .relaxed)
+      statistics.frames += worker.batchedFrames.load(ordering: .relaxed)
+      statistics.largest = max(statistics.largest, worker.largestBatch.load(ordering: .relaxed))
+      statistics.single += worker.singleBatches.load(ordering: .relaxed)
+    }
+    return statistics
+  }
+
   /// Checks that the model takes these features and that the options are in range, and makes the
   /// session slots (no session buffer yet). Call ``start()`` before opening sessions.
   /// - Throws: ``StreamError``.
@@ -151,6 +188,11 @@ public final class StreamEngine: @unchecked Sendable {
     var frames = options.outputFrames
     while frames < model.lookahead + 16 { frames *= 2 }
     outputFrames = frames
+    if case .learned(let frontend) = features {
+      pendingFrames = frontend.framesPerChunk + 4
+    } else {
+      pendingFrames = 4
+    }
     description = StreamDescription(
       sampleRate: features.sampleRate, hopLength: features.hopLength * model.outputInterval,
       outputCount: model.outputSize, labels: model.labels,
@@ -161,7 +203,8 @@ public final class StreamEngine: @unchecked Sendable {
     var workers: [Worker] = []
     for index in 0..<threadCount {
       let own = stride(from: index, to: options.maxSessions, by: threadCount).map { cells[$0] }
-      workers.append(Worker(index: index, cells: own, chain: model, hop: features.hopLength))
+      workers.append(
+        Worker(index: index, cells: own, chain: model, hop: features.hopLength, maxBatch: options.maxBatch))
     }
     self.workers = workers
     delivery = DeliveryLoop()
@@ -229,7 +272,7 @@ public final class StreamEngine: @unchecked Sendable {
     do {
       session = try Session(
         id: id ?? "session-\(index)", chain: chain, features: extractors, queueSamples: options.queueSamples,
-        outputFrames: outputFrames, delivery: target)
+        outputFrames: outputFrames, pendingFrames: pendingFrames, delivery: target)
       try target?.begin(description)
     } catch {
       cell.worker.load.subtract(1, ordering: .relaxed)

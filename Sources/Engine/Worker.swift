@@ -8,7 +8,13 @@ import Synchronization
 #endif
 
 /// One worker thread: steps the sessions of its own slots. Everything it touches per frame was
-/// allocated at open (the session's buffers) or at engine start (its scratch buffers).
+/// allocated at open (the session's buffers) or at engine start (its scratch buffers and batch).
+///
+/// A pass visits every slot: each session turns its queued audio into feature frames (at most one
+/// hop of audio while it has no frame waiting), and every session with a frame waiting puts its
+/// oldest one in the batch; full batches, and the last one of the pass, step together
+/// (``LayerChain/stepBatch(_:)``, bit for bit what stepping each alone gives). Nothing waits for a
+/// batch to fill.
 final class Worker: @unchecked Sendable {
   let index: Int
   /// This worker's slots, in a buffer of their own (an `Array` read may allocate in debug builds).
@@ -19,15 +25,22 @@ final class Worker: @unchecked Sendable {
   let wakeup = Wakeup()
   /// One hop of audio, read from a session's queue.
   let scratch: UnsafeMutableBufferPointer<Float>
-  /// One step's outputs `[outputSize]`.
+  /// One solo step's outputs `[outputSize]` (a stream's end, a pending queue that overflows).
   let output: UnsafeMutableBufferPointer<Float>
-  /// The session being stepped and its block's hand-over time (read by ``step(_:)``).
+  /// The frames of this pass, and their sessions (retained while in the batch).
+  let batch: LayerChainBatch
+  let batchSessions: UnsafeMutablePointer<Unmanaged<Session>>
+  // Batch counters (worker writes, anyone reads).
+  let batches = Atomic<Int>(0)
+  let batchedFrames = Atomic<Int>(0)
+  let largestBatch = Atomic<Int>(0)
+  let singleBatches = Atomic<Int>(0)
+  /// The session being fed (read by ``queue(_:)``).
   private unowned(unsafe) var current: Session?
-  private var currentTime: UInt64 = 0
   /// The delivery thread's wake-up (set at start).
   unowned(unsafe) var delivery: Wakeup?
 
-  init(index: Int, cells: [SlotCell], chain: LayerChain, hop: Int) {
+  init(index: Int, cells: [SlotCell], chain: LayerChain, hop: Int, maxBatch: Int) {
     self.index = index
     self.cells = .allocate(capacity: cells.count)
     _ = self.cells.initialize(from: cells)
@@ -36,12 +49,15 @@ final class Worker: @unchecked Sendable {
     scratch.initialize(repeating: 0)
     output = .allocate(capacity: chain.outputSize)
     output.initialize(repeating: 0)
+    batch = LayerChainBatch(chain: chain, capacity: maxBatch)
+    batchSessions = .allocate(capacity: maxBatch)
   }
 
   deinit {
     cells.deinitialize().deallocate()
     scratch.deallocate()
     output.deallocate()
+    batchSessions.deallocate()
   }
 
   /// The worker thread's loop: passes over its slots until the engine stops; sleeps (up to 2 ms,
@@ -66,12 +82,25 @@ final class Worker: @unchecked Sendable {
       guard cell.state.load(ordering: .acquiring) == SlotCell.active, let session = cell.session else {
         continue
       }
-      if process(session) { worked = true }
+      if feed(session) { worked = true }
+      if session.pendingCount > 0, session.output.capacity - session.output.count >= 3 {
+        if session.resetRequested.load(ordering: .relaxed),
+          session.resetRequested.exchange(false, ordering: .acquiring)
+        {
+          session.state.reset()
+        }
+        batchSessions[batch.count] = .passRetained(session)
+        batch.append(session.state, input: session.oldestPending)
+        session.popPending()
+        if batch.count == batch.capacity { stepBatch() }
+        worked = true
+      }
       if session.ended.load(ordering: .relaxed) {
         cell.state.store(SlotCell.finishing, ordering: .releasing)
         delivery?.wake()
       }
     }
+    if batch.count > 0 { stepBatch() }
     return worked
   }
 
@@ -82,7 +111,8 @@ final class Worker: @unchecked Sendable {
       guard cell.state.load(ordering: .acquiring) == SlotCell.active, let session = cell.session else {
         continue
       }
-      if session.input.count > 0 || session.closeRequested.load(ordering: .relaxed)
+      if session.input.count > 0 || session.pendingCount > 0
+        || session.closeRequested.load(ordering: .relaxed)
         || session.resetRequested.load(ordering: .relaxed)
       {
         return true
@@ -91,35 +121,40 @@ final class Worker: @unchecked Sendable {
     return false
   }
 
-  /// Steps what the session has queued while its output queue has room; flushes it when it is
-  /// closing and its queue is empty.
-  private func process(_ session: Session) -> Bool {
+  /// Turns up to one hop of the session's queued audio into pending frames, when it has none
+  /// waiting and its output queue has room; flushes the session when it is closing and everything
+  /// it was sent has been stepped. (A session is never in an unstepped batch here: each is visited
+  /// once a pass, and the pass steps its batch before it ends.)
+  private func feed(_ session: Session) -> Bool {
     var worked = false
     let ring = session.output
     current = session
-    while ring.capacity - ring.count >= 3 {
+    if session.pendingCount == 0, ring.capacity - ring.count >= 3 {
       let count = session.input.read(into: scratch)
-      guard count > 0 else { break }
-      session.consumedSamples += count
-      currentTime = session.handOverTime(upTo: session.consumedSamples)
-      if session.pendingGap.load(ordering: .relaxed), session.pendingGap.exchange(false, ordering: .acquiring)
-      {
-        session.gapBeforeNext = true
+      if count > 0 {
+        session.consumedSamples += count
+        session.frameTime = session.handOverTime(upTo: session.consumedSamples)
+        if session.pendingGap.load(ordering: .relaxed),
+          session.pendingGap.exchange(false, ordering: .acquiring)
+        {
+          session.gapBeforeNext = true
+        }
+        session.extractor.push(UnsafeBufferPointer(rebasing: scratch[0..<count])) { frame in queue(frame) }
+        worked = true
       }
-      session.extractor.push(UnsafeBufferPointer(rebasing: scratch[0..<count])) { frame in step(frame) }
-      worked = true
     }
-    if session.resetRequested.load(ordering: .relaxed), session.input.count == 0 {
+    if session.pendingCount == 0, session.resetRequested.load(ordering: .relaxed), session.input.count == 0 {
       // A reset with no frame to come still takes effect now.
       if session.resetRequested.exchange(false, ordering: .acquiring) { session.state.reset() }
     }
-    if session.closeRequested.load(ordering: .acquiring), session.input.count == 0,
+    if session.closeRequested.load(ordering: .acquiring), session.input.count == 0, session.pendingCount == 0,
       ring.capacity - ring.count >= chain.lookahead + 8
     {
-      session.extractor.finish { frame in step(frame) }
+      // The end of the stream: the extractor's last frames and the chain's lookahead, one by one.
+      session.extractor.finish { frame in stepAlone(session, frame) }
       chain.finish(state: session.state, output: output) { values in
         chain.applyHeadActivation(values)
-        emit(session, index: session.lastOutputIndex + chain.outputInterval, stepNanoseconds: 0)
+        emit(session, values, index: session.lastOutputIndex + chain.outputInterval, stepNanoseconds: 0)
       }
       session.ended.store(true, ordering: .releasing)
       worked = true
@@ -128,10 +163,45 @@ final class Worker: @unchecked Sendable {
     return worked
   }
 
-  /// One feature frame of the current session through the model.
+  /// A frame from the current session's extractor: queued for the next batch. Should the queue be
+  /// full (an extractor that made more frames from one hop than planned), its oldest frame is
+  /// stepped alone first, so frames stay in order.
   @inline(__always)
-  private func step(_ frame: UnsafeBufferPointer<Float>) {
+  private func queue(_ frame: UnsafeBufferPointer<Float>) {
     guard let session = current else { return }
+    if session.pendingCount == session.pendingCapacity {
+      stepAlone(session, session.oldestPending)
+      session.popPending()
+    }
+    session.pushPending(frame)
+  }
+
+  /// Steps the batch and hands each produced record to its session's output queue.
+  private func stepBatch() {
+    let count = batch.count
+    let start = monotonicNow()
+    chain.stepBatch(batch)
+    let elapsed = monotonicNow() &- start
+    for entry in 0..<count {
+      let session = batchSessions[entry].takeUnretainedValue()
+      session.frameIndex += 1
+      if batch.producedOutput(entry) {
+        let values = batch.output(entry)
+        chain.applyHeadActivation(values)
+        // With centred convolutions the output belongs to a frame `lookahead` frames back.
+        emit(session, values, index: session.frameIndex - 1 - chain.lookahead, stepNanoseconds: elapsed)
+      }
+      batchSessions[entry].release()
+    }
+    batch.removeAll()
+    batches.add(1, ordering: .relaxed)
+    batchedFrames.add(count, ordering: .relaxed)
+    if count == 1 { singleBatches.add(1, ordering: .relaxed) }
+    if count > largestBatch.load(ordering: .relaxed) { largestBatch.store(count, ordering: .relaxed) }
+  }
+
+  /// One frame of `session` through the model on its own (the end of a stream).
+  private func stepAlone(_ session: Session, _ frame: UnsafeBufferPointer<Float>) {
     if session.resetRequested.load(ordering: .relaxed),
       session.resetRequested.exchange(false, ordering: .acquiring)
     {
@@ -142,18 +212,23 @@ final class Worker: @unchecked Sendable {
     session.frameIndex += 1
     guard produced else { return }
     chain.applyHeadActivation(output)
-    // With centred convolutions the output belongs to a frame `lookahead` frames back.
-    emit(session, index: session.frameIndex - 1 - chain.lookahead, stepNanoseconds: monotonicNow() &- start)
+    emit(
+      session, output, index: session.frameIndex - 1 - chain.lookahead,
+      stepNanoseconds: monotonicNow() &- start)
   }
 
-  /// The output buffer as the session's record `index`.
+  /// `values` as the session's record `index`. `stepNanoseconds`: the wall time of the (batched)
+  /// step that made it.
   @inline(__always)
-  private func emit(_ session: Session, index: Int, stepNanoseconds: UInt64) {
+  private func emit(
+    _ session: Session, _ values: UnsafeMutableBufferPointer<Float>, index: Int, stepNanoseconds: UInt64
+  ) {
     session.lastOutputIndex = index
     let info = FrameInfo(
-      index: index, captureTime: currentTime, pushTime: monotonicNow(), discontinuity: session.gapBeforeNext,
+      index: index, captureTime: session.frameTime, pushTime: monotonicNow(),
+      discontinuity: session.gapBeforeNext,
       featureNanoseconds: stepNanoseconds)
-    if session.output.producer.push(UnsafeBufferPointer(output), info: info) == .pushed {
+    if session.output.producer.push(UnsafeBufferPointer(values), info: info) == .pushed {
       session.gapBeforeNext = false
     } else {
       session.droppedRecords += 1

@@ -168,6 +168,11 @@ public final class ConvFrontendExtractor: FeatureExtractor {
   private let buffers: [UnsafeMutablePointer<Float>]
   /// `[max rows]`: one packed product's result.
   private let scratch: UnsafeMutablePointer<Float>
+  /// `[stftFrames, stft.paddedRows]`: the chunk's STFT frames, computed in one batched product.
+  private let spectra: UnsafeMutablePointer<Float>
+  /// A batched product's inputs and outputs, one per time step.
+  private let xs: UnsafeMutablePointer<UnsafePointer<Float>>
+  private let ys: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
 
   /// Packs the weights (``PackedConvFrontend``) and allocates this stream's buffers.
   public convenience init(frontend: ConvFrontend) {
@@ -201,11 +206,21 @@ public final class ConvFrontendExtractor: FeatureExtractor {
     let scratchCount = max(packed.stft.paddedRows, packed.layers.map(\.paddedRows).max() ?? 0)
     scratch = .allocate(capacity: scratchCount)
     scratch.initialize(repeating: 0, count: scratchCount)
+    spectra = .allocate(capacity: packed.stftFrames * packed.stft.paddedRows)
+    spectra.initialize(repeating: 0, count: packed.stftFrames * packed.stft.paddedRows)
+    let steps = max(times.max() ?? 1, 1)
+    xs = .allocate(capacity: steps)
+    xs.initialize(repeating: UnsafePointer(scratch), count: steps)
+    ys = .allocate(capacity: steps)
+    ys.initialize(repeating: scratch, count: steps)
   }
 
   deinit {
     input.deallocate()
     scratch.deallocate()
+    spectra.deallocate()
+    xs.deallocate()
+    ys.deallocate()
     for buffer in buffers { buffer.deallocate() }
   }
 
@@ -246,12 +261,20 @@ public final class ConvFrontendExtractor: FeatureExtractor {
     let bins = frontend.bins
     let hop = frontend.hopLength
     var current = buffers[0]
+    // Every product over a chunk's time steps is one batched product (the weights read once for all
+    // steps; each result bit for bit the one-step product's).
+    let rows = stft.paddedRows
     for t in 0..<stftFrames {
-      stft.multiply(input + t * hop, into: scratch)
+      xs[t] = UnsafePointer(input + t * hop)
+      ys[t] = spectra + t * rows
+    }
+    stft.multiplyBatch(xs, into: ys, count: stftFrames)
+    for t in 0..<stftFrames {
+      let spectrum = spectra + t * rows
       let row = current + (firstPadding + t) * bins
       for f in 0..<bins {
-        let real = scratch[f]
-        let imaginary = scratch[bins + f]
+        let real = spectrum[f]
+        let imaginary = spectrum[bins + f]
         row[f] = (real * real + imaginary * imaginary).squareRoot()
       }
     }
@@ -267,14 +290,29 @@ public final class ConvFrontendExtractor: FeatureExtractor {
       time = entry[5]
       let next = buffers[index + 1]
       let matrix = packed.layers[index]
-      for t in 0..<time {
-        // The window of `kernel` frames starting at output step t (the padding is in the buffer).
-        matrix.multiply(current + t * stride * inChannels, into: scratch)
-        let row = next + (nextPadding + t) * outChannels
+      if matrix.paddedRows == outChannels {
+        // Whole vectors of outputs: every time step's product writes its row in place, all in one
+        // batched product over the windows of `kernel` frames (the padding is in the buffer).
+        for t in 0..<time {
+          xs[t] = UnsafePointer(current + t * stride * inChannels)
+          ys[t] = next + (nextPadding + t) * outChannels
+        }
+        matrix.multiplyBatch(xs, into: ys, count: time)
         if relu {
-          for o in 0..<outChannels { row[o] = scratch[o] > 0 ? scratch[o] : 0 }
-        } else {
-          row.update(from: scratch, count: outChannels)
+          for t in 0..<time {
+            let row = next + (nextPadding + t) * outChannels
+            for o in 0..<outChannels { row[o] = row[o] > 0 ? row[o] : 0 }
+          }
+        }
+      } else {
+        for t in 0..<time {
+          matrix.multiply(current + t * stride * inChannels, into: scratch)
+          let row = next + (nextPadding + t) * outChannels
+          if relu {
+            for o in 0..<outChannels { row[o] = scratch[o] > 0 ? scratch[o] : 0 }
+          } else {
+            row.update(from: scratch, count: outChannels)
+          }
         }
       }
       current = next

@@ -75,6 +75,9 @@ struct BenchCommand: ParsableCommand {
   )
   var findMax = false
 
+  @Option(help: "With --streams: frames a worker steps together at most (1 to 256; 1: one by one).")
+  var maxBatch = 32
+
   @Option(
     help:
       "Batch mode: N streams of each model stepped together (batched products) beside one by one, per stream-step (1 to 256)."
@@ -82,6 +85,9 @@ struct BenchCommand: ParsableCommand {
   var batch: Int?
 
   func validate() throws {
+    guard (1...256).contains(maxBatch) else {
+      throw ValidationError("--max-batch \(maxBatch) is out of range: allowed 1 to 256")
+    }
     if let batch, !(1...256).contains(batch) {
       throw ValidationError("--batch \(batch) is out of range: allowed 1 to 256")
     }
@@ -329,7 +335,7 @@ struct BenchCommand: ParsableCommand {
     let bench = StreamsBench(
       chain: chain, features: configuration,
       audio: try BundledModels.demoSpeech(sampleRate: configuration.sampleRate),
-      threads: threadCount, queueSamples: 4096)
+      threads: threadCount, queueSamples: 4096, maxBatch: maxBatch)
     print(machineLine())
     print(
       "model: \(model.first ?? "bundled Silero VAD"), \(configuration.hopLength)-sample hop at \(configuration.sampleRate) Hz"

@@ -22,6 +22,8 @@ struct StreamsBench {
   let threads: Int
   /// Samples per session's input queue (the bench keeps it small: 4,096 floats, 256 ms at 16 kHz).
   let queueSamples: Int
+  /// ``EngineOptions/maxBatch``.
+  let maxBatch: Int
 
   /// One run's figures.
   struct Result {
@@ -34,16 +36,19 @@ struct StreamsBench {
     var cpuSecondsPerAudioSecond: Double
     var bytesPerSession: Double
     var audioSeconds: Double
+    var batches: BatchStatistics
+    var maxBatch: Int
 
     /// Real time: p99 added latency ≤ 5 ms, nothing dropped.
     var isRealTime: Bool { droppedSamples == 0 && latency.p99 <= 5000 && frames > 0 }
 
     var line: String {
       formatted(
-        "%6d sessions on %d thread(s): frames %d, dropped samples %d, added latency µs p50 %.0f p90 %.0f p99 %.0f p99.9 %.0f max %.0f, CPU s per audio s %.5f, %.0f bytes per session besides its audio queue, batch size 1",
+        "%6d sessions on %d thread(s): frames %d, dropped samples %d, added latency µs p50 %.0f p90 %.0f p99 %.0f p99.9 %.0f max %.0f, CPU s per audio s %.5f, %.0f bytes per session besides its audio queue, batch size mean %.1f max %d (%d of %d batches single)",
         sessions, threads, frames, droppedSamples, latency.p50, latency.p90, latency.p99, latency.p999,
-        latency.max,
-        cpuSecondsPerAudioSecond, bytesPerSession)
+        latency.max, cpuSecondsPerAudioSecond, bytesPerSession, batches.meanSize, batches.largest,
+        batches.single,
+        batches.batches)
     }
 
     var json: JSONValue {
@@ -56,7 +61,12 @@ struct StreamsBench {
           "p999": .number(latency.p999), "max": .number(latency.max),
         ]),
         "cpu_seconds_per_audio_second": .number(cpuSecondsPerAudioSecond),
-        "bytes_per_session": .number(bytesPerSession), "batch_sizes": .array([.number(1)]),
+        "bytes_per_session": .number(bytesPerSession),
+        "batch_sizes": .object([
+          "mean": .number(batches.meanSize), "max": .number(Double(batches.largest)),
+          "batches": .number(Double(batches.batches)), "single": .number(Double(batches.single)),
+          "limit": .number(Double(maxBatch)),
+        ]),
         "real_time": .bool(isRealTime),
       ])
     }
@@ -68,6 +78,7 @@ struct StreamsBench {
     options.threads = threads
     options.maxSessions = sessions
     options.queueSamples = queueSamples
+    options.maxBatch = maxBatch
     let engine = try StreamEngine(model: chain, features: features, options: options)
     try engine.start()
     defer { engine.stop() }
@@ -106,7 +117,7 @@ struct StreamsBench {
       frames: engine.deliveredRecords.load(ordering: .relaxed),
       droppedSamples: engine.droppedSamples.load(ordering: .relaxed), latency: engine.latencySummary,
       cpuSecondsPerAudioSecond: cpu / max(audioSeconds, 1e-9), bytesPerSession: bytesPerSession,
-      audioSeconds: audioSeconds)
+      audioSeconds: audioSeconds, batches: engine.batchStatistics, maxBatch: maxBatch)
   }
 
   /// The largest session count that runs in real time (p99 ≤ 5 ms, no drop), by doubling then

@@ -206,6 +206,67 @@ struct EngineTests {
     #expect(throws: EngineError.unknownSession) { try engine.close(handles[1]) }
   }
 
+  @Test func batchedSessionsEqualSoloStreamsWithFullAndRaggedBatches() throws {
+    let files = [sileroSpeech, demoSpeech]
+    let expected = try files.map { try solo($0, vad, segments: true) }
+    let audio = try files.map(samples)
+    var options = EngineOptions()
+    options.threads = 1
+    options.maxSessions = 20
+    options.maxBatch = 8
+    options.manualWorkers = true
+    let engine = try StreamEngine(model: try chain(), features: vad.features, options: options)
+    try engine.start()
+    defer { engine.stop() }
+    let recorders = (0..<20).map { _ in Recorder() }
+    let handles = try recorders.map {
+      try engine.open(delivery: SessionDelivery(observers: [SegmentObserver()], sink: $0))
+    }
+    /// Passes until the worker has found nothing to do a few times in a row (the delivery thread
+    /// drains the output queues meanwhile).
+    func settle() {
+      var idle = 0
+      while idle < 3 {
+        if engine.workerPass(0) {
+          idle = 0
+        } else {
+          idle += 1
+          usleep(2000)
+        }
+      }
+    }
+    var positions = [Int](repeating: 0, count: 20)
+    var round = 0
+    // Every session gets a different block size (so sessions fall in and out of batches), and
+    // some rounds skip odd sessions.
+    while (0..<20).contains(where: { positions[$0] < audio[$0 % 2].count }) {
+      for index in 0..<20 where positions[index] < audio[index % 2].count {
+        if round % 3 == 1 && index % 2 == 1 { continue }
+        let samples = audio[index % 2]
+        let end = min(samples.count, positions[index] + 700 + 131 * index)
+        _ = try samples.withUnsafeBufferPointer {
+          try engine.push(handles[index], UnsafeBufferPointer(rebasing: $0[positions[index]..<end]))
+        }
+        positions[index] = end
+      }
+      settle()
+      round += 1
+    }
+    for handle in handles { try engine.close(handle) }
+    settle()
+    for handle in handles { engine.waitUntilClosed(handle) }
+    for index in 0..<20 {
+      let reference = expected[index % 2]
+      #expect(recorders[index].indices == reference.indices, "session \(index)")
+      #expect(recorders[index].outputs == reference.outputs, "session \(index): outputs differ")
+      #expect(recorders[index].events == reference.events, "session \(index): events differ")
+      #expect(engine.summary(handles[index])?.droppedSamples == 0)
+    }
+    let statistics = engine.batchStatistics
+    #expect(statistics.largest == 8, "batches of up to 8: \(statistics)")
+    #expect(statistics.meanSize > 2 && statistics.single > 0, "full and ragged batches: \(statistics)")
+  }
+
   @Test func theWorkerPathAllocatesNothingWithAThousandSessionsOpen() throws {
     var options = EngineOptions()
     options.threads = 1
@@ -237,6 +298,7 @@ struct EngineTests {
     let counted = allocation_counter_stop()
     #expect(passes >= 1)
     #expect(counted == 0, "\(counted) allocations stepping 1,000 sessions")
+    #expect(engine.batchStatistics.largest == options.maxBatch, "the sessions stepped in full batches")
     usleep(50_000)
     #expect(engine.deliveredRecords.load(ordering: .relaxed) == 3000)
   }

@@ -67,3 +67,52 @@ struct BatchTests {
     }
   }
 }
+
+@Suite("Batched matrix products equal one-vector products")
+struct PackedMatrixBatchTests {
+  @Test(
+    "PackedMatrix.multiplyBatch equals multiply bit for bit: every panel kind, 1…9 vectors",
+    arguments: RecurrentKernel.available)
+  func multiplyBatchEqualsMultiply(kernel: RecurrentKernel) {
+    var seed: UInt64 = 99
+    func next() -> Float {
+      seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      return Float(Int64(bitPattern: seed >> 11) % 2001 - 1000) / 997
+    }
+    // Row counts that make four-vector, one-vector and four-row panels; odd column counts.
+    for (rows, columns) in [(1, 3), (3, 17), (4, 9), (16, 31), (20, 258), (64, 129), (70, 7), (258, 256)] {
+      let weights = (0..<(rows * columns)).map { _ in next() }
+      let biases = (0..<rows).map { _ in next() }
+      let matrix = PackedMatrix(
+        rows: rows, columns: columns, kernel: kernel, weight: { weights[$0 * columns + $1] },
+        bias: { biases[$0] })
+      for count in 1...9 {
+        let inputs = (0..<(count * columns)).map { _ in next() }
+        var single = [Float](repeating: 0, count: count * matrix.paddedRows)
+        var batched = [Float](repeating: .nan, count: count * matrix.paddedRows)
+        inputs.withUnsafeBufferPointer { x in
+          single.withUnsafeMutableBufferPointer { y in
+            for b in 0..<count {
+              matrix.multiply(x.baseAddress! + b * columns, into: y.baseAddress! + b * matrix.paddedRows)
+            }
+          }
+          batched.withUnsafeMutableBufferPointer { y in
+            let xs = (0..<count).map { x.baseAddress! + $0 * columns }
+            let ys = (0..<count).map { y.baseAddress! + $0 * matrix.paddedRows }
+            xs.withUnsafeBufferPointer { xp in
+              ys.withUnsafeBufferPointer { yp in
+                matrix.multiplyBatch(xp.baseAddress!, into: yp.baseAddress!, count: count)
+              }
+            }
+          }
+        }
+        for b in 0..<count {
+          let range = (b * matrix.paddedRows)..<(b * matrix.paddedRows + rows)
+          #expect(
+            Array(batched[range]) == Array(single[range]), "\(rows)x\(columns), \(count) vectors, vector \(b)"
+          )
+        }
+      }
+    }
+  }
+}
