@@ -52,8 +52,12 @@ fuzz-smoke: deps
 
 # The test suite under AddressSanitizer, and under ThreadSanitizer (the ring, the producer/consumer
 # handoff, the runner and the sources' threads). Separate build folders; not part of `make test`.
+# Leak checking is off under ASan: swift-argument-parser's exit on a parse error and
+# Foundation.Process in the CLI tests leave small objects behind at process exit (LeakSanitizer
+# then writes a report into standard error, which the one-line-error tests read); memory errors
+# (overflows, use after free, double free) still abort the run.
 asan: deps
-	$(SWIFT) test --sanitize=address --scratch-path .build-asan
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
 
 tsan: deps
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
