@@ -123,6 +123,10 @@ let package = Package(
     .executableTarget(
       name: "VADExample", dependencies: ["BundledModels", "Pipeline", "Replay", "StreamCore"],
       path: "Examples/VADExample"),
+    // Many sessions of one engine (README, The library).
+    .executableTarget(
+      name: "EngineExample", dependencies: ["BundledModels", "Engine", "Network", "Pipeline"],
+      path: "Examples/EngineExample"),
     // A long capture with random stalls through the JACK test PCM (README, Reliability).
     .executableTarget(
       name: "ALSASoak", dependencies: ["ALSACapture", "BundledModels", "Pipeline", "StreamCore"],
