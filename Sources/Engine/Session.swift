@@ -199,12 +199,12 @@ final class Session: @unchecked Sendable {
 
   init(
     id: String, chain: LayerChain, features: FeatureExtractorFactory, queueSamples: Int, outputFrames: Int,
-    pendingFrames: Int, delivery: SessionDelivery?
+    pendingFrames: Int, workspace: ConvFrontendWorkspace?, delivery: SessionDelivery?
   ) throws {
     self.id = id
     input = SampleRing(capacity: queueSamples)
     output = FrameRing(capacity: outputFrames, frameSize: chain.outputSize)
-    extractor = try features.make()
+    extractor = try features.make(sharing: workspace)
     state = chain.makeState()
     self.delivery = delivery
     lastOutputIndex = -chain.outputInterval

@@ -18,8 +18,8 @@ public struct EngineOptions: Sendable {
   /// about 2 s at 16 kHz). A block that does not fit is dropped whole and counted.
   public var queueSamples = 32_768
   /// Records each session's output queue holds (a power of two, 16 to 65,536; raised to fit the
-  /// model's lookahead).
-  public var outputFrames = 64
+  /// model's lookahead). A full queue holds the session's input back, never drops a record.
+  public var outputFrames = 32
   /// Seconds without audio after which a session is closed (its final results delivered); nil:
   /// never.
   public var idleTimeout: Double?
@@ -189,9 +189,9 @@ public final class StreamEngine: @unchecked Sendable {
     while frames < model.lookahead + 16 { frames *= 2 }
     outputFrames = frames
     if case .learned(let frontend) = features {
-      pendingFrames = frontend.framesPerChunk + 4
+      pendingFrames = frontend.framesPerChunk
     } else {
-      pendingFrames = 4
+      pendingFrames = 2
     }
     description = StreamDescription(
       sampleRate: features.sampleRate, hopLength: features.hopLength * model.outputInterval,
@@ -204,7 +204,9 @@ public final class StreamEngine: @unchecked Sendable {
     for index in 0..<threadCount {
       let own = stride(from: index, to: options.maxSessions, by: threadCount).map { cells[$0] }
       workers.append(
-        Worker(index: index, cells: own, chain: model, hop: features.hopLength, maxBatch: options.maxBatch))
+        Worker(
+          index: index, cells: own, chain: model, hop: features.hopLength, maxBatch: options.maxBatch,
+          workspace: extractors.makeWorkspace()))
     }
     self.workers = workers
     delivery = DeliveryLoop()
@@ -272,7 +274,8 @@ public final class StreamEngine: @unchecked Sendable {
     do {
       session = try Session(
         id: id ?? "session-\(index)", chain: chain, features: extractors, queueSamples: options.queueSamples,
-        outputFrames: outputFrames, pendingFrames: pendingFrames, delivery: target)
+        outputFrames: outputFrames, pendingFrames: pendingFrames, workspace: cell.worker.workspace,
+        delivery: target)
       try target?.begin(description)
     } catch {
       cell.worker.load.subtract(1, ordering: .relaxed)

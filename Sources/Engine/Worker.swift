@@ -1,3 +1,4 @@
+import Features
 import Network
 import Pipeline
 import StreamCore
@@ -27,6 +28,9 @@ final class Worker: @unchecked Sendable {
   let scratch: UnsafeMutableBufferPointer<Float>
   /// One solo step's outputs `[outputSize]` (a stream's end, a pending queue that overflows).
   let output: UnsafeMutableBufferPointer<Float>
+  /// The learned frontend's working buffers, shared by all this worker's sessions (each keeps only
+  /// its chunk input): they run on this thread only.
+  let workspace: ConvFrontendWorkspace?
   /// The frames of this pass, and their sessions (retained while in the batch).
   let batch: LayerChainBatch
   let batchSessions: UnsafeMutablePointer<Unmanaged<Session>>
@@ -40,8 +44,12 @@ final class Worker: @unchecked Sendable {
   /// The delivery thread's wake-up (set at start).
   unowned(unsafe) var delivery: Wakeup?
 
-  init(index: Int, cells: [SlotCell], chain: LayerChain, hop: Int, maxBatch: Int) {
+  init(
+    index: Int, cells: [SlotCell], chain: LayerChain, hop: Int, maxBatch: Int,
+    workspace: ConvFrontendWorkspace?
+  ) {
     self.index = index
+    self.workspace = workspace
     self.cells = .allocate(capacity: cells.count)
     _ = self.cells.initialize(from: cells)
     self.chain = chain

@@ -163,66 +163,35 @@ public final class ConvFrontendExtractor: FeatureExtractor {
   private var layerCount: Int { packed.layerCount }
   private var firstPadding: Int { packed.firstPadding }
   private var plan: UnsafeMutablePointer<Int> { packed.plan }
-  /// Input of layer `l` (the STFT magnitude for l = 0), time-major `[frames][channels]` with the
-  /// layer's zero padding before and after; the last entry is the frontend's output.
-  private let buffers: [UnsafeMutablePointer<Float>]
-  /// `[max rows]`: one packed product's result.
-  private let scratch: UnsafeMutablePointer<Float>
-  /// `[stftFrames, stft.paddedRows]`: the chunk's STFT frames, computed in one batched product.
-  private let spectra: UnsafeMutablePointer<Float>
-  /// A batched product's inputs and outputs, one per time step.
-  private let xs: UnsafeMutablePointer<UnsafePointer<Float>>
-  private let ys: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+  /// The chunk's working buffers (nothing in them outlives a chunk): this extractor's own, or one
+  /// shared by every extractor that one thread runs.
+  public let workspace: ConvFrontendWorkspace
+  private var buffers: UnsafeMutablePointer<UnsafeMutablePointer<Float>> { workspace.buffers }
+  private var scratch: UnsafeMutablePointer<Float> { workspace.scratch }
+  private var spectra: UnsafeMutablePointer<Float> { workspace.spectra }
+  private var xs: UnsafeMutablePointer<UnsafePointer<Float>> { workspace.xs }
+  private var ys: UnsafeMutablePointer<UnsafeMutablePointer<Float>> { workspace.ys }
 
   /// Packs the weights (``PackedConvFrontend``) and allocates this stream's buffers.
   public convenience init(frontend: ConvFrontend) {
     self.init(packed: PackedConvFrontend(frontend: frontend))
   }
 
-  /// An extractor sharing `packed`'s weights: allocates only this stream's buffers (the chunk's
-  /// input, one buffer per layer, a scratch row).
-  public init(packed: PackedConvFrontend) {
+  /// An extractor sharing `packed`'s weights, and `workspace`'s working buffers when given (then
+  /// every extractor using that workspace must run on one thread at a time: a multi-stream
+  /// engine's worker gives one to all its sessions). Allocates this stream's chunk input (and a
+  /// workspace of its own without one).
+  public init(packed: PackedConvFrontend, workspace: ConvFrontendWorkspace? = nil) {
     self.packed = packed
     let frontend = packed.frontend
     self.frontend = frontend
+    precondition(workspace.map { $0.packed === packed } ?? true, "a workspace of another frontend")
+    self.workspace = workspace ?? ConvFrontendWorkspace(packed: packed)
     input = .allocate(capacity: packed.inputLength)
     input.initialize(repeating: 0, count: packed.inputLength)
-    let times = packed.times
-    var buffers: [UnsafeMutablePointer<Float>] = []
-    for (index, conv) in frontend.convs.enumerated() {
-      // Leading padding, the frames, and enough trailing zeros for the last window.
-      let trailing = max(
-        0, (times[index + 1] - 1) * conv.stride + conv.kernel - (conv.padding + times[index]))
-      let count = (conv.padding + times[index] + trailing) * conv.inChannels
-      let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
-      buffer.initialize(repeating: 0, count: count)
-      buffers.append(buffer)
-    }
-    let outputCount = times.last! * frontend.featureCount
-    let output = UnsafeMutablePointer<Float>.allocate(capacity: outputCount)
-    output.initialize(repeating: 0, count: outputCount)
-    buffers.append(output)
-    self.buffers = buffers
-    let scratchCount = max(packed.stft.paddedRows, packed.layers.map(\.paddedRows).max() ?? 0)
-    scratch = .allocate(capacity: scratchCount)
-    scratch.initialize(repeating: 0, count: scratchCount)
-    spectra = .allocate(capacity: packed.stftFrames * packed.stft.paddedRows)
-    spectra.initialize(repeating: 0, count: packed.stftFrames * packed.stft.paddedRows)
-    let steps = max(times.max() ?? 1, 1)
-    xs = .allocate(capacity: steps)
-    xs.initialize(repeating: UnsafePointer(scratch), count: steps)
-    ys = .allocate(capacity: steps)
-    ys.initialize(repeating: scratch, count: steps)
   }
 
-  deinit {
-    input.deallocate()
-    scratch.deallocate()
-    spectra.deallocate()
-    xs.deallocate()
-    ys.deallocate()
-    for buffer in buffers { buffer.deallocate() }
-  }
+  deinit { input.deallocate() }
 
   /// Feeds samples. Does not allocate or lock.
   public func push(_ samples: UnsafeBufferPointer<Float>, emit: (UnsafeBufferPointer<Float>) -> Void) {
@@ -323,6 +292,69 @@ public final class ConvFrontendExtractor: FeatureExtractor {
     let context = frontend.contextSamples
     if context > 0 { input.update(from: input + frontend.chunkSamples, count: context) }
     filled = 0
+  }
+}
+
+/// The working buffers of a ``ConvFrontendExtractor``'s chunk: each layer's input (zero padding
+/// around the frames), one product's scratch, the STFT frames and the batched products' pointers.
+/// Nothing in them carries from one chunk to the next (the padding stays zero, every frame row is
+/// rewritten), so one workspace serves any number of extractors of the same frontend that run on
+/// one thread: a multi-stream engine's worker gives one to all its sessions, and each session keeps
+/// only its chunk input. Allocated in `init`.
+public final class ConvFrontendWorkspace: @unchecked Sendable {
+  /// The frontend it is sized for.
+  public let packed: PackedConvFrontend
+  /// Input of layer `l` (the STFT magnitude for l = 0), time-major `[frames][channels]` with the
+  /// layer's zero padding before and after; the last entry is the frontend's output.
+  let buffers: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+  let bufferCount: Int
+  /// `[max rows]`: one packed product's result.
+  let scratch: UnsafeMutablePointer<Float>
+  /// `[stftFrames, stft.paddedRows]`: the chunk's STFT frames, computed in one batched product.
+  let spectra: UnsafeMutablePointer<Float>
+  /// A batched product's inputs and outputs, one per time step.
+  let xs: UnsafeMutablePointer<UnsafePointer<Float>>
+  let ys: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+
+  /// Buffers for `packed`'s chunks.
+  public init(packed: PackedConvFrontend) {
+    self.packed = packed
+    let frontend = packed.frontend
+    let times = packed.times
+    bufferCount = frontend.convs.count + 1
+    buffers = .allocate(capacity: bufferCount)
+    for (index, conv) in frontend.convs.enumerated() {
+      // Leading padding, the frames, and enough trailing zeros for the last window.
+      let trailing = max(
+        0, (times[index + 1] - 1) * conv.stride + conv.kernel - (conv.padding + times[index]))
+      let count = (conv.padding + times[index] + trailing) * conv.inChannels
+      let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+      buffer.initialize(repeating: 0, count: count)
+      (buffers + index).initialize(to: buffer)
+    }
+    let outputCount = times.last! * frontend.featureCount
+    let output = UnsafeMutablePointer<Float>.allocate(capacity: outputCount)
+    output.initialize(repeating: 0, count: outputCount)
+    (buffers + frontend.convs.count).initialize(to: output)
+    let scratchCount = max(packed.stft.paddedRows, packed.layers.map(\.paddedRows).max() ?? 0)
+    scratch = .allocate(capacity: scratchCount)
+    scratch.initialize(repeating: 0, count: scratchCount)
+    spectra = .allocate(capacity: packed.stftFrames * packed.stft.paddedRows)
+    spectra.initialize(repeating: 0, count: packed.stftFrames * packed.stft.paddedRows)
+    let steps = max(times.max() ?? 1, 1)
+    xs = .allocate(capacity: steps)
+    xs.initialize(repeating: UnsafePointer(scratch), count: steps)
+    ys = .allocate(capacity: steps)
+    ys.initialize(repeating: scratch, count: steps)
+  }
+
+  deinit {
+    for index in 0..<bufferCount { buffers[index].deallocate() }
+    buffers.deallocate()
+    scratch.deallocate()
+    spectra.deallocate()
+    xs.deallocate()
+    ys.deallocate()
   }
 }
 

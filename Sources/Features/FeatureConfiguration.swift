@@ -64,10 +64,20 @@ public final class FeatureExtractorFactory: @unchecked Sendable {
     }
   }
 
-  /// A new extractor for one stream (allocates its buffers now).
-  public func make() throws(FeatureConfigurationError) -> any FeatureExtractor {
-    if let packedFrontend { return ConvFrontendExtractor(packed: packedFrontend) }
+  /// A new extractor for one stream (allocates its buffers now). With `workspace`
+  /// (``makeWorkspace()``), a learned frontend's extractor takes its working buffers from there and
+  /// keeps only its chunk input: every extractor sharing a workspace must run on one thread.
+  public func make(sharing workspace: ConvFrontendWorkspace? = nil) throws(FeatureConfigurationError)
+    -> any FeatureExtractor
+  {
+    if let packedFrontend { return ConvFrontendExtractor(packed: packedFrontend, workspace: workspace) }
     return try configuration.makeExtractor()
+  }
+
+  /// Working buffers one thread's extractors can share (a learned frontend's), or nil when the
+  /// extractors have none to share.
+  public func makeWorkspace() -> ConvFrontendWorkspace? {
+    packedFrontend.map { ConvFrontendWorkspace(packed: $0) }
   }
 }
 
