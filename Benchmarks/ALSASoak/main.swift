@@ -51,7 +51,12 @@ guard system("bash \(kit)/jack-dummy.sh start") == 0 else {
   print("ALSASoak: the JACK dummy server did not start")
   exit(2)
 }
-defer { _ = system("bash \(kit)/jack-dummy.sh stop") }
+/// Stops the JACK server, then exits (a top-level `defer` never runs before `exit`: the server was
+/// left running).
+func finish(_ status: Int32) -> Never {
+  _ = system("bash \(kit)/jack-dummy.sh stop")
+  exit(status)
+}
 
 // Stalls: one every 5 to 30 s of audio, each 100 to 800 ms (the device buffers 80 ms).
 let periodsPerSecond = 100
@@ -120,8 +125,8 @@ do {
   if growth > 2048 { failures.append("RSS grew by \(growth) KiB") }
   if let error = report.error { failures.append("stopped early: \(error)") }
   print(failures.isEmpty ? "ALSASoak: all checks passed" : "ALSASoak: FAILED: " + failures.joined(separator: "; "))
-  exit(failures.isEmpty ? 0 : 1)
+  finish(failures.isEmpty ? 0 : 1)
 } catch {
   print("ALSASoak: \(error)")
-  exit(2)
+  finish(2)
 }
