@@ -12,11 +12,12 @@ the last deadline). The largest such N is found by doubling, then bisecting to 5
 Memory per stream: the growth of the process's resident set per stream opened.
 
 Run by hand:
-  python3 -m venv /tmp/ortvenv && /tmp/ortvenv/bin/pip install onnxruntime numpy
+  python3 -m venv /tmp/ortvenv && /tmp/ortvenv/bin/pip install onnxruntime numpy onnx
   /tmp/ortvenv/bin/pip download silero-vad==6.2.0 --no-deps -d /tmp/silero && (cd /tmp/silero && unzip -o *.whl)
   swift build -c release
   /tmp/ortvenv/bin/python Scripts/bench_streams_reference.py --onnx /tmp/silero/silero_vad/data/silero_vad.onnx \\
-      --streamrnn .build/release/streamrnn [--seconds 10] [--json out.json]
+      --streamrnn .build/release/streamrnn [--seconds 10] [--json out.json] \\
+      [--gru-model gru2x64.safetensors]   (also gru2x64+head on log-mel: (a) and (c))
 """
 import argparse
 import json
@@ -51,6 +52,87 @@ def options():
     o.intra_op_num_threads = 1
     o.inter_op_num_threads = 1
     return o
+
+
+def gru_onnx(path):
+    """gru2x64+head as ONNX (two GRU nodes, PyTorch's linear_before_reset=1, then a Gemm head of 4
+    classes), seeded random weights: for timing only."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(7)
+    def w(name, shape):
+        return numpy_helper.from_array((rng.uniform(-0.125, 0.125, shape)).astype(np.float32), name)
+    inits = [w("W0", (1, 192, 40)), w("R0", (1, 192, 64)), w("B0", (1, 384)),
+             w("W1", (1, 192, 64)), w("R1", (1, 192, 64)), w("B1", (1, 384)), w("Wh", (64, 4)), w("bh", (4,)),
+             numpy_helper.from_array(np.array([1, 64], dtype=np.int64), "flat")]
+    nodes = [
+        helper.make_node("GRU", ["x", "W0", "R0", "B0", "", "h0"], ["y0", "h0n"], hidden_size=64, linear_before_reset=1),
+        helper.make_node("Reshape", ["y0", "shape3"], ["y0s"]),  # [T, D, B, H] -> [T, B, H]
+        helper.make_node("GRU", ["y0s", "W1", "R1", "B1", "", "h1"], ["y1", "h1n"], hidden_size=64, linear_before_reset=1),
+        helper.make_node("Reshape", ["h1n", "flat"], ["last"]),
+        helper.make_node("Gemm", ["last", "Wh", "bh"], ["logits"]),
+    ]
+    inits.append(numpy_helper.from_array(np.array([1, 1, 64], dtype=np.int64), "shape3"))
+    graph = helper.make_graph(
+        nodes, "gru2x64", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 40]),
+                           helper.make_tensor_value_info("h0", TensorProto.FLOAT, [1, 1, 64]),
+                           helper.make_tensor_value_info("h1", TensorProto.FLOAT, [1, 1, 64])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 4]),
+         helper.make_tensor_value_info("h0n", TensorProto.FLOAT, [1, 1, 64]),
+         helper.make_tensor_value_info("h1n", TensorProto.FLOAT, [1, 1, 64])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def mel_matrix():
+    """torchaudio's HTK mel filterbank, 40 bins over 257 FFT bins at 16 kHz."""
+    mel = lambda f: 2595 * np.log10(1 + f / 700)
+    points = 700 * (10 ** (np.linspace(mel(0), mel(8000), 42) / 2595) - 1)
+    bins = np.linspace(0, 8000, 257)
+    fb = np.zeros((257, 40), np.float32)
+    for m in range(40):
+        down = (bins - points[m]) / (points[m + 1] - points[m])
+        up = (points[m + 2] - bins) / (points[m + 2] - points[m + 1])
+        fb[:, m] = np.maximum(0, np.minimum(down, up))
+    return fb
+
+
+def run_gru(onnx_path, audio, streams, seconds):
+    """gru2x64+head on 40-bin log-mel at a 10 ms hop, one onnxruntime session per stream, features
+    in numpy per hop (window 400, FFT 512)."""
+    before = resident_bytes()
+    sessions = [onnxruntime.InferenceSession(onnx_path, options()) for _ in range(streams)]
+    zeros = np.zeros((1, 1, 64), np.float32)
+    for session in sessions:
+        session.run(None, {"x": np.zeros((1, 1, 40), np.float32), "h0": zeros, "h1": zeros})
+    per_stream = (resident_bytes() - before) / streams
+    hop, window = 160, np.hanning(402)[1:-1].astype(np.float32)
+    fb = mel_matrix()
+    states = [[zeros, zeros] for _ in range(streams)]
+    period = hop / 16000
+    frames = int(seconds / period)
+    offsets = [(i * 7919 * hop) % (len(audio) - 400) for i in range(streams)]
+    start = time.monotonic() + 0.05
+    latencies, done = [], [0] * streams
+    last_deadline = start + (frames - 1) * period + (streams - 1) * period / streams
+    deadline = lambda i, k: start + k * period + i * period / streams
+    remaining = streams
+    while remaining:
+        now = time.monotonic()
+        due = [i for i in range(streams) if done[i] < frames and deadline(i, done[i]) <= now]
+        if not due:
+            time.sleep(max(0, min(deadline(i, done[i]) for i in range(streams) if done[i] < frames) - time.monotonic()))
+            continue
+        for i in due:
+            p = (offsets[i] + done[i] * hop) % (len(audio) - 400)
+            spectrum = np.abs(np.fft.rfft(audio[p:p + 400] * window, 512)) ** 2
+            x = np.log(spectrum @ fb + 1e-6).astype(np.float32)[None, None, :]
+            logits, h0, h1 = sessions[i].run(None, {"x": x, "h0": states[i][0], "h1": states[i][1]})
+            states[i] = [h0, h1]
+            latencies.append(time.monotonic() - deadline(i, done[i]))
+            done[i] += 1
+            remaining -= done[i] == frames
+    behind = time.monotonic() - last_deadline > 0.005
+    return float(np.percentile(np.array(latencies) * 1e6, 99)), behind, per_stream, len(latencies)
 
 
 def run(mode, onnx, audio, streams, seconds):
@@ -152,6 +234,7 @@ def main():
     parser.add_argument("--audio", default="Examples/demo/speech_with_pauses.wav")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--json")
+    parser.add_argument("--gru-model", help="a gru2x64+head graph with log-mel features for streamrnn (c)")
     args = parser.parse_args()
     os.sched_setaffinity(0, {0})
     audio = load_audio(args.audio)
@@ -173,6 +256,26 @@ def main():
     results["streamrnn"] = {"streams_per_core": document["streams_per_core"],
                             "p99_us": best["latency_us"]["p99"] if best else None,
                             "bytes_per_stream": best["bytes_per_session"] if best else None}
+    if args.gru_model:
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "gru2x64.onnx")
+            gru_onnx(path)
+            print("(a) gru2x64+head + log-mel, onnxruntime per-session (features in numpy):", flush=True)
+            best = find_max(lambda n: run_gru(path, audio, n, args.seconds), 8)
+            results["gru per-session"] = {"streams_per_core": best[0] if best else 0,
+                                          "p99_us": best[1] if best else None,
+                                          "bytes_per_stream": best[2] if best else None}
+            out = os.path.join(folder, "gru.json")
+            print("(c) streamrnn bench --streams --model gru (one worker, CPU 0):", flush=True)
+            subprocess.run(["taskset", "-c", "0", args.streamrnn, "bench", "--streams", "256", "--threads", "1",
+                            "--seconds", str(args.seconds), "--model", args.gru_model, "--find-max", "--json", out],
+                           check=True)
+            with open(out) as f:
+                document = json.load(f)
+            best = max((t for t in document["trials"] if t["real_time"]), key=lambda t: t["sessions"], default=None)
+            results["gru streamrnn"] = {"streams_per_core": document["streams_per_core"],
+                                        "p99_us": best["latency_us"]["p99"] if best else None,
+                                        "bytes_per_stream": best["bytes_per_session"] if best else None}
     print(json.dumps(results, indent=2))
     if args.json:
         with open(args.json, "w") as f:
