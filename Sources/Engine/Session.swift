@@ -199,7 +199,7 @@ final class Session: @unchecked Sendable {
 
   init(
     id: String, chain: LayerChain, features: FeatureExtractorFactory, queueSamples: Int, outputFrames: Int,
-    pendingFrames: Int, workspace: ConvFrontendWorkspace?, delivery: SessionDelivery?
+    pendingFrames: Int, workspace: FeatureWorkspace?, delivery: SessionDelivery?
   ) throws {
     self.id = id
     input = SampleRing(capacity: queueSamples)

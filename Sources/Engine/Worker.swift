@@ -30,7 +30,7 @@ final class Worker: @unchecked Sendable {
   let output: UnsafeMutableBufferPointer<Float>
   /// The learned frontend's working buffers, shared by all this worker's sessions (each keeps only
   /// its chunk input): they run on this thread only.
-  let workspace: ConvFrontendWorkspace?
+  let workspace: FeatureWorkspace?
   /// The frames of this pass, and their sessions (retained while in the batch).
   let batch: LayerChainBatch
   let batchSessions: UnsafeMutablePointer<Unmanaged<Session>>
@@ -46,7 +46,7 @@ final class Worker: @unchecked Sendable {
 
   init(
     index: Int, cells: [SlotCell], chain: LayerChain, hop: Int, maxBatch: Int,
-    workspace: ConvFrontendWorkspace?
+    workspace: FeatureWorkspace?
   ) {
     self.index = index
     self.workspace = workspace

@@ -65,19 +65,41 @@ public final class FeatureExtractorFactory: @unchecked Sendable {
   }
 
   /// A new extractor for one stream (allocates its buffers now). With `workspace`
-  /// (``makeWorkspace()``), a learned frontend's extractor takes its working buffers from there and
-  /// keeps only its chunk input: every extractor sharing a workspace must run on one thread.
-  public func make(sharing workspace: ConvFrontendWorkspace? = nil) throws(FeatureConfigurationError)
+  /// (``makeWorkspace()``), the extractor takes its per-frame working buffers from there and keeps
+  /// only its stream's context: every extractor sharing a workspace must run on one thread at a time.
+  public func make(sharing workspace: FeatureWorkspace? = nil) throws(FeatureConfigurationError)
     -> any FeatureExtractor
   {
-    if let packedFrontend { return ConvFrontendExtractor(packed: packedFrontend, workspace: workspace) }
+    if let packedFrontend {
+      return ConvFrontendExtractor(packed: packedFrontend, workspace: workspace?.frontend)
+    }
+    if case .logmel(let logMel) = configuration, let shared = workspace?.logMel {
+      return try LogMelExtractor(configuration: logMel, workspace: shared)
+    }
     return try configuration.makeExtractor()
   }
 
-  /// Working buffers one thread's extractors can share (a learned frontend's), or nil when the
-  /// extractors have none to share.
-  public func makeWorkspace() -> ConvFrontendWorkspace? {
-    packedFrontend.map { ConvFrontendWorkspace(packed: $0) }
+  /// Working buffers one thread's extractors can share (a learned frontend's or log-mel's; Kaldi
+  /// fbank extractors keep their own).
+  public func makeWorkspace() -> FeatureWorkspace {
+    var logMel: LogMelWorkspace?
+    if case .logmel(let configuration) = configuration {
+      logMel = try? LogMelWorkspace(configuration: configuration)
+    }
+    return FeatureWorkspace(
+      frontend: packedFrontend.map { ConvFrontendWorkspace(packed: $0) }, logMel: logMel)
+  }
+}
+
+/// Per-frame working buffers shared by the extractors one thread runs (see
+/// ``FeatureExtractorFactory/makeWorkspace()``).
+public final class FeatureWorkspace: @unchecked Sendable {
+  let frontend: ConvFrontendWorkspace?
+  let logMel: LogMelWorkspace?
+
+  init(frontend: ConvFrontendWorkspace?, logMel: LogMelWorkspace?) {
+    self.frontend = frontend
+    self.logMel = logMel
   }
 }
 

@@ -90,16 +90,16 @@ public final class LogMelExtractor: FeatureExtractor {
   public var hopLength: Int { configuration.hopLength }
 
   private let assembler: FrameAssembler
-  private let spectrum: PowerSpectrum
-  private let filterbank: MelFilterbank
-  /// `[n_fft]`: the Hann window, zero-padded to `n_fft`, times `inputScale`.
-  private let window: UnsafeMutablePointer<Float>
-  /// `[n_fft]`: the windowed frame.
-  private let windowed: UnsafeMutablePointer<Float>
-  /// `[n_fft / 2 + 1]`: `|X|^power`.
-  private let power: UnsafeMutablePointer<Float>
-  /// `[n_mels]`: the output frame.
-  private let output: UnsafeMutablePointer<Float>
+  /// The per-frame working buffers and the immutable window and filterbank: this extractor's own, or
+  /// one shared by every extractor of this configuration that one thread runs.
+  public let workspace: LogMelWorkspace
+  private var spectrum: PowerSpectrum { workspace.spectrum }
+  private var filterbank: MelFilterbank { workspace.filterbank }
+  private var window: UnsafeMutablePointer<Float> { workspace.window }
+  private var windowed: UnsafeMutablePointer<Float> { workspace.windowed }
+  private var power: UnsafeMutablePointer<Float> { workspace.power }
+  private var output: UnsafeMutablePointer<Float> { workspace.output }
+  private var reflected: UnsafeMutablePointer<Float> { workspace.reflected }
 
   // Centered mode. `pad = n_fft / 2`.
   private let pad: Int
@@ -109,45 +109,35 @@ public final class LogMelExtractor: FeatureExtractor {
   /// `[pad + 1]` ring of the latest samples, needed for the reflected suffix.
   private let tail: UnsafeMutablePointer<Float>
   private var tailNext = 0
-  /// `[pad]`: reflected samples being fed.
-  private let reflected: UnsafeMutablePointer<Float>
 
-  /// Allocates every buffer for `configuration`.
-  public init(configuration: LogMelConfiguration) throws(FeatureConfigurationError) {
+  /// Allocates every buffer for `configuration` (the working ones in `workspace` when given, made
+  /// by ``LogMelWorkspace/init(configuration:)`` for an equal configuration: then every extractor
+  /// sharing it must run on one thread at a time).
+  public init(configuration: LogMelConfiguration, workspace: LogMelWorkspace? = nil)
+    throws(FeatureConfigurationError)
+  {
     try configuration.validate()
     self.configuration = configuration
+    if let workspace {
+      guard workspace.configuration == configuration else {
+        throw FeatureConfigurationError(description: "a log-mel workspace made for another configuration")
+      }
+      self.workspace = workspace
+    } else {
+      self.workspace = try LogMelWorkspace(configuration: configuration)
+    }
     let nFFT = configuration.nFFT
     assembler = FrameAssembler(frameLength: nFFT, hop: configuration.hopLength)
-    spectrum = PowerSpectrum(size: nFFT, power: configuration.power)
-    filterbank = .torchaudio(
-      binCount: nFFT / 2 + 1, fMin: configuration.fMin,
-      fMax: configuration.fMax ?? Double(configuration.sampleRate / 2),
-      melCount: configuration.nMels, sampleRate: configuration.sampleRate, norm: configuration.norm,
-      scale: configuration.melScale)
-    window = .allocate(capacity: nFFT)
-    window.initialize(repeating: 0, count: nFFT)
-    // torch.stft centers a shorter window inside n_fft.
-    let offset = (nFFT - configuration.winLength) / 2
-    for (index, value) in periodicHannWindow(length: configuration.winLength).enumerated() {
-      window[offset + index] = value * configuration.inputScale
-    }
-    windowed = .allocate(capacity: nFFT)
-    windowed.initialize(repeating: 0, count: nFFT)
-    power = .allocate(capacity: nFFT / 2 + 1)
-    power.initialize(repeating: 0, count: nFFT / 2 + 1)
-    output = .allocate(capacity: configuration.nMels)
-    output.initialize(repeating: 0, count: configuration.nMels)
     pad = nFFT / 2
     head = .allocate(capacity: pad + 1)
     head.initialize(repeating: 0, count: pad + 1)
     tail = .allocate(capacity: pad + 1)
     tail.initialize(repeating: 0, count: pad + 1)
-    reflected = .allocate(capacity: max(pad, 1))
-    reflected.initialize(repeating: 0, count: max(pad, 1))
   }
 
   deinit {
-    for buffer in [window, windowed, power, output, head, tail, reflected] { buffer.deallocate() }
+    head.deallocate()
+    tail.deallocate()
   }
 
   /// Feeds mono samples at `sample_rate`. Does not allocate or lock.
@@ -219,5 +209,59 @@ public final class LogMelExtractor: FeatureExtractor {
     filterbank.apply(power, into: output)
     let offset = configuration.logOffset
     for mel in 0..<configuration.nMels { output[mel] = logf(output[mel] + offset) }
+  }
+}
+
+/// A ``LogMelExtractor``'s per-frame working buffers (the windowed frame, the FFT and its power, the
+/// output frame, the reflected padding) and its immutable window and mel filterbank. Nothing in
+/// them outlives a call, so one workspace serves any number of extractors of the same configuration
+/// that run on one thread (a multi-stream engine's worker gives one to all its sessions). Allocated
+/// in `init`.
+public final class LogMelWorkspace: @unchecked Sendable {
+  /// The configuration it is sized for.
+  public let configuration: LogMelConfiguration
+  let spectrum: PowerSpectrum
+  let filterbank: MelFilterbank
+  /// `[n_fft]`: the Hann window, zero-padded to `n_fft`, times `inputScale`.
+  let window: UnsafeMutablePointer<Float>
+  /// `[n_fft]`: the windowed frame.
+  let windowed: UnsafeMutablePointer<Float>
+  /// `[n_fft / 2 + 1]`: `|X|^power`.
+  let power: UnsafeMutablePointer<Float>
+  /// `[n_mels]`: the output frame.
+  let output: UnsafeMutablePointer<Float>
+  /// `[n_fft / 2]`: reflected samples being fed (centered mode).
+  let reflected: UnsafeMutablePointer<Float>
+
+  /// Buffers for `configuration` (checked).
+  public init(configuration: LogMelConfiguration) throws(FeatureConfigurationError) {
+    try configuration.validate()
+    self.configuration = configuration
+    let nFFT = configuration.nFFT
+    spectrum = PowerSpectrum(size: nFFT, power: configuration.power)
+    filterbank = .torchaudio(
+      binCount: nFFT / 2 + 1, fMin: configuration.fMin,
+      fMax: configuration.fMax ?? Double(configuration.sampleRate / 2),
+      melCount: configuration.nMels, sampleRate: configuration.sampleRate, norm: configuration.norm,
+      scale: configuration.melScale)
+    window = .allocate(capacity: nFFT)
+    window.initialize(repeating: 0, count: nFFT)
+    // torch.stft centers a shorter window inside n_fft.
+    let offset = (nFFT - configuration.winLength) / 2
+    for (index, value) in periodicHannWindow(length: configuration.winLength).enumerated() {
+      window[offset + index] = value * configuration.inputScale
+    }
+    windowed = .allocate(capacity: nFFT)
+    windowed.initialize(repeating: 0, count: nFFT)
+    power = .allocate(capacity: nFFT / 2 + 1)
+    power.initialize(repeating: 0, count: nFFT / 2 + 1)
+    output = .allocate(capacity: configuration.nMels)
+    output.initialize(repeating: 0, count: configuration.nMels)
+    reflected = .allocate(capacity: max(nFFT / 2, 1))
+    reflected.initialize(repeating: 0, count: max(nFFT / 2, 1))
+  }
+
+  deinit {
+    for buffer in [window, windowed, power, output, reflected] { buffer.deallocate() }
   }
 }
