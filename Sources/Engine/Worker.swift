@@ -41,6 +41,8 @@ final class Worker: @unchecked Sendable {
   let singleBatches = Atomic<Int>(0)
   /// The session being fed (read by ``queue(_:)``).
   private unowned(unsafe) var current: Session?
+  /// Whether this pass has queued a record (the delivery thread is woken once, at its end).
+  private var emitted = false
   /// The delivery thread's wake-up (set at start).
   unowned(unsafe) var delivery: Wakeup?
 
@@ -109,6 +111,12 @@ final class Worker: @unchecked Sendable {
       }
     }
     if batch.count > 0 { stepBatch() }
+    // One wake-up of the delivery thread per pass, not per record: on a shared core every wake-up
+    // is a context switch.
+    if emitted {
+      emitted = false
+      delivery?.wake()
+    }
     return worked
   }
 
@@ -241,7 +249,7 @@ final class Worker: @unchecked Sendable {
     } else {
       session.droppedRecords += 1
     }
-    delivery?.wake()
+    emitted = true
   }
 }
 
