@@ -227,6 +227,20 @@ def find_max(trial, start):
     return best
 
 
+def streamrnn_max(streamrnn, seconds, extra):
+    """`streamrnn bench --streams --find-max` with its feeder, worker and delivery threads on CPU 0."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, "streams.json")
+        subprocess.run(["taskset", "-c", "0", streamrnn, "bench", "--streams", "256", "--threads", "1",
+                        "--seconds", str(seconds), "--find-max", "--json", out] + extra, check=True)
+        with open(out) as f:
+            document = json.load(f)
+    best = max((t for t in document["trials"] if t["real_time"]), key=lambda t: t["sessions"], default=None)
+    return {"streams_per_core": document["streams_per_core"],
+            "p99_us": best["latency_us"]["p99"] if best else None,
+            "bytes_per_stream": best["bytes_per_session"] if best else None}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--onnx", required=True)
@@ -246,16 +260,7 @@ def main():
                          "bytes_per_stream": best[2] if best else None}
         print(f"  -> {results[mode]}", flush=True)
     print("(c) streamrnn bench --streams (engine, one worker thread, everything on CPU 0):", flush=True)
-    with tempfile.TemporaryDirectory() as folder:
-        out = os.path.join(folder, "streams.json")
-        subprocess.run(["taskset", "-c", "0", args.streamrnn, "bench", "--streams", "256", "--threads", "1",
-                        "--seconds", str(args.seconds), "--find-max", "--json", out], check=True)
-        with open(out) as f:
-            document = json.load(f)
-    best = max((t for t in document["trials"] if t["real_time"]), key=lambda t: t["sessions"], default=None)
-    results["streamrnn"] = {"streams_per_core": document["streams_per_core"],
-                            "p99_us": best["latency_us"]["p99"] if best else None,
-                            "bytes_per_stream": best["bytes_per_session"] if best else None}
+    results["streamrnn"] = streamrnn_max(args.streamrnn, args.seconds, [])
     if args.gru_model:
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "gru2x64.onnx")
@@ -265,17 +270,8 @@ def main():
             results["gru per-session"] = {"streams_per_core": best[0] if best else 0,
                                           "p99_us": best[1] if best else None,
                                           "bytes_per_stream": best[2] if best else None}
-            out = os.path.join(folder, "gru.json")
-            print("(c) streamrnn bench --streams --model gru (one worker, CPU 0):", flush=True)
-            subprocess.run(["taskset", "-c", "0", args.streamrnn, "bench", "--streams", "256", "--threads", "1",
-                            "--seconds", str(args.seconds), "--model", args.gru_model, "--find-max", "--json", out],
-                           check=True)
-            with open(out) as f:
-                document = json.load(f)
-            best = max((t for t in document["trials"] if t["real_time"]), key=lambda t: t["sessions"], default=None)
-            results["gru streamrnn"] = {"streams_per_core": document["streams_per_core"],
-                                        "p99_us": best["latency_us"]["p99"] if best else None,
-                                        "bytes_per_stream": best["bytes_per_session"] if best else None}
+        print("(c) streamrnn bench --streams --model gru (one worker, CPU 0):", flush=True)
+        results["gru streamrnn"] = streamrnn_max(args.streamrnn, args.seconds, ["--model", args.gru_model])
     print(json.dumps(results, indent=2))
     if args.json:
         with open(args.json, "w") as f:
