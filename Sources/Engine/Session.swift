@@ -225,6 +225,14 @@ final class Session: @unchecked Sendable {
     markTimes.deallocate()
   }
 
+  /// Worker: resets the model state if a reset was asked for since the last frame.
+  @inline(__always)
+  func applyRequestedReset() {
+    if resetRequested.load(ordering: .relaxed), resetRequested.exchange(false, ordering: .acquiring) {
+      state.reset()
+    }
+  }
+
   /// Worker: the oldest pending frame (`pendingCount > 0`).
   @inline(__always)
   var oldestPending: UnsafeBufferPointer<Float> {

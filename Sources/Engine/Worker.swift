@@ -94,11 +94,7 @@ final class Worker: @unchecked Sendable {
       }
       if feed(session) { worked = true }
       if session.pendingCount > 0, session.output.capacity - session.output.count >= 3 {
-        if session.resetRequested.load(ordering: .relaxed),
-          session.resetRequested.exchange(false, ordering: .acquiring)
-        {
-          session.state.reset()
-        }
+        session.applyRequestedReset()
         batchSessions[batch.count] = .passRetained(session)
         batch.append(session.state, input: session.oldestPending)
         session.popPending()
@@ -159,9 +155,9 @@ final class Worker: @unchecked Sendable {
         worked = true
       }
     }
-    if session.pendingCount == 0, session.resetRequested.load(ordering: .relaxed), session.input.count == 0 {
+    if session.pendingCount == 0, session.input.count == 0 {
       // A reset with no frame to come still takes effect now.
-      if session.resetRequested.exchange(false, ordering: .acquiring) { session.state.reset() }
+      session.applyRequestedReset()
     }
     if session.closeRequested.load(ordering: .acquiring), session.input.count == 0, session.pendingCount == 0,
       ring.capacity - ring.count >= chain.lookahead + 8
@@ -218,11 +214,7 @@ final class Worker: @unchecked Sendable {
 
   /// One frame of `session` through the model on its own (the end of a stream).
   private func stepAlone(_ session: Session, _ frame: UnsafeBufferPointer<Float>) {
-    if session.resetRequested.load(ordering: .relaxed),
-      session.resetRequested.exchange(false, ordering: .acquiring)
-    {
-      session.state.reset()
-    }
+    session.applyRequestedReset()
     let start = monotonicNow()
     let produced = chain.step(frame, state: session.state, output: output)
     session.frameIndex += 1

@@ -27,26 +27,21 @@ public final class LayerChainBatch {
   let ys: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
   /// The recurrent layers' batch.
   let recurrent: RecurrentBatch
-  private let placeholder: UnsafeMutablePointer<Float>
 
   /// Room for `capacity` (≥ 1) streams of `chain`.
   public init(chain: LayerChain, capacity: Int) {
     precondition(capacity >= 1, "a batch holds at least one entry")
     self.chain = chain
     self.capacity = capacity
-    placeholder = .allocate(capacity: 1)
-    placeholder.initialize(to: 0)
     states = .allocate(capacity: capacity)
     active = .allocate(capacity: capacity)
     active.initialize(repeating: 0, count: capacity)
     produced = .allocate(capacity: capacity)
     produced.initialize(repeating: false, count: capacity)
+    // Pointers are trivial: each is written before it is read.
     results = .allocate(capacity: capacity)
-    results.initialize(repeating: placeholder, count: capacity)
     xs = .allocate(capacity: capacity)
-    xs.initialize(repeating: UnsafePointer(placeholder), count: capacity)
     ys = .allocate(capacity: capacity)
-    ys.initialize(repeating: placeholder, count: capacity)
     recurrent = RecurrentBatch(capacity: capacity)
   }
 
@@ -58,7 +53,6 @@ public final class LayerChainBatch {
     results.deallocate()
     xs.deallocate()
     ys.deallocate()
-    placeholder.deallocate()
   }
 
   /// Adds a stream's next frame (``LayerChain/inputSize`` floats, copied now); returns its entry

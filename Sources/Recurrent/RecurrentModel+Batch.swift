@@ -17,34 +17,23 @@ public final class RecurrentBatch {
   let us: UnsafeMutablePointer<UnsafePointer<Float>>
   let pres: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
 
-  /// What unset entries point at (one float).
-  private let placeholder: UnsafeMutablePointer<Float>
-
   static let layoutSize = 5
 
   /// Room for `capacity` (≥ 1) entries.
   public init(capacity: Int) {
     precondition(capacity >= 1, "a batch holds at least one entry")
     self.capacity = capacity
-    let dummy = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    dummy.initialize(to: 0)
-    placeholder = dummy
+    // Pointers and Ints are trivial: entries are written before they are read.
     inputs = .allocate(capacity: capacity)
-    inputs.initialize(repeating: UnsafePointer(dummy), count: capacity)
     outputs = .allocate(capacity: capacity)
-    outputs.initialize(repeating: dummy, count: capacity)
     bases = .allocate(capacity: capacity)
-    bases.initialize(repeating: dummy, count: capacity)
     layouts = .allocate(capacity: capacity * Self.layoutSize)
     layouts.initialize(repeating: 0, count: capacity * Self.layoutSize)
     us = .allocate(capacity: capacity)
-    us.initialize(repeating: UnsafePointer(dummy), count: capacity)
     pres = .allocate(capacity: capacity)
-    pres.initialize(repeating: dummy, count: capacity)
   }
 
   deinit {
-    placeholder.deallocate()
     inputs.deallocate()
     outputs.deallocate()
     bases.deallocate()
@@ -129,13 +118,7 @@ extension RecurrentModel {
       }
       for index in 0..<count {
         let s = bases[index]
-        var features = UnsafePointer(s + last)
-        if head.inputActivation == .relu {
-          let rectified = s + scratchOffset + scratchHeadInput
-          for feature in 0..<hiddenOut { rectified[feature] = max(features[feature], 0) }
-          features = UnsafePointer(rectified)
-        }
-        us[index] = features
+        us[index] = headInput(UnsafePointer(s + last), head: head, scratch: s + scratchOffset)
         pres[index] = s + scratchOffset + scratchPanelOutput
       }
       multiplyBatch(headPanels, descriptors: d, inputs: us, outputs: pres, count: count)

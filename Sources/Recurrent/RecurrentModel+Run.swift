@@ -151,18 +151,24 @@ extension RecurrentModel {
     if let head, let headPanels {
       // Panels write whole vectors, so they go to scratch first; then the C logits are copied out.
       let logits = scratch + scratchPanelOutput
-      var features = features
-      if head.inputActivation == .relu {
-        let width = directionCount * hiddenOutputSize
-        let rectified = scratch + scratchHeadInput
-        for index in 0..<width { rectified[index] = max(features[index], 0) }
-        features = UnsafePointer(rectified)
-      }
-      multiply(headPanels, descriptors: d, input: features, output: logits)
+      multiply(
+        headPanels, descriptors: d, input: headInput(features, head: head, scratch: scratch), output: logits)
       output.update(from: logits, count: head.classCount)
     } else {
       output.update(from: features, count: directionCount * hiddenOutputSize)
     }
+  }
+
+  /// The head's input for `features` (`[D*H_out]`): the features themselves, or their ReLU in
+  /// `scratch` when the head applies one first (``ClassifierHead/inputActivation``).
+  @inline(__always)
+  func headInput(_ features: UnsafePointer<Float>, head: ClassifierHead, scratch: UnsafeMutablePointer<Float>)
+    -> UnsafePointer<Float>
+  {
+    guard head.inputActivation == .relu else { return features }
+    let rectified = scratch + scratchHeadInput
+    for index in 0..<(directionCount * hiddenOutputSize) { rectified[index] = max(features[index], 0) }
+    return UnsafePointer(rectified)
   }
 
   /// One cell update in place: `h` (`[H_out]`) and `c` (`[H]`, LSTM) become `h'` and `c'`.
