@@ -96,7 +96,7 @@ final class Minutes: StreamObserver {
 do {
   let vad = try BundledModels.sileroVAD()
   let source = try ALSACaptureSource.open(device: "streamrnn_jack", rate: 16000, periodFrames: 160)
-  source.requestsRealTimePriority = false
+  // The capture thread asks for SCHED_FIFO, as `streamrnn capture` does (a refusal is printed).
   source.stallBeforePeriod = { stalls[$0] ?? 0 }
   let minutes = Minutes()
   var options = StreamOptions()
@@ -106,6 +106,7 @@ do {
     options: options)
   let started = monotonicNow()
   let report = try runner.run(source: source)
+  for notice in source.notices { print("ALSASoak: \(notice)") }
   let wall = Double(monotonicNow() &- started) / 1e9
   let accounted = report.audioSeconds + report.lostSeconds
   let stalled = stalls.filter { $0.key < report.frames * 2 }

@@ -163,8 +163,10 @@ public final class ALSACaptureSource: FrameSource, @unchecked Sendable {
     var windowStart: UInt64 = 0
     var windowFrames = 0
     var clockSuspect = false
-    // Lost audio: the time from the last good read to the first good read after an overrun.
-    var lastGoodRead: UInt64 = 0
+    // Lost audio: from the end of the last good block's audio (its read time less the frames
+    // already waiting behind it, which recovery throws away) to the start of the first good
+    // block's audio after the overrun (its read time less its own frames and those behind it).
+    var lastAudioEnd: UInt64 = 0
     var gapSince: UInt64 = 0
     defer { countAllocations?.stop() }
     while !control.isStopRequested {
@@ -183,7 +185,7 @@ public final class ALSACaptureSource: FrameSource, @unchecked Sendable {
           counters.suspends.add(code == -ESTRPIPE ? 1 : 0, ordering: .relaxed)
           discontinuity = true
           windowStart = 0
-          if gapSince == 0 { gapSince = lastGoodRead }
+          if gapSince == 0 { gapSince = lastAudioEnd }
           if code == -ESTRPIPE {
             var resumed = ALSACalls.resume(pcm)
             while resumed == -EAGAIN && !control.isStopRequested {
@@ -204,15 +206,19 @@ public final class ALSACaptureSource: FrameSource, @unchecked Sendable {
         throw ALSACalls.error("snd_pcm_readi", device, code)
       }
       let frames = result
+      // Frames already waiting behind this block arrived after its last sample.
+      let waiting = ALSACalls.available(pcm)
+      let behind = waiting > 0 && waiting < bufferFrames ? UInt64(waiting) : 0
+      let captureTime = readTime &- behind &* 1_000_000_000 / UInt64(deviceRate)
       if gapSince != 0 {
-        // This read's frames were captured during the last period before it returned; everything
-        // between the last good read and them was lost (buffered audio included: recovery drops it).
-        let span = Double(readTime &- gapSince) * Double(deviceRate) / 1e9 - Double(frames)
+        // Everything between the end of the last good block's audio and the start of this one's
+        // was lost (the audio buffered at the overrun included: recovery drops it).
+        let span = Double(captureTime &- gapSince) * Double(deviceRate) / 1e9 - Double(frames)
         let lost = max(0, Int(span.rounded())) * outputRate / deviceRate
         counters.lostSamples.add(lost, ordering: .relaxed)
         gapSince = 0
       }
-      lastGoodRead = readTime
+      lastAudioEnd = captureTime
       if windowStart == 0 {
         windowStart = readTime
         windowFrames = 0
@@ -228,10 +234,6 @@ public final class ALSACaptureSource: FrameSource, @unchecked Sendable {
         }
       }
       convertToMono(frames: frames)
-      // Frames already waiting behind this block arrived after its last sample.
-      let waiting = ALSACalls.available(pcm)
-      let behind = waiting > 0 && waiting < bufferFrames ? UInt64(waiting) : 0
-      let captureTime = readTime &- behind &* 1_000_000_000 / UInt64(deviceRate)
       let block = UnsafeBufferPointer(start: mono, count: frames)
       if let resampler {
         let gap = discontinuity
