@@ -35,7 +35,7 @@ let package = Package(
     .library(name: "Features", targets: ["Features"]),
     .library(name: "AudioFile", targets: ["AudioFile"]),
     .library(name: "StreamCore", targets: ["StreamCore"]),
-    .library(name: "Network", targets: ["Network"]),
+    .library(name: "Layers", targets: ["Layers"]),
     .library(name: "Pipeline", targets: ["Pipeline"]),
     .library(name: "Engine", targets: ["Engine"]),
     .library(name: "Replay", targets: ["Replay"]),
@@ -58,9 +58,9 @@ let package = Package(
     .target(name: "CPUFeatures"),
     // Models as chains of layers (normalisation, Linear, Conv1d, activations, LayerNorm, stacking,
     // recurrent stacks), streaming one frame at a time on the recurrent step's kernels.
-    .target(name: "Network", dependencies: ["Recurrent"]),
+    .target(name: "Layers", dependencies: ["Recurrent"]),
     // safetensors model files and .npy arrays → `Recurrent` values; one-line errors.
-    .target(name: "ModelIO", dependencies: ["Recurrent", "Features", "Network"]),
+    .target(name: "ModelIO", dependencies: ["Recurrent", "Features", "Layers"]),
     // C libraries, each wrapped by one Swift file that makes all of its calls.
     .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
     .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
@@ -84,11 +84,11 @@ let package = Package(
     .target(
       name: "Pipeline",
       dependencies: [
-        "StreamCore", "Features", "Recurrent", "Network", "ModelIO",
+        "StreamCore", "Features", "Recurrent", "Layers", "ModelIO",
         .product(name: "Histogram", package: "hdrhistogram-swift"),
       ]),
     // Many sessions through one model: worker threads, per-session queues, a delivery thread.
-    .target(name: "Engine", dependencies: ["StreamCore", "Features", "Network", "Pipeline"]),
+    .target(name: "Engine", dependencies: ["StreamCore", "Features", "Layers", "Pipeline"]),
     // Per-thread malloc counting by interposing malloc & co. in the linking executable.
     .target(name: "AllocationCounter"),
     // The default model of replay and capture, Silero VAD (see Scripts/convert_silero.py), embedded
@@ -104,7 +104,7 @@ let package = Package(
     .target(
       name: "StreamRNNCommands",
       dependencies: [
-        "Recurrent", "Network", "ModelIO", "Features", "AudioFile", "StreamCore", "Pipeline", "Replay",
+        "Recurrent", "Layers", "ModelIO", "Features", "AudioFile", "StreamCore", "Pipeline", "Replay",
         "ALSACapture", "BundledModels", "Engine",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
@@ -114,7 +114,7 @@ let package = Package(
     .executableTarget(
       name: "streamrnn-bench",
       dependencies: [
-        "AllocationCounter", "BundledModels", "Features", "ModelIO", "Network", "Pipeline", "Recurrent",
+        "AllocationCounter", "BundledModels", "Features", "ModelIO", "Layers", "Pipeline", "Recurrent",
         "StreamCore", "Engine",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
@@ -125,7 +125,7 @@ let package = Package(
       path: "Examples/VADExample"),
     // Many sessions of one engine (README, The library).
     .executableTarget(
-      name: "EngineExample", dependencies: ["BundledModels", "Engine", "Network", "Pipeline"],
+      name: "EngineExample", dependencies: ["BundledModels", "Engine", "Layers", "Pipeline"],
       path: "Examples/EngineExample"),
     // A long capture with random stalls through the JACK test PCM (README, Reliability).
     .executableTarget(
@@ -137,7 +137,7 @@ let package = Package(
     .testTarget(name: "RecurrentTests", dependencies: ["Recurrent", "ModelIO", "AllocationCounter"]),
     .testTarget(name: "ModelIOTests", dependencies: ["ModelIO", "Recurrent"]),
     .testTarget(
-      name: "NetworkTests", dependencies: ["Network", "Recurrent", "ModelIO", "AllocationCounter"]),
+      name: "LayersTests", dependencies: ["Layers", "Recurrent", "ModelIO", "AllocationCounter"]),
     .testTarget(
       name: "FeaturesTests",
       dependencies: [
@@ -148,13 +148,13 @@ let package = Package(
       name: "PipelineTests",
       dependencies: [
         "Pipeline", "Replay", "StreamCore", "Features", "AudioFile", "ModelIO", "Recurrent", "BundledModels",
-        "Network",
+        "Layers",
         "AllocationCounter",
       ]),
     .testTarget(
       name: "EngineTests",
       dependencies: [
-        "Engine", "Pipeline", "StreamCore", "Features", "AudioFile", "Network", "BundledModels", "Replay",
+        "Engine", "Pipeline", "StreamCore", "Features", "AudioFile", "Layers", "BundledModels", "Replay",
         "AllocationCounter",
       ]),
     .testTarget(

@@ -4,7 +4,7 @@
 //   swift run -c release EngineExample [SESSIONS (default 8)] [DIR (default .)]
 import BundledModels
 import Engine
-import Network
+import Layers
 import Pipeline
 
 #if canImport(Glibc)

@@ -1,5 +1,5 @@
 import Features
-import Network
+import Layers
 import Pipeline
 import StreamCore
 import Synchronization

@@ -1,4 +1,4 @@
-import Network
+import Layers
 import Recurrent
 
 /// Reads a model's `graph` metadata: the ordered chain of layers (``LayerChain``) with each layer's

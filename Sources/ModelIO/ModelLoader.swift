@@ -1,5 +1,5 @@
 import Features
-import Network
+import Layers
 import Recurrent
 
 /// Loads recurrent models from safetensors files holding a PyTorch `state_dict`.

@@ -1,6 +1,6 @@
 import Features
+import Layers
 import ModelIO
-import Network
 import Recurrent
 import StreamCore
 import Synchronization

@@ -2,8 +2,8 @@ import ArgumentParser
 import AudioFile
 import BundledModels
 import Features
+import Layers
 import ModelIO
-import Network
 import Pipeline
 import Recurrent
 import Replay

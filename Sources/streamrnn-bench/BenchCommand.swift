@@ -3,8 +3,8 @@ import ArgumentParser
 import BundledModels
 import Features
 import FoundationEssentials
+import Layers
 import ModelIO
-import Network
 import Pipeline
 import Recurrent
 import StreamCore

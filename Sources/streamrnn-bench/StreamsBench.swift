@@ -1,8 +1,8 @@
 import BundledModels
 import Engine
 import Features
+import Layers
 import ModelIO
-import Network
 import Pipeline
 import StreamCore
 

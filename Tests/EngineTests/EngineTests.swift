@@ -4,7 +4,7 @@ import BundledModels
 import Engine
 import Features
 import Foundation
-import Network
+import Layers
 import Pipeline
 import Replay
 import StreamCore

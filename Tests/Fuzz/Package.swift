@@ -15,7 +15,7 @@ let package = Package(
       dependencies: [
         .product(name: "ModelIO", package: "StreamRNN"), .product(name: "Features", package: "StreamRNN"),
         .product(name: "AudioFile", package: "StreamRNN"), .product(name: "Recurrent", package: "StreamRNN"),
-        .product(name: "Network", package: "StreamRNN"),
+        .product(name: "Layers", package: "StreamRNN"),
       ],
       swiftSettings: [.unsafeFlags(["-parse-as-library"])])
   }

@@ -1,6 +1,6 @@
 import Foundation
+import Layers
 import ModelIO
-import Network
 import Recurrent
 import Testing
 

@@ -1,5 +1,5 @@
+import Layers
 import ModelIO
-import Network
 import Recurrent
 import Testing
 

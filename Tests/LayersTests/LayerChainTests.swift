@@ -1,6 +1,6 @@
 import AllocationCounter
 import Foundation
-import Network
+import Layers
 import Recurrent
 import Testing
 

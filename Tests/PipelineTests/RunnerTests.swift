@@ -2,8 +2,8 @@ import AllocationCounter
 import BundledModels
 import Features
 import Foundation
+import Layers
 import ModelIO
-import Network
 import Pipeline
 import Recurrent
 import Replay

@@ -1,6 +1,6 @@
 import Features
+import Layers
 import ModelIO
-import Network
 import Recurrent
 
 /// Tensors for a small learned frontend: a 3-bin STFT basis over 8 samples, one conv 3 → 4, k 3.

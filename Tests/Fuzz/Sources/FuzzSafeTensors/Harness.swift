@@ -1,6 +1,6 @@
 import Features
+import Layers
 import ModelIO
-import Network
 import Recurrent
 
 /// Runs a loaded model (and its features or frontend) over a little audio: sizes that passed
