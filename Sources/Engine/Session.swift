@@ -100,6 +100,11 @@ public final class SessionDelivery: @unchecked Sendable {
     if timed.latencyMicroseconds.isFinite, timed.latencyMicroseconds >= 0 {
       latencies.record(UInt64(timed.latencyMicroseconds * 1000))
     }
+    if record.stateReset, let description {
+      for observer in observers {
+        observer.stateWasReset(atSample: record.index * description.hopLength) { write($0) }
+      }
+    }
     var reset = false
     for observer in observers where observer.observe(record, emit: { write($0) }) == .resetState {
       reset = true
@@ -108,6 +113,12 @@ public final class SessionDelivery: @unchecked Sendable {
       do { try sink.write(record) } catch { self.error = error }
     }
     return reset
+  }
+
+  /// The records delivered since the last call were one pass's: a batching sink may send them.
+  func endBatch() {
+    guard error == nil, let sink = sink as? any BatchingFrameSink else { return }
+    do { try sink.endBatch() } catch { self.error = error }
   }
 
   /// The end of the session: pending events, then the sink is finished.
@@ -168,7 +179,14 @@ final class Session: @unchecked Sendable {
   var pushedSamples = 0
 
   // Requests from any thread.
+  /// An observer's policy asked for a reset before the next frame (silent: no record says so).
   let resetRequested = Atomic<Bool>(false)
+  // Pushing thread → worker: ``StreamEngine/reset(_:)`` requests, each the frame index before
+  // which the state is zeroed (the record of that frame says so), a small SPSC ring.
+  static let resetCapacity = 16
+  let resetFrames: UnsafeMutablePointer<Int>
+  let resetsWritten = Atomic<Int>(0)
+  let resetsRead = Atomic<Int>(0)
   let closeRequested = Atomic<Bool>(false)
   /// Set by the worker once the session has been flushed: no call reaches it any more.
   let ended = Atomic<Bool>(false)
@@ -187,6 +205,8 @@ final class Session: @unchecked Sendable {
   var droppedRecords = 0
   var captureTime: UInt64 = 0
   var gapBeforeNext = false
+  /// The state was reset since the last record.
+  var resetBeforeNext = false
   /// The hand-over time of the block the pending frames came from.
   var frameTime: UInt64 = 0
   /// `[pendingCapacity, featureCount]`: frames made by the extractor and not stepped yet, oldest at
@@ -216,6 +236,8 @@ final class Session: @unchecked Sendable {
     markEnds.initialize(repeating: 0, count: Self.markCapacity)
     markTimes = .allocate(capacity: Self.markCapacity)
     markTimes.initialize(repeating: 0, count: Self.markCapacity)
+    resetFrames = .allocate(capacity: Self.resetCapacity)
+    resetFrames.initialize(repeating: 0, count: Self.resetCapacity)
     lastActivity.store(monotonicNow(), ordering: .relaxed)
   }
 
@@ -223,14 +245,38 @@ final class Session: @unchecked Sendable {
     pending.deallocate()
     markEnds.deallocate()
     markTimes.deallocate()
+    resetFrames.deallocate()
   }
 
-  /// Worker: resets the model state if a reset was asked for since the last frame.
+  /// Worker, before stepping frame ``frameIndex``: resets the model state if an observer asked
+  /// for it since the last frame, or if a requested reset falls before this frame (the next record
+  /// then says so).
   @inline(__always)
   func applyRequestedReset() {
     if resetRequested.load(ordering: .relaxed), resetRequested.exchange(false, ordering: .acquiring) {
       state.reset()
     }
+    var read = resetsRead.load(ordering: .relaxed)
+    let written = resetsWritten.load(ordering: .acquiring)
+    guard read != written else { return }
+    var due = false
+    while read != written && resetFrames[read & (Self.resetCapacity - 1)] <= frameIndex {
+      read &+= 1
+      due = true
+    }
+    guard due else { return }
+    resetsRead.store(read, ordering: .releasing)
+    state.reset()
+    resetBeforeNext = true
+  }
+
+  /// Pushing thread: zero the state before frame `frame`. A request beyond ``resetCapacity``
+  /// pending ones is ignored (it falls on or after the pending frames' resets anyway).
+  func requestReset(beforeFrame frame: Int) {
+    let written = resetsWritten.load(ordering: .relaxed)
+    guard written &- resetsRead.load(ordering: .acquiring) < Self.resetCapacity else { return }
+    resetFrames[written & (Self.resetCapacity - 1)] = frame
+    resetsWritten.store(written &+ 1, ordering: .releasing)
   }
 
   /// Worker: the oldest pending frame (`pendingCount > 0`).

@@ -154,6 +154,14 @@ public final class StreamEngine: @unchecked Sendable {
   public let droppedSamples = Atomic<Int>(0)
   /// Sessions open now.
   public let openSessions = Atomic<Int>(0)
+  /// Samples accepted into input queues so far (all sessions).
+  let pushedSamples = Atomic<Int>(0)
+
+  /// Samples waiting in the sessions' input queues now (all sessions; a snapshot, any thread).
+  public var queuedSamples: Int {
+    let consumed = workers.reduce(0) { $0 + $1.consumedSamples.load(ordering: .relaxed) }
+    return max(0, pushedSamples.load(ordering: .relaxed) - consumed)
+  }
 
   /// How the workers have batched their steps so far (counters read now; any thread).
   public var batchStatistics: BatchStatistics {
@@ -336,18 +344,25 @@ public final class StreamEngine: @unchecked Sendable {
   {
     guard session.input.write(samples) else { return .full }
     session.pushedSamples += samples.count
+    pushedSamples.add(samples.count, ordering: .relaxed)
     session.mark(end: session.pushedSamples, time: time)
     session.lastActivity.store(time, ordering: .relaxed)
     cells[handle.slot].worker.wakeup.wake()
     return .pushed
   }
 
-  /// Zeros the session's model state at its next frame boundary (frame and sample numbering go
-  /// on; the feature extractor keeps its window of past audio). Does not allocate or lock.
+  /// Zeros the session's model state at the frame boundary that follows the audio pushed so far:
+  /// the frame being assembled keeps its samples and is stepped with the old state; the next one
+  /// starts from zeros, and its record has ``FrameRecord/stateReset`` set (so a segment observer
+  /// ends an open segment there). Frame and sample numbering go on; the feature extractor keeps
+  /// its window of past audio. Call it from the session's pushing thread (the position is that
+  /// thread's count of pushed samples). Up to 16 resets may be pending at once; more are ignored.
+  /// Does not allocate or lock.
   /// - Throws: ``EngineError/unknownSession``.
   public func reset(_ handle: SessionHandle) throws(EngineError) {
     guard let session = session(handle) else { throw .unknownSession }
-    session.resetRequested.store(true, ordering: .releasing)
+    let hop = features.hopLength
+    session.requestReset(beforeFrame: (session.pushedSamples + hop - 1) / hop)
     cells[handle.slot].worker.wakeup.wake()
   }
 

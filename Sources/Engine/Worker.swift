@@ -35,6 +35,8 @@ final class Worker: @unchecked Sendable {
   let batch: LayerChainBatch
   let batchSessions: UnsafeMutablePointer<Unmanaged<Session>>
   // Batch counters (worker writes, anyone reads).
+  /// Samples taken from its sessions' input queues.
+  let consumedSamples = Atomic<Int>(0)
   let batches = Atomic<Int>(0)
   let batchedFrames = Atomic<Int>(0)
   let largestBatch = Atomic<Int>(0)
@@ -145,6 +147,7 @@ final class Worker: @unchecked Sendable {
       let count = session.input.read(into: scratch)
       if count > 0 {
         session.consumedSamples += count
+        consumedSamples.add(count, ordering: .relaxed)
         session.frameTime = session.handOverTime(upTo: session.consumedSamples)
         if session.pendingGap.load(ordering: .relaxed),
           session.pendingGap.exchange(false, ordering: .acquiring)
@@ -235,9 +238,10 @@ final class Worker: @unchecked Sendable {
     let info = FrameInfo(
       index: index, captureTime: session.frameTime, pushTime: monotonicNow(),
       discontinuity: session.gapBeforeNext,
-      featureNanoseconds: stepNanoseconds)
+      featureNanoseconds: stepNanoseconds, stateReset: session.resetBeforeNext)
     if session.output.producer.push(UnsafeBufferPointer(values), info: info) == .pushed {
       session.gapBeforeNext = false
+      session.resetBeforeNext = false
     } else {
       session.droppedRecords += 1
     }
@@ -298,12 +302,13 @@ final class DeliveryLoop: @unchecked Sendable {
       let record = FrameRecord(
         index: info.index, time: Double(info.index) * secondsPerFrame, outputs: frame,
         stepMicroseconds: Double(info.featureNanoseconds) / 1000, latencyMicroseconds: Double(latency) / 1000,
-        discontinuity: info.discontinuity)
+        discontinuity: info.discontinuity, stateReset: info.stateReset)
       if delivery.deliver(record) { session.resetRequested.store(true, ordering: .releasing) }
       if delivery.error != nil { session.closeRequested.store(true, ordering: .releasing) }
     }) {
       any = true
     }
+    if any { session.delivery?.endBatch() }
     return any
   }
 

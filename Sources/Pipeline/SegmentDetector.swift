@@ -156,6 +156,14 @@ public struct SegmentDetector: Sendable {
     self = SegmentDetector(parameters: parameters, chunkSamples: chunkSamples, sampleRate: sampleRate)
   }
 
+  /// A state reset at `sample`: ends an open segment there as ``finish(totalSamples:emit:)``
+  /// does, then goes on from the same chunk count (stream time continues).
+  public mutating func restart(atSample sample: Int, emit: (StreamEvent) -> Void) {
+    let next = chunk
+    finish(totalSamples: sample, emit: emit)
+    chunk = next
+  }
+
   private mutating func open(at sample: Int, emit: (StreamEvent) -> Void) {
     speechStart = sample
     flushPending(nextRawStart: sample, emit: emit)

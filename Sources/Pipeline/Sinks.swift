@@ -281,7 +281,9 @@ public final class NpySink: FrameSink {
   }
 }
 
-func rounded(_ value: Double, _ digits: Int) -> String {
+/// `value` rounded to `digits` decimals as JSON text (null when not finite), as every writer of
+/// records and events writes times.
+package func rounded(_ value: Double, _ digits: Int) -> String {
   var scale = 1.0
   for _ in 0..<digits { scale *= 10 }
   let result = (value * scale).rounded() / scale

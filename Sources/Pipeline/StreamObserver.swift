@@ -30,6 +30,9 @@ public protocol StreamObserver: AnyObject {
   func idle(frames: Int, counters: StreamCounters, captureToOutput: LatencyRecorder)
   /// The stream has ended after `totalSamples` samples: emit what is still pending.
   func end(totalSamples: Int, emit: (StreamEvent) -> Void)
+  /// The model state was reset on request at `sample` (the start of the next record's frame):
+  /// end what is open there; the stream goes on.
+  func stateWasReset(atSample sample: Int, emit: (StreamEvent) -> Void)
 }
 
 extension StreamObserver {
@@ -41,6 +44,8 @@ extension StreamObserver {
   public func idle(frames: Int, counters: StreamCounters, captureToOutput: LatencyRecorder) {}
   /// Nothing pending.
   public func end(totalSamples: Int, emit: (StreamEvent) -> Void) {}
+  /// Nothing to end.
+  public func stateWasReset(atSample sample: Int, emit: (StreamEvent) -> Void) {}
 }
 
 /// Which output carries the speech probability: the one labelled `label`, or the only output of a
@@ -87,6 +92,12 @@ public final class SegmentObserver: StreamObserver {
   /// Closes an open segment.
   public func end(totalSamples: Int, emit: (StreamEvent) -> Void) {
     detector?.finish(totalSamples: totalSamples, emit: emit)
+  }
+
+  /// Closes an open segment at the reset (it ends there, as at the end of a stream); the detector
+  /// starts afresh with the stream's chunk count going on.
+  public func stateWasReset(atSample sample: Int, emit: (StreamEvent) -> Void) {
+    detector?.restart(atSample: sample, emit: emit)
   }
 }
 

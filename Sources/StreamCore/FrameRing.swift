@@ -22,12 +22,15 @@ public struct FrameInfo: Sendable, Equatable {
   /// The source doubted its clock when it delivered this frame's audio (see
   /// ``StreamCounters/clockSuspectWindows``).
   public var clockSuspect: Bool
+  /// The model state was zeroed (a requested reset) just before this frame was stepped.
+  public var stateReset: Bool
 
   /// A frame's metadata.
   public init(
     index: Int, captureTime: UInt64, pushTime: UInt64, discontinuity: Bool, featureNanoseconds: UInt64 = 0,
-    clockSuspect: Bool = false
+    clockSuspect: Bool = false, stateReset: Bool = false
   ) {
+    self.stateReset = stateReset
     self.index = index
     self.captureTime = captureTime
     self.pushTime = pushTime

@@ -45,12 +45,16 @@ public struct FrameRecord {
   /// The source doubted its clock when it delivered this frame (audio much faster or slower than
   /// real time).
   public var clockSuspect: Bool
+  /// The model state was zeroed on request just before this frame (``StreamObserver``s end what
+  /// they had open there).
+  public var stateReset: Bool
 
   /// A record.
   public init(
     index: Int, time: Double, outputs: UnsafeBufferPointer<Float>, stepMicroseconds: Double,
-    latencyMicroseconds: Double, discontinuity: Bool, clockSuspect: Bool = false
+    latencyMicroseconds: Double, discontinuity: Bool, clockSuspect: Bool = false, stateReset: Bool = false
   ) {
+    self.stateReset = stateReset
     self.clockSuspect = clockSuspect
     self.index = index
     self.time = time
@@ -96,4 +100,11 @@ extension FrameSink {
 public protocol EventSink: FrameSink {
   /// Writes one event, as soon as it is decided. Consumer thread.
   func write(_ event: StreamEvent) throws
+}
+
+/// A sink that groups records: told when the records delivered together (one delivery pass of a
+/// multi-stream engine) have all been written, so it can send them as one message.
+public protocol BatchingFrameSink: FrameSink {
+  /// The records written since the last call form one batch. Consumer thread.
+  func endBatch() throws
 }

@@ -164,6 +164,38 @@ struct EngineTests {
     #expect(reset.outputs.count == expected.outputs.count && reset.outputs != expected.outputs)
   }
 
+  @Test func aResetFallsOnTheFrameBoundaryAfterThePushedAudioAndEndsTheOpenSegment() throws {
+    let expected = try solo(demoSpeech, vad, segments: true)
+    var options = EngineOptions()
+    options.threads = 1
+    options.maxSessions = 2
+    let engine = try StreamEngine(model: try chain(), features: vad.features, options: options)
+    try engine.start()
+    defer { engine.stop() }
+    let audio = try samples(demoSpeech)
+    let recorder = Recorder()
+    let handle = try engine.open(delivery: SessionDelivery(observers: [SegmentObserver()], sink: recorder))
+    // Find a moment inside a segment; the reset is asked for at once, whatever the worker has
+    // stepped: it lands where the frame being assembled ends.
+    let (start, end) = try #require(
+      expected.events.lazy.compactMap { event -> (Int, Int)? in
+        if case .speechSegment(let start, let end) = event, end - start > 8000 { return (start, end) }
+        return nil
+      }.first)
+    let cut = (start + end) / 2 + 100
+    var random = Random(state: 11)
+    _ = try feed(engine, handle, audio, from: 0, to: cut, random: &random, largest: 3000)
+    try engine.reset(handle)
+    _ = try feed(engine, handle, audio, from: cut, to: audio.count, random: &random, largest: 3000)
+    try engine.close(handle)
+    engine.waitUntilClosed(handle)
+    let boundary = (cut + 511) / 512
+    #expect(Array(recorder.outputs.prefix(boundary)) == Array(expected.outputs.prefix(boundary)))
+    #expect(recorder.outputs[boundary] != expected.outputs[boundary], "the state restarted at the boundary")
+    #expect(recorder.outputs.count == expected.outputs.count, "frame numbering goes on")
+    #expect(recorder.events.contains(.speechSegment(start: start, end: boundary * 512)))
+  }
+
   @Test func aFullQueueDropsTheBlockAndCountsIt() throws {
     var options = EngineOptions()
     options.threads = 1
