@@ -41,12 +41,21 @@ let package = Package(
     .library(name: "Replay", targets: ["Replay"]),
     .library(name: "ALSACapture", targets: ["ALSACapture"]),
     .library(name: "BundledModels", targets: ["BundledModels"]),
+    .library(name: "WireProtocol", targets: ["WireProtocol"]),
+    .library(name: "Server", targets: ["Server"]),
     .executable(name: "streamrnn", targets: ["streamrnn"]),
     .executable(name: "streamrnn-bench", targets: ["streamrnn-bench"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.0.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
+    .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
   ],
   targets: [
     // Single-step PyTorch-exact GRU/LSTM/RNN stacks. No dependencies beyond its own kernels (not
@@ -89,6 +98,23 @@ let package = Package(
       ]),
     // Many sessions through one model: worker threads, per-session queues, a delivery thread.
     .target(name: "Engine", dependencies: ["StreamCore", "Features", "Layers", "Pipeline"]),
+    // The WebSocket protocol's messages: client messages parsed and checked, server messages
+    // written. No network code (fuzzed on its own).
+    .target(name: "WireProtocol", dependencies: ["ModelIO", "Pipeline", "StreamCore"]),
+    // `streamrnn serve`: the engine behind WebSocket sessions (Hummingbird), with health, readiness,
+    // Prometheus metrics, structured logs and a graceful drain (swift-service-lifecycle).
+    .target(
+      name: "Server",
+      dependencies: [
+        "WireProtocol", "Engine", "Pipeline", "StreamCore", "Features", "Layers", "AudioFile",
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOWebSocket", package: "swift-nio"),
+      ]),
     // Per-thread malloc counting by interposing malloc & co. in the linking executable.
     .target(name: "AllocationCounter"),
     // The default model of replay and capture, Silero VAD (see Scripts/convert_silero.py), embedded
@@ -105,8 +131,9 @@ let package = Package(
       name: "StreamRNNCommands",
       dependencies: [
         "Recurrent", "Layers", "ModelIO", "Features", "AudioFile", "StreamCore", "Pipeline", "Replay",
-        "ALSACapture", "BundledModels", "Engine",
+        "ALSACapture", "BundledModels", "Engine", "Server",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
       ]
     ),
     .executableTarget(name: "streamrnn", dependencies: ["StreamRNNCommands"]),
@@ -162,6 +189,18 @@ let package = Package(
       dependencies: [
         "ALSACapture", "Pipeline", "Replay", "StreamCore", "AudioFile", "Features", "ModelIO", "Recurrent",
         "AllocationCounter",
+      ]),
+    .testTarget(
+      name: "ServerTests",
+      dependencies: [
+        "Server", "WireProtocol", "Engine", "Pipeline", "StreamCore", "Features", "AudioFile",
+        "BundledModels",
+        "Layers", "ModelIO", "Replay",
+        .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOWebSocket", package: "swift-nio"),
+        .product(name: "HTTPTypes", package: "swift-http-types"),
       ]),
     .testTarget(name: "CLITests", dependencies: ["streamrnn", "streamrnn-bench", "ModelIO", "Recurrent"]),
   ] + simdKernels

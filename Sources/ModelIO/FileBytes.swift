@@ -7,9 +7,9 @@
 #endif
 
 /// Whole-file reads and atomic writes through the C library, so failures carry `strerror` text.
-enum FileBytes {
+package enum FileBytes {
   /// Reads the whole file at `path`.
-  static func read(_ path: String) throws(ModelFileError) -> [UInt8] {
+  package static func read(_ path: String) throws(ModelFileError) -> [UInt8] {
     guard let file = fopen(path, "rb") else {
       throw ModelFileError(path: path, reason: "cannot open: \(errorText(errno))")
     }

@@ -1,0 +1,477 @@
+import AudioFile
+import Engine
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import Pipeline
+import StreamCore
+import Synchronization
+import WireProtocol
+
+/// One WebSocket connection: the protocol's state machine (config → ready → audio, reset, eof →
+/// stats, close) over one engine session.
+///
+/// Three tasks: a reader forwards the client's messages, a ticker marks time (idle timeout, drain,
+/// a writer stuck on a client that does not read), and the main loop — the only one that touches
+/// the session or writes to the client — takes those and the engine's results from one event
+/// stream, in order. Audio is pushed with back-pressure: when the session's input queue is full
+/// the main loop waits, so the client's TCP window closes instead of audio being dropped.
+final class WireConnection: @unchecked Sendable {
+  private let server: StreamServer
+  private let outbound: WebSocketOutboundWriter
+  private let logger: Logger
+  private let events: AsyncStream<ConnectionEvent>
+  private let continuation: AsyncStream<ConnectionEvent>.Continuation
+  /// Monotonic ns when the main loop started its current write, 0 when not writing.
+  private let writeStarted = Atomic<UInt64>(0)
+
+  // Main loop only.
+  private var lastReceived = monotonicNow()
+  private var session: OpenSession?
+  private var finishing: WebSocketErrorCode?
+  private var done = false
+
+  /// An open engine session and what converts the client's audio for it.
+  private final class OpenSession {
+    let id: String
+    let model: ServedModel
+    let engine: StreamEngine
+    let handle: SessionHandle
+    let sink: WireSink
+    let config: SessionConfig
+    let resampler: Resampler?
+    /// Decoded samples at the client's rate, then (resampled) at the model's.
+    var decoded: [Float] = []
+    var converted: [Float] = []
+    var receivedSamples = 0
+
+    init(
+      id: String, model: ServedModel, engine: StreamEngine, handle: SessionHandle, sink: WireSink,
+      config: SessionConfig, resampler: Resampler?
+    ) {
+      self.id = id
+      self.model = model
+      self.engine = engine
+      self.handle = handle
+      self.sink = sink
+      self.config = config
+      self.resampler = resampler
+    }
+  }
+
+  init(server: StreamServer, outbound: WebSocketOutboundWriter, logger: Logger) {
+    self.server = server
+    self.outbound = outbound
+    self.logger = logger
+    (events, continuation) = AsyncStream.makeStream(of: ConnectionEvent.self)
+  }
+
+  /// Serves the connection until it ends. Rethrows a transport error (the WebSocket layer then
+  /// closes with its code: 1009 for an oversized message).
+  func run(inbound: WebSocketInboundStream) async throws {
+    let maxBytes = server.options.maxMessageBytes
+    let continuation = self.continuation
+    /// How each task ended.
+    enum Ended: Sendable {
+      case reader
+      case ticker(stuckWriter: Bool)
+      case main((any Error)?)
+    }
+    var failure: (any Error)?
+    var stuckWriter = false
+    await withTaskGroup(of: Ended.self) { group in
+      group.addTask {
+        do {
+          // (A message of one frame is not held to `maxSize` by the WebSocket layer: checked here.)
+          for try await message in inbound.messages(maxSize: maxBytes) {
+            switch message {
+            case .text(let text) where text.utf8.count > maxBytes:
+              continuation.yield(.tooLarge)
+              return .reader
+            case .binary(let buffer) where buffer.readableBytes > maxBytes:
+              continuation.yield(.tooLarge)
+              return .reader
+            case .text(let text): continuation.yield(.text(text))
+            case .binary(let buffer): continuation.yield(.binary(Array(buffer.readableBytesView)))
+            }
+          }
+          continuation.yield(.inboundEnded(nil))
+        } catch {
+          continuation.yield(.inboundEnded(error))
+        }
+        return .reader
+      }
+      group.addTask {
+        // Ticks; ends early when a write has been stuck for 5 s: the client does not read.
+        while !Task.isCancelled {
+          try? await Task.sleep(for: .milliseconds(100))
+          continuation.yield(.tick)
+          let started = self.writeStarted.load(ordering: .relaxed)
+          if started != 0, monotonicNow() &- started > 5_000_000_000 { return .ticker(stuckWriter: true) }
+        }
+        return .ticker(stuckWriter: false)
+      }
+      group.addTask {
+        do {
+          try await self.mainLoop()
+          return .main(nil)
+        } catch {
+          return .main(error)
+        }
+      }
+      while let ended = await group.next() {
+        switch ended {
+        case .reader: continue
+        case .ticker(let stuck):
+          stuckWriter = stuck
+          group.cancelAll()
+        case .main(let error):
+          failure = error
+          group.cancelAll()
+        }
+      }
+    }
+    continuation.finish()
+    if let session {
+      // The client went away, or stopped reading: the session ends without sending anything.
+      try? session.engine.close(session.handle)
+      if stuckWriter { server.metrics.reject(.slowReader) }
+      logClose(session, reason: stuckWriter ? "slow reader" : "connection lost")
+      self.session = nil
+    }
+    if let failure, !(failure is CancellationError) { throw failure }
+  }
+
+  private func mainLoop() async throws {
+    for await event in events {
+      switch event {
+      case .text(let text):
+        lastReceived = monotonicNow()
+        try await receive(text: text)
+      case .binary(let bytes):
+        lastReceived = monotonicNow()
+        try await receive(binary: bytes)
+      case .outbound(let message):
+        session?.sink.pending.subtract(1, ordering: .relaxed)
+        try await write(message)
+      case .overflow:
+        server.metrics.reject(.slowReader)
+        try await refuse(
+          .slowReader,
+          "the outbound queue is full (\(server.options.outboundMessages) messages): read faster",
+          code: .policyViolation)
+      case .sessionEnded:
+        try await complete()
+      case .tooLarge:
+        try await refuse(
+          .messageTooLarge, "a message over --max-message-bytes (\(server.options.maxMessageBytes) bytes)",
+          code: .messageTooLarge)
+      case .inboundEnded(let error):
+        if let error {
+          if "\(error)".contains("messageTooLarge") {
+            server.metrics.reject(.messageTooLarge)
+            try? await write(
+              ServerMessage.error(
+                "a message over --max-message-bytes (\(server.options.maxMessageBytes) bytes)"))
+          }
+          throw error
+        }
+        return
+      case .tick:
+        try await tick()
+      }
+      if done { return }
+    }
+  }
+
+  // MARK: Messages from the client
+
+  private func receive(text: String) async throws {
+    guard finishing == nil else { return }
+    let message: ClientMessage
+    do {
+      message = try ClientMessage.parse(text.utf8)
+    } catch {
+      let reason: RejectionReason = text.contains("\"config\"") ? .badConfig : .badMessage
+      try await refuse(reason, error.description, code: .unacceptableData)
+      return
+    }
+    switch message {
+    case .config(let config):
+      guard session == nil else {
+        try await refuse(
+          .badMessage, "a second config (the session is configured already)", code: .unacceptableData)
+        return
+      }
+      try await open(config)
+    case .reset:
+      guard let session else {
+        try await refuse(.badMessage, "reset before config", code: .unacceptableData)
+        return
+      }
+      try? session.engine.reset(session.handle)
+    case .eof:
+      guard session != nil else {
+        try await finishWithoutSession(code: .normalClosure)
+        return
+      }
+      try await beginFinish(code: .normalClosure)
+    }
+  }
+
+  private func open(_ config: SessionConfig) async throws {
+    guard let served = server.model(named: config.model) else {
+      let names = server.models.map(\.model.name).joined(separator: ", ")
+      try await refuse(
+        .badConfig, "unknown model \"\(config.model ?? "")\" (served: \(names))", code: .unacceptableData)
+      return
+    }
+    let (model, engine) = served
+    let rate = model.features.sampleRate
+    let resampler: Resampler?
+    do {
+      resampler =
+        config.sampleRate == rate
+        ? nil : try Resampler(inputRate: Double(config.sampleRate), outputRate: Double(rate))
+    } catch {
+      try await refuse(.badConfig, "sample_rate \(config.sampleRate): \(error)", code: .unacceptableData)
+      return
+    }
+    var observers: [any StreamObserver] = []
+    let description = engine.description
+    let hasSpeech =
+      description.labels?.contains(config.speechLabel) == true || description.outputCount == 1
+    if hasSpeech {
+      observers.append(SegmentObserver(parameters: config.segments, speechLabel: config.speechLabel))
+    }
+    let sink = WireSink(
+      events: continuation, outputs: config.outputs, metrics: server.metrics,
+      limit: server.options.outboundMessages)
+    let id = config.session ?? server.makeSessionID()
+    let handle: SessionHandle
+    do {
+      handle = try engine.open(
+        id: id, delivery: SessionDelivery(observers: observers, sink: sink, timings: true))
+    } catch {
+      let reason: RejectionReason
+      if case .tooManySessions = error { reason = .tooManySessions } else { reason = .badConfig }
+      try await refuse(
+        reason, "cannot open the session: \(error)",
+        code: reason == .tooManySessions ? .policyViolation : .unacceptableData)
+      return
+    }
+    let session = OpenSession(
+      id: id, model: model, engine: engine, handle: handle, sink: sink, config: config, resampler: resampler)
+    self.session = session
+    server.metrics.sessionsOpened.increment()
+    logger.info(
+      "session open",
+      metadata: [
+        "session": "\(id)", "model": "\(model.name)", "sample_rate": "\(config.sampleRate)",
+        "encoding": "\(config.encoding.rawValue)", "outputs": "\(config.outputs.rawValue)",
+      ])
+    try await write(
+      ServerMessage.ready(
+        session: id, model: model.name, frameSeconds: description.secondsPerFrame, labels: description.labels,
+        lookaheadFrames: model.chain.lookahead))
+  }
+
+  private func receive(binary bytes: [UInt8]) async throws {
+    guard finishing == nil else { return }
+    guard let session else {
+      try await refuse(.badMessage, "binary audio before config", code: .unacceptableData)
+      return
+    }
+    let width = session.config.encoding.bytesPerSample
+    guard bytes.count % width == 0 else {
+      try await refuse(
+        .badMessage,
+        "a binary message of \(bytes.count) bytes is not a whole number of \(width)-byte samples (\(session.config.encoding.rawValue))",
+        code: .unacceptableData)
+      return
+    }
+    let count = bytes.count / width
+    guard count > 0 else { return }
+    if session.decoded.count < count { session.decoded = [Float](repeating: 0, count: count) }
+    let finite = session.decoded.withUnsafeMutableBufferPointer { decoded in
+      bytes.withUnsafeBytes { raw in decode(raw, encoding: session.config.encoding, into: decoded) }
+    }
+    guard finite else {
+      try await refuse(
+        .badMessage, "pcm_f32le samples must be finite (a NaN or infinity arrived)", code: .unacceptableData)
+      return
+    }
+    session.receivedSamples += count
+    if let resampler = session.resampler {
+      session.converted.removeAll(keepingCapacity: true)
+      try session.decoded.withUnsafeBufferPointer { decoded in
+        try resampler.process(UnsafeBufferPointer(rebasing: decoded[0..<count])) { block in
+          session.converted.append(contentsOf: block)
+        }
+      }
+      try await push(session, converted: session.converted.count)
+    } else {
+      try await push(session, decodedCount: count)
+    }
+  }
+
+  /// Little-endian samples → floats in [-1, 1); false when an f32 sample is not finite.
+  private func decode(
+    _ raw: UnsafeRawBufferPointer, encoding: SampleEncoding, into output: UnsafeMutableBufferPointer<Float>
+  )
+    -> Bool
+  {
+    switch encoding {
+    case .pcmS16LE:
+      for index in 0..<(raw.count / 2) {
+        let value = Int16(bitPattern: UInt16(raw[2 * index]) | UInt16(raw[2 * index + 1]) << 8)
+        output[index] = Float(value) / 32768
+      }
+      return true
+    case .pcmF32LE:
+      var finite = true
+      for index in 0..<(raw.count / 4) {
+        let base = 4 * index
+        let bits =
+          UInt32(raw[base]) | UInt32(raw[base + 1]) << 8 | UInt32(raw[base + 2]) << 16 | UInt32(raw[base + 3])
+          << 24
+        let value = Float(bitPattern: bits)
+        finite = finite && value.isFinite
+        output[index] = value
+      }
+      return finite
+    }
+  }
+
+  private func push(_ session: OpenSession, decodedCount count: Int) async throws {
+    try await pushSamples(session) { body in
+      try session.decoded.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<count])) }
+    }
+  }
+
+  private func push(_ session: OpenSession, converted count: Int) async throws {
+    try await pushSamples(session) { body in
+      try session.converted.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<count])) }
+    }
+  }
+
+  /// Hands the samples to the engine in pieces of at most a quarter of the input queue, waiting
+  /// (1 ms at a time) while the queue is full: nothing the client sent is dropped.
+  private func pushSamples(
+    _ session: OpenSession,
+    _ samples: ((UnsafeBufferPointer<Float>) throws -> Int) throws -> Int
+  ) async throws {
+    let piece = max(1, session.engine.options.queueSamples / 4)
+    var offset = 0
+    while true {
+      let advanced = try samples { all -> Int in
+        guard offset < all.count else { return -1 }
+        let end = min(all.count, offset + piece)
+        let result = try session.engine.tryPush(
+          session.handle, UnsafeBufferPointer(rebasing: all[offset..<end]))
+        return result == .pushed ? end - offset : 0
+      }
+      if advanced < 0 { return }
+      if advanced == 0 {
+        try await Task.sleep(for: .milliseconds(1))
+      } else {
+        offset += advanced
+      }
+    }
+  }
+
+  // MARK: The end
+
+  private func tick() async throws {
+    if finishing != nil {
+      // The engine delivers the end as an event; should the engine have stopped, do not wait.
+      if let session, session.engine.summary(session.handle) != nil, !server.enginesRunning {
+        try await complete()
+      }
+      return
+    }
+    let idle = Double(monotonicNow() &- lastReceived) / 1e9 > server.options.idleTimeout
+    let forced = server.drainDeadlinePassed
+    guard idle || forced else { return }
+    let code: WebSocketErrorCode = forced ? .goingAway : .normalClosure
+    if session == nil {
+      try await finishWithoutSession(code: code)
+    } else {
+      try await beginFinish(code: code)
+    }
+  }
+
+  /// eof, idle timeout or drain: the resampler's tail goes in, then the engine flushes the
+  /// session; its end arrives as ``ConnectionEvent/sessionEnded``.
+  private func beginFinish(code: WebSocketErrorCode) async throws {
+    guard let session, finishing == nil else { return }
+    finishing = code
+    if let resampler = session.resampler {
+      session.converted.removeAll(keepingCapacity: true)
+      try resampler.finish { session.converted.append(contentsOf: $0) }
+      try await push(session, converted: session.converted.count)
+    }
+    try? session.engine.close(session.handle)
+  }
+
+  /// The session's end was delivered: `stats`, then the close.
+  private func complete() async throws {
+    guard let session, let code = finishing else { return }
+    // The summary is stored just after the sink's end (on the delivery thread).
+    var summary = session.engine.summary(session.handle)
+    for _ in 0..<1000 where summary == nil && server.enginesRunning {
+      try? await Task.sleep(for: .milliseconds(1))
+      summary = session.engine.summary(session.handle)
+    }
+    try await write(
+      ServerMessage.stats(
+        frames: summary?.delivered ?? 0, dropped: summary?.droppedSamples ?? 0, latency: summary?.latency))
+    logClose(session, reason: code == .goingAway ? "drained" : "finished")
+    self.session = nil
+    try? await outbound.close(code, reason: nil)
+    done = true
+  }
+
+  /// The end of a connection that never opened a session (eof, idle, drain before config).
+  private func finishWithoutSession(code: WebSocketErrorCode) async throws {
+    finishing = code
+    try await write(ServerMessage.stats(frames: 0, dropped: 0, latency: nil))
+    try? await outbound.close(code, reason: nil)
+    done = true
+  }
+
+  /// An error message, then the close; the session (if any) ends without its results.
+  private func refuse(_ reason: RejectionReason, _ message: String, code: WebSocketErrorCode) async throws {
+    server.metrics.reject(reason)
+    logger.notice(
+      "session refused",
+      metadata: ["session": "\(session?.id ?? "-")", "reason": "\(reason.rawValue)", "message": "\(message)"])
+    if let session {
+      finishing = code
+      try? session.engine.close(session.handle)
+      logClose(session, reason: reason.rawValue)
+      self.session = nil
+    }
+    try? await write(ServerMessage.error(message))
+    try? await outbound.close(code, reason: nil)
+    done = true
+  }
+
+  private func write(_ message: String) async throws {
+    writeStarted.store(monotonicNow(), ordering: .relaxed)
+    defer { writeStarted.store(0, ordering: .relaxed) }
+    try await outbound.write(.text(message))
+  }
+
+  private func logClose(_ session: OpenSession, reason: String) {
+    let summary = session.engine.summary(session.handle)
+    logger.info(
+      "session closed",
+      metadata: [
+        "session": "\(session.id)", "reason": "\(reason)", "received_samples": "\(session.receivedSamples)",
+        "frames": "\(summary.map { "\($0.delivered)" } ?? "-")",
+        "dropped_samples": "\(summary.map { "\($0.droppedSamples)" } ?? "-")",
+      ])
+  }
+}

@@ -1,0 +1,328 @@
+import AudioFile
+import BundledModels
+import Foundation
+import FoundationNetworking
+import HTTPTypes
+import HummingbirdWSClient
+import Layers
+import Logging
+import ModelIO
+import NIOCore
+import NIOWebSocket
+import Pipeline
+import Replay
+import Server
+import StreamCore
+import Synchronization
+import Testing
+import WireProtocol
+
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..")
+  .standardized.path
+let demoSpeech = root + "/Sources/CBundledModels/demo_speech_16k.wav"
+
+/// A server on a free loopback port, run in a task; ``stop()`` drains it.
+struct RunningServer {
+  let server: StreamServer
+  let port: Int
+  let task: Task<Void, any Error>
+
+  static func start(_ configure: (inout ServerOptions) -> Void = { _ in }) async throws -> RunningServer {
+    var options = ServerOptions()
+    options.port = 0
+    options.threads = 1
+    options.maxSessions = 8
+    options.drainSeconds = 2
+    configure(&options)
+    let vad = try BundledModels.sileroVAD()
+    let chain = try LayerChain(
+      layers: [.recurrent(vad.model)], headActivation: vad.model.head?.activation ?? .none,
+      labels: vad.model.head?.labels, kernel: vad.model.kernel)
+    var logger = Logger(label: "test")
+    logger.logLevel = .warning
+    let server = try StreamServer(
+      models: [ServedModel(name: "silero_vad", chain: chain, features: vad.features)], options: options,
+      logger: logger)
+    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+    let task = Task { try await server.run { continuation.yield($0) } }
+    var iterator = ports.makeAsyncIterator()
+    let port = try #require(await iterator.next())
+    return RunningServer(server: server, port: port, task: task)
+  }
+
+  var url: String { "ws://127.0.0.1:\(port)/v1/stream" }
+
+  func stop() async {
+    await server.shutdown()
+    _ = try? await task.value
+  }
+}
+
+/// What a client saw: every text message (parsed) and the close code.
+struct Transcript {
+  var messages: [[String: Any]] = []
+  var closeCode: WebSocketErrorCode?
+
+  func of(type: String) -> [[String: Any]] { messages.filter { $0["type"] as? String == type } }
+  var frames: [[Float]] {
+    of(type: "frames").flatMap { ($0["outputs"] as? [[Any]] ?? []).map { $0.map { Float("\($0)") ?? .nan } } }
+  }
+}
+
+/// Sends `messages` (text or binary), then reads until the server closes.
+func converse(
+  _ url: String, headers: [String: String] = [:],
+  _ script: @escaping @Sendable (WebSocketOutboundWriter) async throws -> Void
+) async throws -> Transcript {
+  var fields = HTTPFields()
+  for (name, value) in headers { fields[HTTPField.Name(name)!] = value }
+  let collected = Mutex<[String]>([])
+  var logger = Logger(label: "client")
+  logger.logLevel = .critical
+  let close = try await WebSocketClient.connect(
+    url: url, configuration: .init(maxFrameSize: 1 << 16, additionalHeaders: fields), logger: logger
+  ) { inbound, outbound, _ in
+    let sender = Task { try await script(outbound) }
+    do {
+      for try await message in inbound.messages(maxSize: 1 << 24) {
+        if case .text(let text) = message { collected.withLock { $0.append(text) } }
+      }
+    } catch {}
+    sender.cancel()
+    _ = await sender.result
+  }
+  var transcript = Transcript()
+  transcript.closeCode = close?.closeCode
+  for text in collected.withLock({ $0 }) {
+    transcript.messages.append(
+      try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] ?? [:])
+  }
+  return transcript
+}
+
+/// The WAV's 16-bit samples as little-endian bytes.
+func pcmBytes(_ path: String) throws -> [UInt8] {
+  let samples = try MonoAudioStream(path: path, outputRate: 16000).readAll()
+  var bytes: [UInt8] = []
+  bytes.reserveCapacity(samples.count * 2)
+  for sample in samples {
+    let value = UInt16(bitPattern: Int16((sample * 32768).rounded()))
+    bytes.append(UInt8(value & 0xFF))
+    bytes.append(UInt8(value >> 8))
+  }
+  return bytes
+}
+
+/// Keeps a single stream's records and events.
+final class Recorder: EventSink {
+  var outputs: [[Float]] = []
+  var events: [StreamEvent] = []
+  func write(_ record: FrameRecord) throws { outputs.append(Array(record.outputs)) }
+  func write(_ event: StreamEvent) throws { events.append(event) }
+  func finish() throws {}
+}
+
+/// The events as the wire writes them.
+func wireEvents(_ events: [StreamEvent]) -> [String] {
+  events.map { ServerMessage.event($0, rate: 16000) }
+}
+
+/// The transcript's events, re-encoded the same way for comparison.
+func transcriptEvents(_ transcript: Transcript) -> [String] {
+  transcript.messages.compactMap { message -> String? in
+    switch message["type"] as? String {
+    case "start":
+      return ServerMessage.event(.speechStart(sample: message["start_sample"] as! Int), rate: 16000)
+    case "discard":
+      return ServerMessage.event(.speechDiscarded(sample: message["start_sample"] as! Int), rate: 16000)
+    case "segment":
+      return ServerMessage.event(
+        .speechSegment(start: message["start_sample"] as! Int, end: message["end_sample"] as! Int),
+        rate: 16000)
+    default: return nil
+    }
+  }
+}
+
+/// Sends `bytes` in messages of random whole-sample sizes (1 to 4,000 samples).
+func sendInPieces(_ bytes: [UInt8], _ outbound: WebSocketOutboundWriter, seed: UInt64) async throws {
+  var random = seed
+  var position = 0
+  while position < bytes.count {
+    random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+    let samples = 1 + Int((random >> 33) % 4000)
+    let end = min(bytes.count, position + 2 * samples)
+    try await outbound.write(.binary(ByteBuffer(bytes: bytes[position..<end])))
+    position = end
+  }
+}
+
+@Suite("streamrnn serve: the WebSocket protocol", .serialized)
+struct ServerTests {
+  @Test func framesAndEventsEqualASingleReplay() async throws {
+    let vad = try BundledModels.sileroVAD()
+    let solo = Recorder()
+    let runner = try StreamRunner(
+      model: vad.model, features: vad.features, sink: solo, observers: [SegmentObserver()])
+    _ = try runner.run(source: try ReplaySource(path: demoSpeech, sampleRate: 16000, pace: .max))
+    let running = try await RunningServer.start()
+    let bytes = try pcmBytes(demoSpeech)
+    let transcript = try await converse(running.url) { outbound in
+      try await outbound.write(.text("{\"type\":\"config\",\"outputs\":\"frames\",\"future_field\":[1,2]}"))
+      try await sendInPieces(bytes, outbound, seed: 3)
+      try await outbound.write(.text("{\"type\":\"eof\"}"))
+    }
+    await running.stop()
+    let ready = try #require(transcript.of(type: "ready").first)
+    #expect(ready["model"] as? String == "silero_vad" && ready["frame_seconds"] as? Double == 0.032)
+    #expect(ready["labels"] as? [String] == ["speech"] && ready["lookahead_frames"] as? Int == 0)
+    #expect(transcript.frames == solo.outputs, "every frame's outputs equal the single stream's")
+    #expect(transcriptEvents(transcript) == wireEvents(solo.events))
+    #expect(solo.events.count >= 4)
+    let stats = try #require(transcript.of(type: "stats").first)
+    #expect(stats["frames"] as? Int == solo.outputs.count && stats["dropped"] as? Int == 0)
+    #expect(transcript.closeCode == .normalClosure)
+    // Frame messages cover consecutive frames from 0.
+    var next = 0
+    for message in transcript.of(type: "frames") {
+      #expect(message["start_frame"] as? Int == next)
+      next += (message["outputs"] as? [Any])?.count ?? 0
+    }
+  }
+
+  @Test func resetEndsTheOpenSegmentAtTheNextFrameBoundary() async throws {
+    let running = try await RunningServer.start()
+    let bytes = try pcmBytes(demoSpeech)
+    // 3.0 s is inside the segment 1.954–3.87 s; the frame being assembled ends at 94 × 512.
+    let cut = 48_000 * 2
+    let transcript = try await converse(running.url) { outbound in
+      try await outbound.write(.text("{\"type\":\"config\",\"outputs\":\"frames\"}"))
+      try await sendInPieces(Array(bytes[..<cut]), outbound, seed: 5)
+      try await outbound.write(.text("{\"type\":\"reset\"}"))
+      try await sendInPieces(Array(bytes[cut...]), outbound, seed: 6)
+      try await outbound.write(.text("{\"type\":\"eof\"}"))
+    }
+    await running.stop()
+    let segments = transcript.of(type: "segment")
+    #expect(segments.contains { $0["end_sample"] as? Int == 94 * 512 }, "the open segment ends at the reset")
+    #expect(transcript.frames.count == 287, "frame numbering goes on")
+    #expect(transcript.closeCode == .normalClosure)
+  }
+
+  @Test func protocolErrorsGetOneLineAndTheirCloseCode() async throws {
+    let running = try await RunningServer.start { $0.maxMessageBytes = 65_536 }
+    let cases: [(String, [UInt8]?, WebSocketErrorCode, String)] = [
+      ("{\"type\":\"config\",\"model\":\"nope\"}", nil, .unacceptableData, "unknown model"),
+      ("{\"type\":\"config\",\"sample_rate\":0}", nil, .unacceptableData, "sample_rate"),
+      ("{\"type\":\"config\",\"sample_rate\":1000000000}", nil, .unacceptableData, "sample_rate"),
+      ("{\"type\":\"config\",\"sample_rate\":\"16000\"}", nil, .unacceptableData, "sample_rate"),
+      ("{\"type\":\"config\",\"encoding\":\"mp3\"}", nil, .unacceptableData, "encoding"),
+      ("{\"type\":\"hello\"}", nil, .unacceptableData, "unknown message type"),
+      ("not json", nil, .unacceptableData, "not JSON"),
+      ("", [1, 2, 3, 4], .unacceptableData, "before config"),
+      ("{\"type\":\"config\"}", [1, 2, 3], .unacceptableData, "whole number"),
+      ("{\"type\":\"config\"}", [UInt8](repeating: 0, count: 100_000), .messageTooLarge, "max-message-bytes"),
+    ]
+    for (text, binary, code, words) in cases {
+      let transcript = try await converse(running.url) { outbound in
+        if !text.isEmpty { try await outbound.write(.text(text)) }
+        if let binary { try await outbound.write(.binary(ByteBuffer(bytes: binary))) }
+        try? await Task.sleep(for: .seconds(5))
+      }
+      #expect(transcript.closeCode == code, "\(text): \(String(describing: transcript.closeCode))")
+      let message = transcript.of(type: "error").first?["message"] as? String ?? ""
+      #expect(message.contains(words), "\(text): \(message)")
+      #expect(!message.contains("\n") && message.count <= 201)
+    }
+    let metrics = try await httpGet(running.port, "/metrics")
+    #expect(metrics.contains("streamrnn_rejected_connections_total{reason=\"bad_config\"} 5"))
+    #expect(metrics.contains("streamrnn_rejected_connections_total{reason=\"message_too_large\"} 1"))
+    await running.stop()
+  }
+
+  @Test func tokensAreCheckedAtTheHandshake() async throws {
+    let running = try await RunningServer.start { $0.tokens = ["secret-one", "secret-two"] }
+    let eof: @Sendable (WebSocketOutboundWriter) async throws -> Void = { outbound in
+      try await outbound.write(.text("{\"type\":\"eof\"}"))
+    }
+    await #expect(throws: (any Error).self) { _ = try await converse(running.url, eof) }
+    await #expect(throws: (any Error).self) {
+      _ = try await converse(running.url, headers: ["Authorization": "Bearer secret-on"], eof)
+    }
+    let accepted = try await converse(running.url, headers: ["Authorization": "Bearer secret-two"], eof)
+    #expect(accepted.closeCode == .normalClosure && accepted.of(type: "stats").count == 1)
+    #expect(try await httpGet(running.port, "/healthz") == "ok\n", "health needs no token")
+    let metrics = try await httpGet(running.port, "/metrics")
+    #expect(metrics.contains("streamrnn_rejected_connections_total{reason=\"unauthorized\"} 2"))
+    await running.stop()
+  }
+
+  @Test func sessionsBeyondTheLimitAreRefusedAndTheOthersGoOn() async throws {
+    let running = try await RunningServer.start { $0.maxSessions = 2 }
+    let bytes = try pcmBytes(demoSpeech)
+    async let first = converse(running.url) { outbound in
+      try await outbound.write(.text("{\"type\":\"config\"}"))
+      try await Task.sleep(for: .milliseconds(1500))
+      try await sendInPieces(bytes, outbound, seed: 1)
+      try await outbound.write(.text("{\"type\":\"eof\"}"))
+    }
+    async let second = converse(running.url) { outbound in
+      try await outbound.write(.text("{\"type\":\"config\"}"))
+      try await Task.sleep(for: .milliseconds(1500))
+      try await outbound.write(.text("{\"type\":\"eof\"}"))
+    }
+    try await Task.sleep(for: .milliseconds(500))
+    let third = try await converse(running.url) { _ in try await Task.sleep(for: .seconds(5)) }
+    #expect(third.closeCode == .policyViolation)
+    #expect((third.of(type: "error").first?["message"] as? String)?.contains("too many sessions") == true)
+    let (one, two) = try await (first, second)
+    #expect(one.closeCode == .normalClosure && one.of(type: "segment").count >= 4)
+    #expect(two.closeCode == .normalClosure)
+    await running.stop()
+  }
+
+  @Test func anIdleSessionGetsItsStatsAndCloses() async throws {
+    let running = try await RunningServer.start { $0.idleTimeout = 0.5 }
+    let transcript = try await converse(running.url) { outbound in
+      try await outbound.write(.text("{\"type\":\"config\"}"))
+      try await outbound.write(.binary(ByteBuffer(bytes: [UInt8](repeating: 0, count: 3200))))
+      try await Task.sleep(for: .seconds(10))
+    }
+    #expect(transcript.closeCode == .normalClosure)
+    #expect(
+      transcript.of(type: "stats").first?["frames"] as? Int == 4, "1,600 samples: 3 chunks + the padded rest")
+    await running.stop()
+  }
+
+  @Test func aDrainRefusesNewSessionsAndClosesTheRestWith1001() async throws {
+    let running = try await RunningServer.start { $0.drainSeconds = 1 }
+    async let open = converse(running.url) { outbound in
+      try await outbound.write(.text("{\"type\":\"config\"}"))
+      try await outbound.write(.binary(ByteBuffer(bytes: [UInt8](repeating: 0, count: 32_000))))
+      try await Task.sleep(for: .seconds(20))
+    }
+    try await Task.sleep(for: .milliseconds(500))
+    #expect(try await httpGet(running.port, "/readyz") == "ready\n")
+    let stopping = Task { await running.stop() }
+    try await Task.sleep(for: .milliseconds(300))
+    #expect(try await httpStatus(running.port, "/readyz") == 503)
+    let transcript = try await open
+    #expect(transcript.closeCode == .goingAway)
+    #expect(transcript.of(type: "stats").first?["frames"] as? Int == 32)
+    await stopping.value
+  }
+}
+
+/// A plain HTTP GET on loopback (status line checked), the body.
+func httpGet(_ port: Int, _ path: String) async throws -> String {
+  let (data, response) = try await URLSession.shared.data(
+    from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+  #expect((response as? HTTPURLResponse)?.statusCode == 200)
+  return String(decoding: data, as: UTF8.self)
+}
+
+/// The status code of a GET on loopback.
+func httpStatus(_ port: Int, _ path: String) async throws -> Int {
+  let (_, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+  return (response as? HTTPURLResponse)?.statusCode ?? 0
+}
