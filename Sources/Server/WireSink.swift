@@ -5,7 +5,7 @@ import WireProtocol
 
 /// What a connection's main loop reacts to, from its reader, its ticker and the engine's delivery
 /// thread, in the order they happened.
-enum ConnectionEvent: Sendable {
+package enum ConnectionEvent: Sendable {
   /// A whole WebSocket message (text or binary) from the client.
   case text(String)
   case binary([UInt8])
@@ -28,18 +28,18 @@ enum ConnectionEvent: Sendable {
 /// Runs on the engine's delivery thread and hands everything to the connection through its event
 /// stream; never blocks. At most `limit` messages wait unread: beyond that the session is
 /// reported as a slow reader and further messages are dropped.
-final class WireSink: BatchingFrameSink, EventSink, @unchecked Sendable {
+package final class WireSink: BatchingFrameSink, EventSink, @unchecked Sendable {
   private let events: AsyncStream<ConnectionEvent>.Continuation
   private let outputs: OutputSelection
   private let metrics: ServerMetrics
   private let limit: Int
   /// Messages handed over and not yet written by the connection (the connection decrements).
-  let pending = Atomic<Int>(0)
+  package let pending = Atomic<Int>(0)
   private var overflowed = false
   private var frames = FramesMessageBuilder()
   private var rate = 16_000
 
-  init(
+  package init(
     events: AsyncStream<ConnectionEvent>.Continuation, outputs: OutputSelection, metrics: ServerMetrics,
     limit: Int
   ) {
@@ -49,9 +49,9 @@ final class WireSink: BatchingFrameSink, EventSink, @unchecked Sendable {
     self.limit = limit
   }
 
-  func begin(_ stream: StreamDescription) throws { rate = stream.sampleRate }
+  package func begin(_ stream: StreamDescription) throws { rate = stream.sampleRate }
 
-  func write(_ record: FrameRecord) throws {
+  package func write(_ record: FrameRecord) throws {
     if record.latencyMicroseconds.isFinite, record.latencyMicroseconds >= 0 {
       metrics.latency.record(record.latencyMicroseconds / 1e6)
     }
@@ -59,18 +59,18 @@ final class WireSink: BatchingFrameSink, EventSink, @unchecked Sendable {
     if let message = frames.add(frame: record.index, outputs: record.outputs) { send(message) }
   }
 
-  func endBatch() throws {
+  package func endBatch() throws {
     if let message = frames.take() { send(message) }
   }
 
-  func write(_ event: StreamEvent) throws {
+  package func write(_ event: StreamEvent) throws {
     guard outputs != .none else { return }
     // Frames decided before the event go first.
     if let message = frames.take() { send(message) }
     send(ServerMessage.event(event, rate: rate))
   }
 
-  func finish() throws {
+  package func finish() throws {
     if let message = frames.take() { send(message) }
     events.yield(.sessionEnded)
   }

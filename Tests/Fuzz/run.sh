@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 seconds="${1:-60}"
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(FuzzNpy FuzzSafeTensors FuzzMetadata FuzzJSON FuzzAudio)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(FuzzNpy FuzzSafeTensors FuzzMetadata FuzzJSON FuzzAudio FuzzWire)
 swift build -c release --sanitize=fuzzer --sanitize=address >/dev/null
 status=0
 for harness in "${harnesses[@]}"; do

@@ -1,7 +1,6 @@
 import AudioFile
 import BundledModels
 import Foundation
-import FoundationNetworking
 import HTTPTypes
 import HummingbirdWSClient
 import Layers
@@ -240,6 +239,60 @@ struct ServerTests {
     await running.stop()
   }
 
+  @Test func aHundredMegabyteMessageIsRefusedAndTheServerGoesOn() async throws {
+    let running = try await RunningServer.start()
+    let huge = [UInt8](repeating: 0, count: 100 << 20)
+    let refused = try await converse(running.url) { outbound in
+      try await outbound.write(.text("{\"type\":\"config\"}"))
+      try await outbound.write(.binary(ByteBuffer(bytes: huge)))
+    }
+    #expect(refused.closeCode == .messageTooLarge)
+    let next = try await converse(running.url) { outbound in
+      try await outbound.write(.text("{\"type\":\"config\"}"))
+      try await outbound.write(.binary(ByteBuffer(bytes: [UInt8](repeating: 0, count: 1024))))
+      try await outbound.write(.text("{\"type\":\"eof\"}"))
+    }
+    #expect(next.closeCode == .normalClosure && next.of(type: "stats").first?["frames"] as? Int == 1)
+    await running.stop()
+  }
+
+  @Test func twentyThousandTinyMessagesLoseNothing() async throws {
+    let running = try await RunningServer.start()
+    let transcript = try await converse(running.url) { outbound in
+      try await outbound.write(.text("{\"type\":\"config\",\"outputs\":\"frames\"}"))
+      for index in 0..<20_000 {
+        try await outbound.write(.binary(ByteBuffer(bytes: [UInt8(index & 0xFF), 0])))
+      }
+      try await outbound.write(.text("{\"type\":\"eof\"}"))
+    }
+    #expect(transcript.closeCode == .normalClosure)
+    #expect(transcript.frames.count == 40 && transcript.of(type: "stats").first?["frames"] as? Int == 40)
+    await running.stop()
+  }
+
+  @Test func aReaderThatFallsBehindIsCutOffOnce() async throws {
+    let (events, continuation) = AsyncStream.makeStream(of: ConnectionEvent.self)
+    let sink = WireSink(events: continuation, outputs: .events, metrics: ServerMetrics(), limit: 16)
+    try sink.begin(
+      StreamDescription(
+        sampleRate: 16000, hopLength: 512, outputCount: 1, labels: nil, independentProbabilities: true))
+    for sample in 0..<40 { try sink.write(StreamEvent.speechStart(sample: sample)) }
+    try sink.finish()
+    continuation.finish()
+    var outbound = 0
+    var overflows = 0
+    var ended = 0
+    for await event in events {
+      switch event {
+      case .outbound: outbound += 1
+      case .overflow: overflows += 1
+      case .sessionEnded: ended += 1
+      default: break
+      }
+    }
+    #expect(outbound == 16 && overflows == 1 && ended == 1, "16 queued, then one overflow, the rest dropped")
+  }
+
   @Test func tokensAreCheckedAtTheHandshake() async throws {
     let running = try await RunningServer.start { $0.tokens = ["secret-one", "secret-two"] }
     let eof: @Sendable (WebSocketOutboundWriter) async throws -> Void = { outbound in
@@ -313,16 +366,44 @@ struct ServerTests {
   }
 }
 
-/// A plain HTTP GET on loopback (status line checked), the body.
-func httpGet(_ port: Int, _ path: String) async throws -> String {
-  let (data, response) = try await URLSession.shared.data(
-    from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-  #expect((response as? HTTPURLResponse)?.statusCode == 200)
-  return String(decoding: data, as: UTF8.self)
+/// A plain HTTP/1.1 GET on loopback over a socket (`Connection: close`): (status, body).
+func httpRequest(_ port: Int, _ path: String) throws -> (Int, String) {
+  let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  guard descriptor >= 0 else { throw POSIXError(.EIO) }
+  defer { close(descriptor) }
+  var address = sockaddr_in()
+  address.sin_family = sa_family_t(AF_INET)
+  address.sin_port = in_port_t(UInt16(port).bigEndian)
+  address.sin_addr.s_addr = inet_addr("127.0.0.1")
+  let connected = withUnsafePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+      connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+    }
+  }
+  guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+  var timeout = timeval(tv_sec: 5, tv_usec: 0)
+  setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+  let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+  _ = request.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+  var response: [UInt8] = []
+  var buffer = [UInt8](repeating: 0, count: 65_536)
+  while true {
+    let count = recv(descriptor, &buffer, buffer.count, 0)
+    if count <= 0 { break }
+    response += buffer[0..<count]
+  }
+  let text = String(decoding: response, as: UTF8.self)
+  let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+  let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+  return (status, body)
 }
 
-/// The status code of a GET on loopback.
-func httpStatus(_ port: Int, _ path: String) async throws -> Int {
-  let (_, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-  return (response as? HTTPURLResponse)?.statusCode ?? 0
+/// The body of a GET that must answer 200.
+func httpGet(_ port: Int, _ path: String) async throws -> String {
+  let (status, body) = try httpRequest(port, path)
+  #expect(status == 200, "GET \(path)")
+  return body
 }
+
+/// The status code of a GET.
+func httpStatus(_ port: Int, _ path: String) async throws -> Int { try httpRequest(port, path).0 }
