@@ -28,6 +28,11 @@ public struct EngineOptions: Sendable {
   /// (``LayerChain/stepBatch(_:)``: one pass over the weights for the whole batch, results equal to
   /// stepping each alone bit for bit). It never waits to fill a batch. 1 steps sessions one by one.
   public var maxBatch = 32
+  /// nil (default): a push wakes its session's worker at once, for the lowest latency. A number of
+  /// microseconds (100 to 100,000): pushes wake nobody and idle workers look for work that often —
+  /// with hundreds of sessions pushing small blocks, this saves a wake-up (a context switch) per
+  /// push, at the cost of up to that much added latency. `streamrnn serve` uses 2,000.
+  public var pollMicroseconds: Int?
 
   /// Tests only: ``StreamEngine/start()`` starts no worker thread; the test steps the sessions with
   /// ``StreamEngine/workerPass(_:)`` on its own thread (to count its allocations).
@@ -58,6 +63,9 @@ public struct EngineOptions: Sendable {
     }
     guard (1...256).contains(maxBatch) else {
       throw .invalidOption(name: "max batch", value: "\(maxBatch)", allowed: "1 to 256")
+    }
+    if let pollMicroseconds, !(100...100_000).contains(pollMicroseconds) {
+      throw .invalidOption(name: "poll interval", value: "\(pollMicroseconds)", allowed: "100 to 100000 µs")
     }
     if let idleTimeout, !(idleTimeout > 0 && idleTimeout <= 86_400) {
       throw .invalidOption(name: "idle timeout", value: "\(idleTimeout)", allowed: "0 < s ≤ 86400 seconds")
@@ -294,6 +302,7 @@ public final class StreamEngine: @unchecked Sendable {
     let generation = cell.generation.add(1, ordering: .relaxed).newValue
     openSessions.add(1, ordering: .relaxed)
     cell.state.store(SlotCell.active, ordering: .releasing)
+    cell.worker.setOccupied(index / workers.count, true)
     return SessionHandle(slot: index, generation: generation, session: session)
   }
 
@@ -347,7 +356,7 @@ public final class StreamEngine: @unchecked Sendable {
     pushedSamples.add(samples.count, ordering: .relaxed)
     session.mark(end: session.pushedSamples, time: time)
     session.lastActivity.store(time, ordering: .relaxed)
-    cells[handle.slot].worker.wakeup.wake()
+    if options.pollMicroseconds == nil { cells[handle.slot].worker.wakeup.wake() }
     return .pushed
   }
 

@@ -11,7 +11,7 @@ import Synchronization
 /// One worker thread: steps the sessions of its own slots. Everything it touches per frame was
 /// allocated at open (the session's buffers) or at engine start (its scratch buffers and batch).
 ///
-/// A pass visits every slot: each session turns its queued audio into feature frames (at most one
+/// A pass visits every occupied slot: each session turns its queued audio into feature frames (at most one
 /// hop of audio while it has no frame waiting), and every session with a frame waiting puts its
 /// oldest one in the batch; full batches, and the last one of the pass, step together
 /// (``LayerChain/stepBatch(_:)``, bit for bit what stepping each alone gives). Nothing waits for a
@@ -20,6 +20,10 @@ final class Worker: @unchecked Sendable {
   let index: Int
   /// This worker's slots, in a buffer of their own (an `Array` read may allocate in debug builds).
   let cells: UnsafeMutableBufferPointer<SlotCell>
+  /// Which of ``cells`` hold a session (set when it opens, cleared when the delivery thread frees
+  /// the slot), one bit per position: passes visit only these, so a pass costs the sessions open,
+  /// not `maxSessions`.
+  let occupied: UnsafeMutableBufferPointer<OccupancyWord>
   let chain: LayerChain
   /// Sessions open on this worker (for choosing the least-loaded one at open).
   let load = Atomic<Int>(0)
@@ -56,6 +60,8 @@ final class Worker: @unchecked Sendable {
     self.workspace = workspace
     self.cells = .allocate(capacity: cells.count)
     _ = self.cells.initialize(from: cells)
+    occupied = .allocate(capacity: (cells.count + 63) / 64)
+    _ = occupied.initialize(from: (0..<occupied.count).map { _ in OccupancyWord() })
     self.chain = chain
     scratch = .allocate(capacity: max(1, hop))
     scratch.initialize(repeating: 0)
@@ -67,6 +73,7 @@ final class Worker: @unchecked Sendable {
 
   deinit {
     cells.deinitialize().deallocate()
+    occupied.deinitialize().deallocate()
     scratch.deallocate()
     output.deallocate()
     batchSessions.deallocate()
@@ -75,6 +82,7 @@ final class Worker: @unchecked Sendable {
   /// The worker thread's loop: passes over its slots until the engine stops; sleeps (up to 2 ms,
   /// woken by a push) when a pass found nothing to do.
   func run(engine: StreamEngine) {
+    let idleSleep = UInt64(engine.options.pollMicroseconds ?? 2000) * 1000
     while engine.running.load(ordering: .acquiring) {
       if pass() { continue }
       wakeup.prepareToSleep()
@@ -82,30 +90,19 @@ final class Worker: @unchecked Sendable {
         wakeup.cancelSleep()
         continue
       }
-      wakeup.sleep(nanoseconds: 2_000_000)
+      wakeup.sleep(nanoseconds: idleSleep)
     }
   }
 
   /// One pass over the slots; true when anything was done.
   func pass() -> Bool {
     var worked = false
-    for position in 0..<cells.count {
-      let cell = cells[position]
-      guard cell.state.load(ordering: .acquiring) == SlotCell.active, let session = cell.session else {
-        continue
-      }
-      if feed(session) { worked = true }
-      if session.pendingCount > 0, session.output.capacity - session.output.count >= 3 {
-        session.applyRequestedReset()
-        batchSessions[batch.count] = .passRetained(session)
-        batch.append(session.state, input: session.oldestPending)
-        session.popPending()
-        if batch.count == batch.capacity { stepBatch() }
-        worked = true
-      }
-      if session.ended.load(ordering: .relaxed) {
-        cell.state.store(SlotCell.finishing, ordering: .releasing)
-        delivery?.wake()
+    for word in 0..<occupied.count {
+      var bits = occupied[word].bits.load(ordering: .acquiring)
+      while bits != 0 {
+        let position = word << 6 | bits.trailingZeroBitCount
+        bits &= bits &- 1
+        if visit(cells[position]) { worked = true }
       }
     }
     if batch.count > 0 { stepBatch() }
@@ -118,18 +115,55 @@ final class Worker: @unchecked Sendable {
     return worked
   }
 
+  /// Marks position `position` of ``cells`` as holding a session (opening thread) or not
+  /// (delivery thread).
+  func setOccupied(_ position: Int, _ value: Bool) {
+    let mask = UInt64(1) << UInt64(position & 63)
+    if value {
+      occupied[position >> 6].bits.bitwiseOr(mask, ordering: .releasing)
+    } else {
+      occupied[position >> 6].bits.bitwiseAnd(~mask, ordering: .releasing)
+    }
+  }
+
+  /// One slot of a pass: feeds its session and adds its oldest frame to the batch.
+  @inline(__always)
+  private func visit(_ cell: SlotCell) -> Bool {
+    guard cell.state.load(ordering: .acquiring) == SlotCell.active, let session = cell.session else {
+      return false
+    }
+    var worked = feed(session)
+    if session.pendingCount > 0, session.output.capacity - session.output.count >= 3 {
+      session.applyRequestedReset()
+      batchSessions[batch.count] = .passRetained(session)
+      batch.append(session.state, input: session.oldestPending)
+      session.popPending()
+      if batch.count == batch.capacity { stepBatch() }
+      worked = true
+    }
+    if session.ended.load(ordering: .relaxed) {
+      cell.state.store(SlotCell.finishing, ordering: .releasing)
+      delivery?.wake()
+    }
+    return worked
+  }
+
   /// Whether a pass would find anything (checked after announcing a sleep).
   private func hasWork() -> Bool {
-    for position in 0..<cells.count {
-      let cell = cells[position]
-      guard cell.state.load(ordering: .acquiring) == SlotCell.active, let session = cell.session else {
-        continue
-      }
-      if session.input.count > 0 || session.pendingCount > 0
-        || session.closeRequested.load(ordering: .relaxed)
-        || session.resetRequested.load(ordering: .relaxed)
-      {
-        return true
+    for word in 0..<occupied.count {
+      var bits = occupied[word].bits.load(ordering: .acquiring)
+      while bits != 0 {
+        let cell = cells[word << 6 | bits.trailingZeroBitCount]
+        bits &= bits &- 1
+        guard cell.state.load(ordering: .acquiring) == SlotCell.active, let session = cell.session else {
+          continue
+        }
+        if session.input.count > 0 || session.pendingCount > 0
+          || session.closeRequested.load(ordering: .relaxed)
+          || session.resetRequested.load(ordering: .relaxed)
+        {
+          return true
+        }
       }
     }
     return false
@@ -255,34 +289,42 @@ final class DeliveryLoop: @unchecked Sendable {
   let wakeup = Wakeup()
 
   func run(engine: StreamEngine) {
-    let cells = UnsafeMutableBufferPointer<SlotCell>.allocate(capacity: engine.cells.count)
-    _ = cells.initialize(from: engine.cells)
-    defer { cells.deinitialize().deallocate() }
+    let workers = UnsafeMutableBufferPointer<Worker>.allocate(capacity: engine.workers.count)
+    _ = workers.initialize(from: engine.workers)
+    defer { workers.deinitialize().deallocate() }
     let secondsPerFrame = Double(engine.features.hopLength) / Double(engine.features.sampleRate)
     let idleNanoseconds = engine.options.idleTimeout.map { UInt64($0 * 1e9) }
     var nextIdleCheck = monotonicNow()
     while engine.running.load(ordering: .acquiring) {
       var worked = false
-      for position in 0..<cells.count {
-        let cell = cells[position]
-        let state = cell.state.load(ordering: .acquiring)
-        guard state == SlotCell.active || state == SlotCell.finishing, let session = cell.session else {
-          continue
-        }
-        if drain(session, engine: engine, secondsPerFrame: secondsPerFrame) { worked = true }
-        if state == SlotCell.finishing {
-          end(session, engine: engine)
-          cell.session = nil
-          engine.openSessions.subtract(1, ordering: .relaxed)
-          cell.worker.load.subtract(1, ordering: .relaxed)
-          cell.state.store(SlotCell.free, ordering: .releasing)
-          worked = true
+      for worker in workers {
+        for word in 0..<worker.occupied.count {
+          var bits = worker.occupied[word].bits.load(ordering: .acquiring)
+          while bits != 0 {
+            let position = word << 6 | bits.trailingZeroBitCount
+            bits &= bits &- 1
+            let cell = worker.cells[position]
+            let state = cell.state.load(ordering: .acquiring)
+            guard state == SlotCell.active || state == SlotCell.finishing, let session = cell.session else {
+              continue
+            }
+            if drain(session, engine: engine, secondsPerFrame: secondsPerFrame) { worked = true }
+            if state == SlotCell.finishing {
+              end(session, engine: engine)
+              cell.session = nil
+              engine.openSessions.subtract(1, ordering: .relaxed)
+              worker.load.subtract(1, ordering: .relaxed)
+              worker.setOccupied(position, false)
+              cell.state.store(SlotCell.free, ordering: .releasing)
+              worked = true
+            }
+          }
         }
       }
       let now = monotonicNow()
       if let idleNanoseconds, now >= nextIdleCheck {
         nextIdleCheck = now &+ 100_000_000
-        closeIdle(cells, after: idleNanoseconds, now: now)
+        for worker in workers { closeIdle(worker, after: idleNanoseconds, now: now) }
       }
       if worked { continue }
       wakeup.prepareToSleep()
@@ -322,17 +364,26 @@ final class DeliveryLoop: @unchecked Sendable {
     session.delivered.store(true, ordering: .releasing)
   }
 
-  private func closeIdle(_ cells: UnsafeMutableBufferPointer<SlotCell>, after limit: UInt64, now: UInt64) {
-    for position in 0..<cells.count {
-      let cell = cells[position]
-      guard cell.state.load(ordering: .acquiring) == SlotCell.active, let session = cell.session,
-        !session.closeRequested.load(ordering: .relaxed)
-      else { continue }
-      let last = session.lastActivity.load(ordering: .relaxed)
-      if now > last, now &- last > limit {
-        session.closeRequested.store(true, ordering: .releasing)
-        cell.worker.wakeup.wake()
+  private func closeIdle(_ worker: Worker, after limit: UInt64, now: UInt64) {
+    for word in 0..<worker.occupied.count {
+      var bits = worker.occupied[word].bits.load(ordering: .acquiring)
+      while bits != 0 {
+        let cell = worker.cells[word << 6 | bits.trailingZeroBitCount]
+        bits &= bits &- 1
+        guard cell.state.load(ordering: .acquiring) == SlotCell.active, let session = cell.session,
+          !session.closeRequested.load(ordering: .relaxed)
+        else { continue }
+        let last = session.lastActivity.load(ordering: .relaxed)
+        if now > last, now &- last > limit {
+          session.closeRequested.store(true, ordering: .releasing)
+          worker.wakeup.wake()
+        }
       }
     }
   }
+}
+
+/// 64 slots' occupancy bits (a class, so that a buffer of them can be shared between threads).
+final class OccupancyWord: @unchecked Sendable {
+  let bits = Atomic<UInt64>(0)
 }

@@ -398,12 +398,21 @@ func httpRequest(_ port: Int, _ path: String) throws -> (Int, String) {
   return (status, body)
 }
 
+/// ``httpRequest(_:_:)`` on a thread of its own: a blocking read on one of Swift concurrency's few
+/// threads could starve the server under test, whose handlers run on the same pool.
+func httpOffPool(_ port: Int, _ path: String) async -> (Int, String) {
+  await withCheckedContinuation { continuation in
+    let thread = Thread { continuation.resume(returning: (try? httpRequest(port, path)) ?? (0, "")) }
+    thread.start()
+  }
+}
+
 /// The body of a GET that must answer 200.
 func httpGet(_ port: Int, _ path: String) async throws -> String {
-  let (status, body) = try httpRequest(port, path)
+  let (status, body) = await httpOffPool(port, path)
   #expect(status == 200, "GET \(path)")
   return body
 }
 
 /// The status code of a GET.
-func httpStatus(_ port: Int, _ path: String) async throws -> Int { try httpRequest(port, path).0 }
+func httpStatus(_ port: Int, _ path: String) async throws -> Int { await httpOffPool(port, path).0 }
