@@ -69,6 +69,12 @@ async def session(index, args, pcm, rate, start, totals):
                     return
 
                 async def receive():
+                    try:
+                        await receive_all()
+                    except websockets.ConnectionClosed:
+                        pass  # the sender sees it too and reports the close
+
+                async def receive_all():
                     nonlocal frames_seen
                     async for message in ws:
                         now = time.monotonic()
@@ -151,6 +157,7 @@ async def main():
     totals = Totals()
     cpu_before = cpu_seconds(args.server_pid) if args.server_pid else None
     start = time.monotonic()
+    client_cpu = time.process_time()
     await asyncio.gather(*(session(i, args, pcm, rate, start, totals) for i in range(args.streams)))
     wall = time.monotonic() - start
     summary = {
@@ -164,6 +171,7 @@ async def main():
         },
         "events": totals.events, "failed_sessions": totals.failed, "reconnects": totals.reconnects,
         "close_codes": {str(code): count for code, count in sorted(totals.closes.items())},
+        "client_cpu_cores": round((time.process_time() - client_cpu) / wall, 3),
     }
     if cpu_before is not None:
         summary["server_cpu_cores"] = round((cpu_seconds(args.server_pid) - cpu_before) / wall, 3)

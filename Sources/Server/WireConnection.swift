@@ -105,7 +105,7 @@ final class WireConnection: @unchecked Sendable {
       group.addTask {
         // Ticks; ends early when a write has been stuck for 5 s: the client does not read.
         while !Task.isCancelled {
-          try? await Task.sleep(for: .milliseconds(100))
+          try? await Task.sleep(for: .milliseconds(250))
           continuation.yield(.tick)
           let started = self.writeStarted.load(ordering: .relaxed)
           if started != 0, monotonicNow() &- started > 5_000_000_000 { return .ticker(stuckWriter: true) }
