@@ -45,6 +45,7 @@ let package = Package(
     .library(name: "Server", targets: ["Server"]),
     .executable(name: "streamrnn", targets: ["streamrnn"]),
     .executable(name: "streamrnn-bench", targets: ["streamrnn-bench"]),
+    .executable(name: "streamrnn-serve", targets: ["streamrnn-serve"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -131,12 +132,20 @@ let package = Package(
       name: "StreamRNNCommands",
       dependencies: [
         "Recurrent", "Layers", "ModelIO", "Features", "AudioFile", "StreamCore", "Pipeline", "Replay",
-        "ALSACapture", "BundledModels", "Engine", "Server",
+        "ALSACapture", "BundledModels", "Engine",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        .product(name: "Logging", package: "swift-log"),
       ]
     ),
     .executableTarget(name: "streamrnn", dependencies: ["StreamRNNCommands"]),
+    // The server (`streamrnn serve` runs it): an executable of its own, so that the server's
+    // libraries (and the Foundation they link) stay out of `streamrnn`.
+    .executableTarget(
+      name: "streamrnn-serve",
+      dependencies: [
+        "Server", "BundledModels", "ModelIO", "Layers", "Recurrent", "Pipeline", "StreamCore",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
     // The benchmark, with malloc counting (AllocationCounter): an executable of its own.
     .executableTarget(
       name: "streamrnn-bench",
@@ -202,6 +211,8 @@ let package = Package(
         .product(name: "NIOWebSocket", package: "swift-nio"),
         .product(name: "HTTPTypes", package: "swift-http-types"),
       ]),
-    .testTarget(name: "CLITests", dependencies: ["streamrnn", "streamrnn-bench", "ModelIO", "Recurrent"]),
+    .testTarget(
+      name: "CLITests",
+      dependencies: ["streamrnn", "streamrnn-bench", "streamrnn-serve", "ModelIO", "Recurrent"]),
   ] + simdKernels
 )

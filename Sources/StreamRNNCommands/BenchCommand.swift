@@ -18,25 +18,30 @@ struct BenchCommand: ParsableCommand {
   var arguments: [String] = []
 
   func run() throws {
-    let executable = Self.benchExecutable()
-    var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-    execv(executable, &argv)
-    let code = errno
-    for pointer in argv { free(pointer) }
-    throw CommandError(
-      description:
-        "cannot run \(executable): \(String(cString: strerror(code))) (build it with `swift build`; it ships beside streamrnn)"
-    )
+    try execSibling("streamrnn-bench", arguments)
   }
+}
 
-  /// `streamrnn-bench` in the folder of the running executable (`/proc/self/exe`).
-  static func benchExecutable() -> String {
-    var buffer = [CChar](repeating: 0, count: 4096)
-    let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    guard length > 0 else { return "streamrnn-bench" }
-    let path = String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(
-      separator: "/")
-    return folder + "/streamrnn-bench"
-  }
+/// Replaces this process with the executable `name` from the folder of the running one
+/// (`/proc/self/exe`), passing `arguments`; returns only by throwing when it cannot.
+func execSibling(_ name: String, _ arguments: [String]) throws {
+  let executable = siblingExecutable(name)
+  var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+  execv(executable, &argv)
+  let code = errno
+  for pointer in argv { free(pointer) }
+  throw CommandError(
+    description:
+      "cannot run \(executable): \(String(cString: strerror(code))) (build it with `swift build`; it ships beside streamrnn)"
+  )
+}
+
+/// `name` in the folder of the running executable (`/proc/self/exe`).
+func siblingExecutable(_ name: String) -> String {
+  var buffer = [CChar](repeating: 0, count: 4096)
+  let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+  guard length > 0 else { return name }
+  let path = String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+  return folder + "/" + name
 }
