@@ -316,16 +316,18 @@ struct ServerTests {
     let bytes = try pcmBytes(demoSpeech)
     async let first = converse(running.url) { outbound in
       try await outbound.write(.text("{\"type\":\"config\"}"))
-      try await Task.sleep(for: .milliseconds(1500))
+      try await Task.sleep(for: .milliseconds(3000))
       try await sendInPieces(bytes, outbound, seed: 1)
       try await outbound.write(.text("{\"type\":\"eof\"}"))
     }
     async let second = converse(running.url) { outbound in
       try await outbound.write(.text("{\"type\":\"config\"}"))
-      try await Task.sleep(for: .milliseconds(1500))
+      try await Task.sleep(for: .milliseconds(3000))
       try await outbound.write(.text("{\"type\":\"eof\"}"))
     }
-    try await Task.sleep(for: .milliseconds(500))
+    // The third connects once both are in (however slowly a loaded machine gets them there).
+    for _ in 0..<300 where running.server.openConnections < 2 { try await Task.sleep(for: .milliseconds(50)) }
+    #expect(running.server.openConnections == 2)
     let third = try await converse(running.url) { _ in try await Task.sleep(for: .seconds(5)) }
     #expect(third.closeCode == .policyViolation)
     #expect((third.of(type: "error").first?["message"] as? String)?.contains("too many sessions") == true)
