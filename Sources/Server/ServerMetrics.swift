@@ -34,7 +34,6 @@ public final class ServerMetrics: Sendable {
   let sessionsOpened: Counter
   let frames: Counter
   let droppedSamples: Counter
-  let droppedRecords: Counter
   let queuedSamples: Gauge
   let batches: Counter
   let batchedFrames: Counter
@@ -56,8 +55,6 @@ public final class ServerMetrics: Sendable {
     frames = registry.makeCounter(descriptor: name("frames", "total", "Model frames delivered to sessions."))
     droppedSamples = registry.makeCounter(
       descriptor: name("dropped_samples", "total", "Audio samples dropped by full session input queues."))
-    droppedRecords = registry.makeCounter(
-      descriptor: name("dropped_records", "total", "Results dropped by full session output queues."))
     queuedSamples = registry.makeGauge(
       descriptor: name("queue_depth", "samples", "Audio samples waiting in session input queues now."))
     batches = registry.makeCounter(descriptor: name("batches", "total", "Batched model steps."))

@@ -5,6 +5,7 @@ import Logging
 import ServiceLifecycle
 import StreamCore
 import Synchronization
+import WireProtocol
 
 /// `streamrnn serve`: every served model's ``StreamEngine`` behind WebSocket sessions at
 /// `/v1/stream` (the protocol is in the README), with `GET /healthz`, `/readyz` and `/metrics`.
@@ -138,7 +139,7 @@ public final class StreamServer: Sendable {
     guard admitted <= options.maxSessions else {
       metrics.reject(.tooManySessions)
       try? await outbound.write(
-        .text(WireProtocolErrorText.tooManySessions(options.maxSessions)))
+        .text(ServerMessage.error("too many sessions (--max-sessions \(options.maxSessions))")))
       try? await outbound.close(.policyViolation, reason: nil)
       return
     }
@@ -174,13 +175,6 @@ public final class StreamServer: Sendable {
   public func stop() {
     running.store(false, ordering: .relaxed)
     for (_, engine) in models { engine.stop() }
-  }
-}
-
-/// Error texts sent before a connection has a session.
-enum WireProtocolErrorText {
-  static func tooManySessions(_ limit: Int) -> String {
-    "{\"type\":\"error\",\"message\":\"too many sessions (--max-sessions \(limit))\"}"
   }
 }
 

@@ -156,7 +156,6 @@ final class WireConnection: @unchecked Sendable {
         session?.sink.pending.subtract(1, ordering: .relaxed)
         try await write(message)
       case .overflow:
-        server.metrics.reject(.slowReader)
         try await refuse(
           .slowReader,
           "the outbound queue is full (\(server.options.outboundMessages) messages): read faster",
@@ -310,9 +309,9 @@ final class WireConnection: @unchecked Sendable {
           session.converted.append(contentsOf: block)
         }
       }
-      try await push(session, converted: session.converted.count)
+      try await pushSamples(session, session.converted, count: session.converted.count)
     } else {
-      try await push(session, decodedCount: count)
+      try await pushSamples(session, session.decoded, count: count)
     }
   }
 
@@ -344,39 +343,20 @@ final class WireConnection: @unchecked Sendable {
     }
   }
 
-  private func push(_ session: OpenSession, decodedCount count: Int) async throws {
-    try await pushSamples(session) { body in
-      try session.decoded.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<count])) }
-    }
-  }
-
-  private func push(_ session: OpenSession, converted count: Int) async throws {
-    try await pushSamples(session) { body in
-      try session.converted.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<count])) }
-    }
-  }
-
-  /// Hands the samples to the engine in pieces of at most a quarter of the input queue, waiting
-  /// (1 ms at a time) while the queue is full: nothing the client sent is dropped.
-  private func pushSamples(
-    _ session: OpenSession,
-    _ samples: ((UnsafeBufferPointer<Float>) throws -> Int) throws -> Int
-  ) async throws {
+  /// Hands the first `count` of `samples` to the engine in pieces of at most a quarter of the input
+  /// queue, waiting (1 ms at a time) while the queue is full: nothing the client sent is dropped.
+  private func pushSamples(_ session: OpenSession, _ samples: [Float], count: Int) async throws {
     let piece = max(1, session.engine.options.queueSamples / 4)
     var offset = 0
-    while true {
-      let advanced = try samples { all -> Int in
-        guard offset < all.count else { return -1 }
-        let end = min(all.count, offset + piece)
-        let result = try session.engine.tryPush(
-          session.handle, UnsafeBufferPointer(rebasing: all[offset..<end]))
-        return result == .pushed ? end - offset : 0
+    while offset < count {
+      let end = min(count, offset + piece)
+      let result = try samples.withUnsafeBufferPointer {
+        try session.engine.tryPush(session.handle, UnsafeBufferPointer(rebasing: $0[offset..<end]))
       }
-      if advanced < 0 { return }
-      if advanced == 0 {
-        try await Task.sleep(for: .milliseconds(1))
+      if result == .pushed {
+        offset = end
       } else {
-        offset += advanced
+        try await Task.sleep(for: .milliseconds(1))
       }
     }
   }
@@ -410,7 +390,7 @@ final class WireConnection: @unchecked Sendable {
     if let resampler = session.resampler {
       session.converted.removeAll(keepingCapacity: true)
       try resampler.finish { session.converted.append(contentsOf: $0) }
-      try await push(session, converted: session.converted.count)
+      try await pushSamples(session, session.converted, count: session.converted.count)
     }
     try? session.engine.close(session.handle)
   }
