@@ -39,6 +39,10 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
     return available.last!
   }()
 
+  /// Floats per vector in this kernel's build (16 for AVX-512, 8 otherwise): the widest GRU layer
+  /// that runs as one fused call.
+  public var laneCount: Int { self == .avx512 ? 16 : 8 }
+
   /// Whether this CPU runs this kernel.
   public var isAvailable: Bool { Self.available.contains(self) }
 
@@ -61,20 +65,26 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
     case .portable:
       return KernelFunctions(
         lanes: RecurrentKernelsPortable.kernelLaneCount, multiply: RecurrentKernelsPortable.multiplyPanels,
+        multiplyReversed: RecurrentKernelsPortable.multiplyPanelsReversed,
         multiplyHalf: RecurrentKernelsPortable.multiplyPanelsHalf,
         multiplyBatch: RecurrentKernelsPortable.multiplyPanelsBatch,
         multiplyHalfBatch: RecurrentKernelsPortable.multiplyPanelsHalfBatch,
-        gru: RecurrentKernelsPortable.updateGRU, lstm: RecurrentKernelsPortable.updateLSTM,
+        gru: RecurrentKernelsPortable.updateGRU, gruOneVector: RecurrentKernelsPortable.stepGRUOneVector,
+        gruOneVectorHalf: RecurrentKernelsPortable.stepGRUOneVectorHalf,
+        lstm: RecurrentKernelsPortable.updateLSTM,
         rnn: RecurrentKernelsPortable.updateRNN, activation: RecurrentKernelsPortable.applyActivation,
         softmax: RecurrentKernelsPortable.softmax)
     case .avx2:
       #if arch(x86_64)
         return KernelFunctions(
           lanes: RecurrentKernelsAVX2.kernelLaneCount, multiply: RecurrentKernelsAVX2.multiplyPanels,
+          multiplyReversed: RecurrentKernelsAVX2.multiplyPanelsReversed,
           multiplyHalf: RecurrentKernelsAVX2.multiplyPanelsHalf,
           multiplyBatch: RecurrentKernelsAVX2.multiplyPanelsBatch,
           multiplyHalfBatch: RecurrentKernelsAVX2.multiplyPanelsHalfBatch,
-          gru: RecurrentKernelsAVX2.updateGRU, lstm: RecurrentKernelsAVX2.updateLSTM,
+          gru: RecurrentKernelsAVX2.updateGRU, gruOneVector: RecurrentKernelsAVX2.stepGRUOneVector,
+          gruOneVectorHalf: RecurrentKernelsAVX2.stepGRUOneVectorHalf,
+          lstm: RecurrentKernelsAVX2.updateLSTM,
           rnn: RecurrentKernelsAVX2.updateRNN, activation: RecurrentKernelsAVX2.applyActivation,
           softmax: RecurrentKernelsAVX2.softmax)
       #else
@@ -84,10 +94,13 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
       #if arch(x86_64)
         return KernelFunctions(
           lanes: RecurrentKernelsAVX512.kernelLaneCount, multiply: RecurrentKernelsAVX512.multiplyPanels,
+          multiplyReversed: RecurrentKernelsAVX512.multiplyPanelsReversed,
           multiplyHalf: RecurrentKernelsAVX512.multiplyPanelsHalf,
           multiplyBatch: RecurrentKernelsAVX512.multiplyPanelsBatch,
           multiplyHalfBatch: RecurrentKernelsAVX512.multiplyPanelsHalfBatch,
-          gru: RecurrentKernelsAVX512.updateGRU, lstm: RecurrentKernelsAVX512.updateLSTM,
+          gru: RecurrentKernelsAVX512.updateGRU, gruOneVector: RecurrentKernelsAVX512.stepGRUOneVector,
+          gruOneVectorHalf: RecurrentKernelsAVX512.stepGRUOneVectorHalf,
+          lstm: RecurrentKernelsAVX512.updateLSTM,
           rnn: RecurrentKernelsAVX512.updateRNN, activation: RecurrentKernelsAVX512.applyActivation,
           softmax: RecurrentKernelsAVX512.softmax)
       #else
@@ -111,6 +124,11 @@ struct KernelFunctions: Sendable {
       UnsafePointer<Float>, UnsafePointer<Int>, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>
     ) ->
       Void
+  /// `multiplyPanelsReversed`: `multiply` with the panels in reverse order (the same outputs).
+  let multiplyReversed:
+    @Sendable (
+      UnsafePointer<Float>, UnsafePointer<Int>, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>
+    ) -> Void
   /// `multiplyPanelsHalf`: float16 weights, float32 biases.
   let multiplyHalf:
     @Sendable (
@@ -131,6 +149,21 @@ struct KernelFunctions: Sendable {
       UnsafePointer<UnsafeMutablePointer<Float>>, Int
     ) -> Void
   let gru: @Sendable (UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>) -> Void
+  /// `stepGRUOneVector`: a whole GRU cell of at most one vector of hidden units in one call
+  /// (weights, `x`, hidden, input, `h`, a copy of the new `h` or nil).
+  let gruOneVector:
+    @Sendable (
+      UnsafePointer<Float>, UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>,
+      UnsafeMutablePointer<Float>?
+    ) -> Void
+  /// `stepGRUOneVectorHalf`: the same with float16 weights (half block, float32 block, `x`, hidden,
+  /// input, `h`, copy).
+  let gruOneVectorHalf:
+    @Sendable (
+      UnsafePointer<Float16>, UnsafePointer<Float>, UnsafePointer<Float>, Int, Int,
+      UnsafeMutablePointer<Float>,
+      UnsafeMutablePointer<Float>?
+    ) -> Void
   let lstm:
     @Sendable (UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) ->
       Void

@@ -97,6 +97,15 @@ extension RecurrentModel {
       }
       for layer in 0..<layerCount {
         let row = RecurrentState.hiddenRowOffset(layer, slotCount: slotCount, width: hiddenOut)
+        if let offset = cells[layer].oneVectorGRU {
+          // Small enough to live in L1: one call per stream, as `step` makes it.
+          for index in 0..<count {
+            let h = bases[index] + row
+            let x = layer == 0 ? batch.inputs[index] : UnsafePointer(h + hiddenSize)
+            stepOneVectorGRU(offset, x: x, inputSize: cells[layer].inputSize, h: h, copy: nil)
+          }
+          continue
+        }
         for index in 0..<count {
           us[index] = UnsafePointer(bases[index] + row)
           pres[index] = bases[index] + scratchOffset + scratchPre

@@ -65,14 +65,27 @@ public struct RecurrentModel: Sendable {
   public var hasCellState: Bool { kind == .lstm }
   /// Scratch layout (floats): `u = [x; h]` | `pre` (4 gate blocks of `paddedHidden`) | the LSTM
   /// projection input `[paddedHidden]` | projection/head output `[padded max(P, C)]`.
+  /// Stored, not computed: the step reads them every frame (a computed `padded` is a division).
   var scratchU: Int { 0 }
-  var scratchPre: Int { padded(widestInput + hiddenOutputSize, to: functions.lanes) }
-  var scratchProjectionInput: Int { scratchPre + 4 * paddedHidden }
-  var scratchPanelOutput: Int { scratchProjectionInput + paddedHidden }
-  var scratchHeadInput: Int {
-    scratchPanelOutput + padded(max(projectionSize, head?.classCount ?? 0, 1), to: functions.lanes)
-  }
-  var scratchSize: Int { scratchHeadInput + directionCount * hiddenOutputSize }
+  let scratchPre: Int
+  let scratchProjectionInput: Int
+  let scratchPanelOutput: Int
+  let scratchHeadInput: Int
+  let scratchSize: Int
+  /// Whether the first cell reads the frame where it is (a one-vector GRU), so the step need not
+  /// copy it into the state's `x` slot.
+  let readsFrameInPlace: Bool
+  /// Whether the last cell, a one-vector GRU with no head after it, writes the step's output
+  /// itself (no copy of `h` afterwards).
+  let writesOutputInPlace: Bool
+  /// The weight offset of the only cell when the model is one one-vector GRU layer with no head:
+  /// the step is then one kernel call (`h` is the state's first row).
+  let singleOneVectorGRU: Int?
+  /// Whether ``step(_:state:output:)`` reads each layer's gate panels forward and backward on
+  /// alternate steps (float32 weights of ``PackedWeights/hugePageThreshold`` bytes or more): the
+  /// weights read last are read first next time, while still in the cache. The outputs are the
+  /// same, bit for bit.
+  public let alternatesTraversal: Bool
 
   /// Reads a PyTorch `state_dict` and checks every tensor's presence, shape and finiteness.
   ///
@@ -167,7 +180,21 @@ public struct RecurrentModel: Sendable {
           weight: { row, k in weightHR.at(row, k) }, bias: { _ in 0 })
         projection = PanelRun(start: start, count: packer.panelCount - start)
       }
-      cells.append(CellPlan(inputSize: input, gates: gates, projection: projection))
+      var plan = CellPlan(inputSize: input, gates: gates, projection: projection)
+      if structure.kind == .gru, hidden <= lanes {
+        plan.oneVectorGRU = packer.addOneVectorGRU(
+          hidden: hidden, input: input,
+          weightIH: { gate, row, k in cell.weightIH.at(gate * hidden + row, k) },
+          weightHH: { gate, row, k in cell.weightHH.at(gate * hidden + row, k) },
+          bias: { slot, row in
+            switch slot {
+            case 0, 1: bothBiases(slot)(row)
+            case 2: biasIH(2)(row)
+            default: biasHH(2)(row)
+            }
+          })
+      }
+      cells.append(plan)
     }
     self.cells = cells
 
@@ -193,6 +220,17 @@ public struct RecurrentModel: Sendable {
     }
     packed = PackedWeights(packer.weights, storage: weightStorage)
     descriptors = packer.descriptors
+    let hiddenOutWidth = structure.projectionSize > 0 ? structure.projectionSize : hidden
+    scratchPre = padded(widestInput + hiddenOutWidth, to: lanes)
+    scratchProjectionInput = scratchPre + 4 * paddedHidden
+    scratchPanelOutput = scratchProjectionInput + paddedHidden
+    scratchHeadInput =
+      scratchPanelOutput + padded(max(structure.projectionSize, head?.classCount ?? 0, 1), to: lanes)
+    scratchSize = scratchHeadInput + (structure.isBidirectional ? 2 : 1) * hiddenOutWidth
+    readsFrameInPlace = cells.first?.oneVectorGRU != nil
+    writesOutputInPlace = cells.last?.oneVectorGRU != nil && head == nil && !structure.isBidirectional
+    singleOneVectorGRU = cells.count == 1 && writesOutputInPlace ? cells[0].oneVectorGRU : nil
+    alternatesTraversal = weightStorage == .float32 && packed.count * 4 >= PackedWeights.hugePageThreshold
   }
 
   /// A zero state (`h_0 = 0`, `c_0 = 0`) sized for this model, with its scratch allocated now.

@@ -35,6 +35,9 @@ public struct RecurrentState: Sendable {
   var buffer: StateBuffer
   /// Floats in the input slot.
   let inputSlotSize: Int
+  /// Whether the next step reads the gate panels from the far end (models that alternate, see
+  /// ``RecurrentModel/alternatesTraversal``); the outputs are the same either way.
+  var readsPanelsBackward = false
   var inputSlotOffset: Int { slotCount * hiddenOutputSize }
   var cellOffset: Int { inputSlotOffset + inputSlotSize }
   var scratchOffset: Int { cellOffset + (hasCellState ? slotCount * hiddenSize : 0) }

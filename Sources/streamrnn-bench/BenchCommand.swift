@@ -128,6 +128,7 @@ struct BenchCommand: ParsableCommand {
     }
     let clockCost = Timer.clockCost()
     print(machineLine())
+    print(kernelLine())
     print(
       formatted(
         "clock: CLOCK_MONOTONIC, %.0f ns per read subtracted; median = lowest of 5 block medians", clockCost))
@@ -199,7 +200,8 @@ struct BenchCommand: ParsableCommand {
     if let json {
       let document = JSONValue.object([
         "results": .array(results.map(\.json)), "features": .array(featureResults.map(\.json)),
-        "machine": .string(machineLine()), "load_average": .array(loadAverage().map(JSONValue.number)),
+        "machine": .string(machineLine()), "kernel": .string(RecurrentKernel.preferred.rawValue),
+        "load_average": .array(loadAverage().map(JSONValue.number)),
         "clock_cost_ns": .number(clockCost), "weights": .string(weights.rawValue),
       ])
       try NpyArray.writeBytes(document.encoded(), to: json)
@@ -341,7 +343,8 @@ struct BenchCommand: ParsableCommand {
       "model: \(model.first ?? "bundled Silero VAD"), \(configuration.hopLength)-sample hop at \(configuration.sampleRate) Hz"
     )
     var fields: [String: JSONValue] = [
-      "machine": .string(machineLine()), "load_average": .array(loadAverage().map(JSONValue.number)),
+      "machine": .string(machineLine()), "kernel": .string(RecurrentKernel.preferred.rawValue),
+      "load_average": .array(loadAverage().map(JSONValue.number)),
       "model": .string(model.first ?? "silero_vad"), "threads": .number(Double(threadCount)),
     ]
     if findMax {
@@ -362,13 +365,37 @@ struct BenchCommand: ParsableCommand {
   }
 
   func machineLine() -> String {
-    let cpu =
-      textFile("/proc/cpuinfo")?.split(separator: "\n")
-      .first { $0.hasPrefix("model name") }?.split(separator: ":").last
-      .map { String($0.drop { $0 == " " || $0 == "\t" }) } ?? "unknown CPU"
+    let cpu = cpuInfo("model name") ?? "unknown CPU"
+    let family = [cpuInfo("cpu family").map { "family \($0)" }, cpuInfo("model").map { "model \($0)" }]
+      .compactMap { $0 }.joined(separator: " ")
     let load = loadAverage().map { formatted("%.2f", $0) }.joined(separator: " ")
-    return "machine: \(cpu), \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores, load average \(load)"
+    return
+      "machine: \(cpu)\(family.isEmpty ? "" : " (CPU \(family))"), \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores, load average \(load)"
   }
+
+  /// The kernel the step runs on and how it was chosen: the line `bench` prints after the machine.
+  func kernelLine() -> String {
+    let kernel = RecurrentKernel.preferred
+    let how =
+      environmentVariable("STREAMRNN_KERNEL") == kernel.rawValue
+      ? "set by STREAMRNN_KERNEL" : "the fastest this CPU runs"
+    return
+      "kernel: \(kernel.rawValue) (\(how); available: \(RecurrentKernel.available.map(\.rawValue).joined(separator: ", "))); "
+      + "GRU layers of at most \(kernel.laneCount) units run as one fused call, weights from 256 KiB up on 2 MiB pages, read in alternating order"
+  }
+
+  /// The first `/proc/cpuinfo` value named `field`, nil if absent.
+  private func cpuInfo(_ field: String) -> String? {
+    textFile("/proc/cpuinfo")?.split(separator: "\n")
+      .first {
+        $0.hasPrefix(field)
+          && $0.dropFirst(field.count).first.map { $0 == " " || $0 == "\t" || $0 == ":" } == true
+      }?
+      .split(separator: ":", maxSplits: 1).last
+      .map { String($0.drop { $0 == " " || $0 == "\t" }) }
+  }
+
+  private func environmentVariable(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 
   /// A small text file such as /proc/loadavg, nil if unreadable.
   private func textFile(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
@@ -535,7 +562,7 @@ struct TimedRecurrent: TimedModel {
   @inline(__always)
   mutating func step(_ frame: UnsafeBufferPointer<Float>, _ output: UnsafeMutableBufferPointer<Float>) {
     model.step(frame, state: &state, output: output)
-    model.applyHeadActivation(output)
+    if model.head != nil { model.applyHeadActivation(output) }
   }
 }
 
