@@ -71,6 +71,7 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
         multiplyHalfBatch: RecurrentKernelsPortable.multiplyPanelsHalfBatch,
         gru: RecurrentKernelsPortable.updateGRU, gruOneVector: RecurrentKernelsPortable.stepGRUOneVector,
         gruOneVectorHalf: RecurrentKernelsPortable.stepGRUOneVectorHalf,
+        gruOneVectorBatch: RecurrentKernelsPortable.stepGRUOneVectorBatch,
         lstm: RecurrentKernelsPortable.updateLSTM,
         rnn: RecurrentKernelsPortable.updateRNN, activation: RecurrentKernelsPortable.applyActivation,
         softmax: RecurrentKernelsPortable.softmax)
@@ -84,6 +85,7 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
           multiplyHalfBatch: RecurrentKernelsAVX2.multiplyPanelsHalfBatch,
           gru: RecurrentKernelsAVX2.updateGRU, gruOneVector: RecurrentKernelsAVX2.stepGRUOneVector,
           gruOneVectorHalf: RecurrentKernelsAVX2.stepGRUOneVectorHalf,
+          gruOneVectorBatch: RecurrentKernelsAVX2.stepGRUOneVectorBatch,
           lstm: RecurrentKernelsAVX2.updateLSTM,
           rnn: RecurrentKernelsAVX2.updateRNN, activation: RecurrentKernelsAVX2.applyActivation,
           softmax: RecurrentKernelsAVX2.softmax)
@@ -100,6 +102,7 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
           multiplyHalfBatch: RecurrentKernelsAVX512.multiplyPanelsHalfBatch,
           gru: RecurrentKernelsAVX512.updateGRU, gruOneVector: RecurrentKernelsAVX512.stepGRUOneVector,
           gruOneVectorHalf: RecurrentKernelsAVX512.stepGRUOneVectorHalf,
+          gruOneVectorBatch: RecurrentKernelsAVX512.stepGRUOneVectorBatch,
           lstm: RecurrentKernelsAVX512.updateLSTM,
           rnn: RecurrentKernelsAVX512.updateRNN, activation: RecurrentKernelsAVX512.applyActivation,
           softmax: RecurrentKernelsAVX512.softmax)
@@ -163,6 +166,14 @@ struct KernelFunctions: Sendable {
       UnsafePointer<Float16>, UnsafePointer<Float>, UnsafePointer<Float>, Int, Int,
       UnsafeMutablePointer<Float>,
       UnsafeMutablePointer<Float>?
+    ) -> Void
+  /// `stepGRUOneVectorBatch`: float32 weights, several streams (`xs`, `hs`, count, hidden, input),
+  /// each bit for bit as `gruOneVector` alone.
+  let gruOneVectorBatch:
+    @Sendable (
+      UnsafePointer<Float>, UnsafePointer<UnsafePointer<Float>>, UnsafePointer<UnsafeMutablePointer<Float>>,
+      Int,
+      Int, Int
     ) -> Void
   let lstm:
     @Sendable (UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) ->

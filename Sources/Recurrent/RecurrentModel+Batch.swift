@@ -98,11 +98,21 @@ extension RecurrentModel {
       for layer in 0..<layerCount {
         let row = RecurrentState.hiddenRowOffset(layer, slotCount: slotCount, width: hiddenOut)
         if let offset = cells[layer].oneVectorGRU {
-          // Small enough to live in L1: one call per stream, as `step` makes it.
+          // Small enough to live in L1: the fused cell kernel, two streams at a time (float32) or
+          // one at a time (float16), each as `step` computes it.
           for index in 0..<count {
             let h = bases[index] + row
-            let x = layer == 0 ? batch.inputs[index] : UnsafePointer(h + hiddenSize)
-            stepOneVectorGRU(offset, x: x, inputSize: cells[layer].inputSize, h: h, copy: nil)
+            us[index] = layer == 0 ? batch.inputs[index] : UnsafePointer(h + hiddenSize)
+            pres[index] = h
+          }
+          if packed.half == nil {
+            functions.gruOneVectorBatch(
+              packed.base + offset, us, UnsafePointer(pres), count, hiddenSize, cells[layer].inputSize)
+          } else {
+            for index in 0..<count {
+              stepOneVectorGRU(
+                offset, x: us[index], inputSize: cells[layer].inputSize, h: pres[index], copy: nil)
+            }
           }
           continue
         }
