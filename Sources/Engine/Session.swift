@@ -186,7 +186,11 @@ final class Session: @unchecked Sendable {
   static let resetCapacity = 16
   let resetFrames: UnsafeMutablePointer<Int>
   let resetsWritten = Atomic<Int>(0)
+  /// Requests applied to the model state (before their frame is stepped).
   let resetsRead = Atomic<Int>(0)
+  /// Requests applied to the extractor's context (when the audio reaches their frame's start,
+  /// before the frame is made; written by the worker only).
+  let contextResetsRead = Atomic<Int>(0)
   let closeRequested = Atomic<Bool>(false)
   /// Set by the worker once the session has been flushed: no call reaches it any more.
   let ended = Atomic<Bool>(false)
@@ -274,9 +278,41 @@ final class Session: @unchecked Sendable {
   /// pending ones is ignored (it falls on or after the pending frames' resets anyway).
   func requestReset(beforeFrame frame: Int) {
     let written = resetsWritten.load(ordering: .relaxed)
-    guard written &- resetsRead.load(ordering: .acquiring) < Self.resetCapacity else { return }
+    let read = min(resetsRead.load(ordering: .acquiring), contextResetsRead.load(ordering: .acquiring))
+    guard written &- read < Self.resetCapacity else { return }
     resetFrames[written & (Self.resetCapacity - 1)] = frame
     resetsWritten.store(written &+ 1, ordering: .releasing)
+  }
+
+  /// Worker: feeds `samples` — stream samples `start ..< start + count` — to the extractor, and
+  /// zeros its context (``FeatureExtractor/resetContext()``) where a requested reset's frame starts
+  /// (frame `F` at sample `F · hop`), so that frame and the ones after it are made as at the start
+  /// of a stream; samples received before the request stay in the frame being assembled. Does not
+  /// allocate or lock.
+  @inline(__always)
+  func pushToExtractor(
+    _ samples: UnsafeBufferPointer<Float>, startingAt start: Int, hop: Int,
+    emit: (UnsafeBufferPointer<Float>) -> Void
+  ) {
+    var offset = 0
+    var read = contextResetsRead.load(ordering: .relaxed)
+    let written = resetsWritten.load(ordering: .acquiring)
+    while read != written {
+      let (position, overflow) = resetFrames[read & (Self.resetCapacity - 1)].multipliedReportingOverflow(
+        by: hop)
+      let cut = overflow ? Int.max : position &- start
+      if cut > samples.count { break }
+      if cut > offset {
+        extractor.push(UnsafeBufferPointer(rebasing: samples[offset..<cut]), emit: emit)
+        offset = cut
+      }
+      extractor.resetContext()
+      read &+= 1
+      contextResetsRead.store(read, ordering: .releasing)
+    }
+    if offset < samples.count {
+      extractor.push(UnsafeBufferPointer(rebasing: samples[offset...]), emit: emit)
+    }
   }
 
   /// Worker: the oldest pending frame (`pendingCount > 0`).

@@ -180,6 +180,7 @@ final class Worker: @unchecked Sendable {
     if session.pendingCount == 0, ring.capacity - ring.count >= 3 {
       let count = session.input.read(into: scratch)
       if count > 0 {
+        let start = session.consumedSamples
         session.consumedSamples += count
         consumedSamples.add(count, ordering: .relaxed)
         session.frameTime = session.handOverTime(upTo: session.consumedSamples)
@@ -188,7 +189,10 @@ final class Worker: @unchecked Sendable {
         {
           session.gapBeforeNext = true
         }
-        session.extractor.push(UnsafeBufferPointer(rebasing: scratch[0..<count])) { frame in queue(frame) }
+        session.pushToExtractor(
+          UnsafeBufferPointer(rebasing: scratch[0..<count]), startingAt: start,
+          hop: session.extractor.hopLength
+        ) { frame in queue(frame) }
         worked = true
       }
     }

@@ -157,6 +157,8 @@ public final class ConvFrontendExtractor: FeatureExtractor {
   /// `[context + chunk + padRight]`: the chunk's input.
   private let input: UnsafeMutablePointer<Float>
   private var filled = 0
+  /// ``resetContext()`` came inside a chunk: the chunk after this one starts from zeros.
+  private var zeroContextAfterChunk = false
   private var inputLength: Int { packed.inputLength }
   private var stft: PackedMatrix { packed.stft }
   private var stftFrames: Int { packed.stftFrames }
@@ -219,7 +221,20 @@ public final class ConvFrontendExtractor: FeatureExtractor {
   /// Forgets the stream (the context returns to zeros).
   public func reset() {
     filled = 0
+    zeroContextAfterChunk = false
     input.update(repeating: 0, count: inputLength)
+  }
+
+  /// Zeros the context the next chunk starts from (the last `context_samples` of the previous
+  /// one), as at the start of a stream; samples of a chunk being filled stay. At a chunk boundary
+  /// (nothing filled) the context of the chunk about to fill is zeroed now; inside a chunk, that of
+  /// the chunk after it. Does not allocate or lock.
+  public func resetContext() {
+    if filled == 0 {
+      input.update(repeating: 0, count: frontend.contextSamples)
+    } else {
+      zeroContextAfterChunk = true
+    }
   }
 
   private func processChunk(emit: (UnsafeBufferPointer<Float>) -> Void) {
@@ -290,7 +305,12 @@ public final class ConvFrontendExtractor: FeatureExtractor {
     for t in 0..<time { emit(UnsafeBufferPointer(start: current + t * channels, count: channels)) }
     // The last `context` samples of this chunk's input become the next chunk's context.
     let context = frontend.contextSamples
-    if context > 0 { input.update(from: input + frontend.chunkSamples, count: context) }
+    if zeroContextAfterChunk {
+      input.update(repeating: 0, count: context)
+      zeroContextAfterChunk = false
+    } else if context > 0 {
+      input.update(from: input + frontend.chunkSamples, count: context)
+    }
     filled = 0
   }
 }

@@ -16,4 +16,15 @@ public protocol FeatureExtractor: AnyObject {
   func finish(emit: (UnsafeBufferPointer<Float>) -> Void)
   /// Forgets the stream so far, for a new one.
   func reset()
+  /// Zeros what the next frame would carry over from audio before it (a learned frontend's context
+  /// samples), keeping the samples of the frame being assembled: called at a frame boundary, the
+  /// frames from there on are computed as at the start of a stream. Extractors whose frames depend
+  /// on nothing before their own window (log-mel, fbank) have nothing to zero (the default).
+  /// Does not allocate or lock.
+  func resetContext()
+}
+
+extension FeatureExtractor {
+  /// Nothing to zero: each frame depends only on the samples of its own window.
+  public func resetContext() {}
 }

@@ -133,14 +133,19 @@ struct EngineTests {
     let kept = Recorder()
     let reset = Recorder()
     let closed = Recorder()
+    let fresh = Recorder()
     let keptHandle = try engine.open(delivery: SessionDelivery(sink: kept))
     let resetHandle = try engine.open(delivery: SessionDelivery(sink: reset))
     let closedHandle = try engine.open(delivery: SessionDelivery(sink: closed))
+    let freshHandle = try engine.open(delivery: SessionDelivery(sink: fresh))
     var random = Random(state: 7)
     let half = audio.count / 2 / 512 * 512
     for handle in [keptHandle, resetHandle, closedHandle] {
       _ = try feed(engine, handle, audio, from: 0, to: half, random: &random, largest: 512)
     }
+    // A new stream of the second half only: what the reset session must give after the reset.
+    _ = try feed(engine, freshHandle, audio, from: half, to: audio.count, random: &random, largest: 512)
+    try engine.close(freshHandle)
     try engine.close(closedHandle)
     engine.waitUntilClosed(closedHandle)
     // The reset lands on a frame boundary (the half is a whole number of Silero chunks) once the
@@ -158,10 +163,14 @@ struct EngineTests {
     #expect(closed.finished && closed.outputs == Array(expected.outputs.prefix(closed.outputs.count)))
     #expect(closed.outputs.count >= half / 512)
     #expect(throws: EngineError.unknownSession) { try engine.reset(closedHandle) }
-    // The reset session equals the solo stream up to the reset, then differs (its state restarted).
+    // The reset session equals the solo stream up to the reset; from there, a new stream of the
+    // rest: the recurrent state and the frontend's context samples were both zeroed.
     let cut = half / 512
     #expect(Array(reset.outputs.prefix(cut)) == Array(expected.outputs.prefix(cut)))
     #expect(reset.outputs.count == expected.outputs.count && reset.outputs != expected.outputs)
+    engine.waitUntilClosed(freshHandle)
+    #expect(fresh.outputs.count == reset.outputs.count - cut)
+    #expect(Array(reset.outputs.dropFirst(cut)) == fresh.outputs)
   }
 
   @Test func aResetFallsOnTheFrameBoundaryAfterThePushedAudioAndEndsTheOpenSegment() throws {

@@ -67,6 +67,45 @@ struct SileroTests {
     #expect(allocations == 0)
     #expect(checksum.isFinite)
   }
+
+  /// `resetContext()` at a chunk boundary: the chunks after it are a new stream's; inside a chunk:
+  /// that chunk keeps its context and samples, the one after it starts from zeros.
+  @Test func resetContextStartsTheNextChunkAsANewStream() throws {
+    let loaded = try ModelLoader.loadWithFeatures(path: sileroModel)
+    guard case .learned(let frontend)? = loaded.features else {
+      Issue.record("the Silero model has a learned frontend")
+      return
+    }
+    let samples = try MonoAudioStream(path: sileroFolder + "/speech_noise.wav").readAll()
+    let chunk = frontend.chunkSamples
+    let frameFloats = frontend.featureCount
+    func frames(_ range: Range<Int>, resetAt: Int? = nil) -> [Float] {
+      let extractor = ConvFrontendExtractor(frontend: frontend)
+      var output: [Float] = []
+      samples.withUnsafeBufferPointer { all in
+        if let resetAt {
+          extractor.push(UnsafeBufferPointer(rebasing: all[range.lowerBound..<resetAt])) { output += $0 }
+          extractor.resetContext()
+          extractor.push(UnsafeBufferPointer(rebasing: all[resetAt..<range.upperBound])) { output += $0 }
+        } else {
+          extractor.push(UnsafeBufferPointer(rebasing: all[range])) { output += $0 }
+        }
+      }
+      return output
+    }
+    let whole = frames(0..<(chunk * 12))
+    // At the boundary after chunk 5.
+    let atBoundary = frames(0..<(chunk * 12), resetAt: chunk * 5)
+    let newStream = frames((chunk * 5)..<(chunk * 12))
+    #expect(Array(atBoundary.prefix(5 * frameFloats)) == Array(whole.prefix(5 * frameFloats)))
+    #expect(Array(atBoundary.dropFirst(5 * frameFloats)) == newStream)
+    #expect(Array(atBoundary.dropFirst(5 * frameFloats)) != Array(whole.dropFirst(5 * frameFloats)))
+    // Inside chunk 5 (100 samples in): chunk 5 as without the reset, chunk 6 on from zeros.
+    let inside = frames(0..<(chunk * 12), resetAt: chunk * 5 + 100)
+    #expect(Array(inside.prefix(6 * frameFloats)) == Array(whole.prefix(6 * frameFloats)))
+    let fromSix = frames((chunk * 6)..<(chunk * 12))
+    #expect(Array(inside.dropFirst(6 * frameFloats)) == fromSix)
+  }
 }
 
 @Suite("Speech segments follow get_speech_timestamps")
