@@ -1,0 +1,124 @@
+import Foundation
+import HummingbirdWSClient
+import NIOCore
+import NIOWebSocket
+import Server
+import Testing
+
+/// A WebSocket client over a plain blocking socket that sends and never reads: the receive buffer
+/// is made as small as the kernel allows, so the server's writes stall after a few KiB.
+final class NeverReadingClient {
+  let descriptor: Int32
+
+  init(port: Int) throws {
+    descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw POSIXError(.EIO) }
+    var small: Int32 = 1024
+    setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+    var timeout = timeval(tv_sec: 5, tv_usec: 0)
+    setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+      }
+    }
+    guard connected == 0 else {
+      close(descriptor)
+      throw POSIXError(.ECONNREFUSED)
+    }
+    let request =
+      "GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    try sendAll(Array(request.utf8))
+    // The 101 response, read byte by byte up to its blank line (nothing else is read, ever).
+    var header: [UInt8] = []
+    var byte: UInt8 = 0
+    while !header.suffix(4).elementsEqual([13, 10, 13, 10]) {
+      guard recv(descriptor, &byte, 1, 0) == 1 else { throw POSIXError(.ECONNRESET) }
+      header.append(byte)
+    }
+    guard String(decoding: header, as: UTF8.self).hasPrefix("HTTP/1.1 101") else { throw POSIXError(.EPROTO) }
+  }
+
+  deinit { close(descriptor) }
+
+  /// One masked frame (`opcode` 1 text, 2 binary). False once the socket no longer takes bytes.
+  @discardableResult
+  func send(opcode: UInt8, _ payload: [UInt8]) -> Bool {
+    var frame: [UInt8] = [0x80 | opcode]
+    if payload.count < 126 {
+      frame.append(0x80 | UInt8(payload.count))
+    } else if payload.count < 65_536 {
+      frame += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
+    } else {
+      frame.append(0x80 | 127)
+      for shift in stride(from: 56, through: 0, by: -8) {
+        frame.append(UInt8((payload.count >> shift) & 0xFF))
+      }
+    }
+    let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+    frame += mask
+    frame += payload.enumerated().map { $0.element ^ mask[$0.offset & 3] }
+    return (try? sendAll(frame)) != nil
+  }
+
+  private func sendAll(_ bytes: [UInt8]) throws {
+    var sent = 0
+    while sent < bytes.count {
+      let count = bytes[sent...].withUnsafeBytes {
+        Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+      }
+      guard count > 0 else { throw POSIXError(.EPIPE) }
+      sent += count
+    }
+  }
+}
+
+@Suite("streamrnn serve: a client that never reads", .serialized, .timeLimit(.minutes(2)))
+struct SlowReaderTests {
+  /// The server's writes to a client that never reads stall; its outbound queue (16 messages here)
+  /// fills, and that session alone is closed and counted, while another session runs to its end.
+  @Test func aClientThatNeverReadsIsCutOffAndOthersGoOn() async throws {
+    let running = try await RunningServer.start { $0.outboundMessages = 16 }
+    let bytes = try pcmBytes(demoSpeech)
+    // Four minutes of audio as frames: hundreds of frames messages the client will not read.
+    let stuck = Thread {
+      guard let client = try? NeverReadingClient(port: running.port) else { return }
+      client.send(opcode: 1, Array(#"{"type": "config", "outputs": "frames"}"#.utf8))
+      var sentSeconds = 0.0
+      while sentSeconds < 240, client.send(opcode: 2, bytes) {
+        sentSeconds += Double(bytes.count) / 32_000
+      }
+      // Hold the connection open, unread, while the other session runs.
+      Thread.sleep(forTimeInterval: 6)
+      _ = client
+    }
+    stuck.start()
+    try await Task.sleep(for: .milliseconds(200))
+    let transcript = try await converse(running.url) { outbound in
+      try await outbound.write(.text(#"{"type": "config", "outputs": "events"}"#))
+      try await sendInPieces(bytes, outbound, seed: 3)
+      try await outbound.write(.text(#"{"type": "eof"}"#))
+    }
+    #expect(transcript.closeCode == .normalClosure)
+    let stats = try #require(transcript.of(type: "stats").first)
+    #expect(stats["frames"] as? Int == (bytes.count / 2 + 511) / 512, "every chunk, the last one padded")
+    // The stuck session is cut off as a slow reader, and counted.
+    var counted = false
+    for _ in 0..<100 where !counted {
+      let metrics = try await httpGet(running.port, "/metrics")
+      counted = metrics.split(separator: "\n").contains {
+        $0.hasPrefix("streamrnn_rejected_connections_total") && $0.contains("slow_reader")
+          && !$0.hasSuffix(" 0")
+      }
+      if !counted { try await Task.sleep(for: .milliseconds(100)) }
+    }
+    #expect(counted, "a slow_reader rejection in /metrics")
+    await running.stop()
+  }
+}
