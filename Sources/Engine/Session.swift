@@ -186,6 +186,8 @@ final class Session: @unchecked Sendable {
   static let resetCapacity = 16
   let resetFrames: UnsafeMutablePointer<Int>
   let resetsWritten = Atomic<Int>(0)
+  /// The extractor's hop (samples between frame starts), read once at open.
+  let hopLength: Int
   /// Requests applied to the model state (before their frame is stepped).
   let resetsRead = Atomic<Int>(0)
   /// Requests applied to the extractor's context (when the audio reaches their frame's start,
@@ -229,6 +231,7 @@ final class Session: @unchecked Sendable {
     input = SampleRing(capacity: queueSamples)
     output = FrameRing(capacity: outputFrames, frameSize: chain.outputSize)
     extractor = try features.make(sharing: workspace)
+    hopLength = extractor.hopLength
     state = chain.makeState()
     self.delivery = delivery
     lastOutputIndex = -chain.outputInterval
@@ -311,7 +314,7 @@ final class Session: @unchecked Sendable {
       contextResetsRead.store(read, ordering: .releasing)
     }
     if offset < samples.count {
-      extractor.push(UnsafeBufferPointer(rebasing: samples[offset...]), emit: emit)
+      extractor.push(UnsafeBufferPointer(rebasing: samples[offset..<samples.count]), emit: emit)
     }
   }
 

@@ -191,7 +191,7 @@ final class Worker: @unchecked Sendable {
         }
         session.pushToExtractor(
           UnsafeBufferPointer(rebasing: scratch[0..<count]), startingAt: start,
-          hop: session.extractor.hopLength
+          hop: session.hopLength
         ) { frame in queue(frame) }
         worked = true
       }

@@ -149,8 +149,9 @@ public final class ConvFrontendExtractor: FeatureExtractor {
   public let frontend: ConvFrontend
   /// Floats per frame.
   public var featureCount: Int { frontend.featureCount }
-  /// Samples between frames (a chunk's samples over its frames).
-  public var hopLength: Int { frontend.chunkSamples / frontend.framesPerChunk }
+  /// Samples between frames (a chunk's samples over its frames). Stored: the engine reads it on
+  /// its workers' path, and `framesPerChunk` is computed (a debug build allocates computing it).
+  public let hopLength: Int
 
   /// The packed weights and the fixed plan, shared by every extractor of this frontend.
   public let packed: PackedConvFrontend
@@ -187,6 +188,7 @@ public final class ConvFrontendExtractor: FeatureExtractor {
     self.packed = packed
     let frontend = packed.frontend
     self.frontend = frontend
+    hopLength = frontend.chunkSamples / frontend.framesPerChunk
     precondition(workspace.map { $0.packed === packed } ?? true, "a workspace of another frontend")
     self.workspace = workspace ?? ConvFrontendWorkspace(packed: packed)
     input = .allocate(capacity: packed.inputLength)
