@@ -369,17 +369,11 @@ struct ServerTests {
   }
 }
 
-/// A blocking TCP socket connected to `port` on 127.0.0.1, with 5-s receive and send timeouts;
-/// `receiveBuffer` sets SO_RCVBUF before connecting. The caller closes it.
-func connectLoopback(_ port: Int, receiveBuffer: Int32? = nil) throws -> Int32 {
+/// A plain HTTP/1.1 GET on loopback over a socket (`Connection: close`): (status, body).
+func httpRequest(_ port: Int, _ path: String) throws -> (Int, String) {
   let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
   guard descriptor >= 0 else { throw POSIXError(.EIO) }
-  if var size = receiveBuffer {
-    setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-  }
-  var timeout = timeval(tv_sec: 5, tv_usec: 0)
-  setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-  setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+  defer { close(descriptor) }
   var address = sockaddr_in()
   address.sin_family = sa_family_t(AF_INET)
   address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -389,17 +383,9 @@ func connectLoopback(_ port: Int, receiveBuffer: Int32? = nil) throws -> Int32 {
       connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
     }
   }
-  guard connected == 0 else {
-    close(descriptor)
-    throw POSIXError(.ECONNREFUSED)
-  }
-  return descriptor
-}
-
-/// A plain HTTP/1.1 GET on loopback over a socket (`Connection: close`): (status, body).
-func httpRequest(_ port: Int, _ path: String) throws -> (Int, String) {
-  let descriptor = try connectLoopback(port)
-  defer { close(descriptor) }
+  guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+  var timeout = timeval(tv_sec: 5, tv_usec: 0)
+  setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
   let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
   _ = request.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
   var response: [UInt8] = []
