@@ -220,13 +220,12 @@ public struct RecurrentModel: Sendable {
     }
     packed = PackedWeights(packer.weights, storage: weightStorage)
     descriptors = packer.descriptors
-    let hiddenOutWidth = structure.projectionSize > 0 ? structure.projectionSize : hidden
-    scratchPre = padded(widestInput + hiddenOutWidth, to: lanes)
+    scratchPre = padded(widestInput + hiddenOut, to: lanes)
     scratchProjectionInput = scratchPre + 4 * paddedHidden
     scratchPanelOutput = scratchProjectionInput + paddedHidden
     scratchHeadInput =
       scratchPanelOutput + padded(max(structure.projectionSize, head?.classCount ?? 0, 1), to: lanes)
-    scratchSize = scratchHeadInput + (structure.isBidirectional ? 2 : 1) * hiddenOutWidth
+    scratchSize = scratchHeadInput + (structure.isBidirectional ? 2 : 1) * hiddenOut
     readsFrameInPlace = cells.first?.oneVectorGRU != nil
     writesOutputInPlace = cells.last?.oneVectorGRU != nil && head == nil && !structure.isBidirectional
     singleOneVectorGRU = cells.count == 1 && writesOutputInPlace ? cells[0].oneVectorGRU : nil
