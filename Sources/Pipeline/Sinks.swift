@@ -135,6 +135,23 @@ func topOutput(_ outputs: UnsafeBufferPointer<Float>, independent: Bool, thresho
   return top
 }
 
+/// The fields of an ``StreamEvent/onset(label:frame:time:)`` or
+/// ``StreamEvent/offset(label:frame:time:duration:)`` without braces:
+/// `"event":"onset","label":"dog_bark","time":s,"frame":n` (and `"duration":s` for an offset),
+/// seconds to 4 decimals. A label index beyond `quotedLabels` is written as its number in quotes.
+package func labelEventFields(_ event: StreamEvent, quotedLabels: [String], kindKey: String = "event") -> String {
+  func name(_ label: Int) -> String { label < quotedLabels.count ? quotedLabels[label] : "\"\(label)\"" }
+  switch event {
+  case .onset(let label, let frame, let time):
+    return "\"\(kindKey)\":\"onset\",\"label\":\(name(label)),\"time\":\(rounded(time, 4)),\"frame\":\(frame)"
+  case .offset(let label, let frame, let time, let duration):
+    return
+      "\"\(kindKey)\":\"offset\",\"label\":\(name(label)),\"time\":\(rounded(time, 4)),\"frame\":\(frame),\"duration\":\(rounded(duration, 4))"
+  default:
+    return "\"\(kindKey)\":null"
+  }
+}
+
 /// A float as JSON: non-finite values (NaN, ±infinity) are not JSON numbers and are written `null`.
 func jsonNumber(_ value: Float) -> String { value.isFinite ? String(value) : "null" }
 
@@ -193,6 +210,8 @@ public final class JSONLinesSink: TextRecordSink, EventSink {
       output.append(
         "{\"start\":\(seconds(start)),\"end\":\(seconds(end)),\"start_sample\":\(start),\"end_sample\":\(end)}\n"
       )
+    case .onset, .offset:
+      output.append("{" + labelEventFields(event, quotedLabels: quotedLabels) + "}\n")
     }
     try output.writeLine(flush: true)
   }

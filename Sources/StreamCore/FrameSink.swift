@@ -74,6 +74,13 @@ public enum StreamEvent: Equatable, Sendable {
   case speechDiscarded(sample: Int)
   /// A finished speech segment `[start, end)`, in samples.
   case speechSegment(start: Int, end: Int)
+  /// An event of output `label` (its index) began at record `frame`, whose start is `time`
+  /// seconds of stream time. Announced as soon as it is decided (``onset(label:frame:time:)`` comes
+  /// before the matching ``offset(label:frame:time:duration:)``).
+  case onset(label: Int, frame: Int, time: Double)
+  /// The event of output `label` that began `duration` seconds earlier ended before record `frame`
+  /// (the first frame not in it), whose start is `time` seconds.
+  case offset(label: Int, frame: Int, time: Double, duration: Double)
 }
 
 /// Where per-frame records go.

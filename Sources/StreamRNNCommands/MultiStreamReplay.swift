@@ -52,7 +52,7 @@ struct MultiStreamReplay {
       let name =
         "session-" + String(repeating: "0", count: max(0, width - String(index).count)) + String(index)
       var sink: (any FrameSink)?
-      if let outDir, !(output.quiet && !setup.segments.segments) {
+      if let outDir, !(output.quiet && !setup.segments.emitsEvents) {
         let format = output.quiet ? SinkFormat.jsonl : output.format
         sink = try makeSink(
           format: format, path: "\(outDir)/\(name).\(format.rawValue)", topThreshold: setup.segments.threshold

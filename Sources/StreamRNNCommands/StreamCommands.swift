@@ -68,25 +68,77 @@ struct ModelOptions: ParsableArguments {
   }
 }
 
-/// Speech segments and the state reset policy: observers of the stream.
+/// A threshold as given on the command line: `0.6` (every label) or `LABEL=0.6` (one label; the
+/// label is everything before the last `=`).
+struct LabelValue: ExpressibleByArgument, Equatable {
+  /// The label, or nil for a plain value.
+  var label: String?
+  /// The value.
+  var value: Float
+
+  init?(argument: String) {
+    let parts = argument.split(separator: "=", omittingEmptySubsequences: false)
+    let number = parts.last.map(String.init) ?? ""
+    guard let value = Float(number), value.isFinite else { return nil }
+    if parts.count > 1 {
+      let label = String(argument.dropLast(number.count + 1))
+      guard !label.isEmpty else { return nil }
+      self.label = label
+    }
+    self.value = value
+  }
+
+  static var defaultCompletionKind: CompletionKind { .default }
+}
+
+/// Speech segments, per-label events and the state reset policy: observers of the stream.
 struct SegmentOptions: ParsableArguments {
   @Flag(
     help:
       "Emit speech segments as JSON Lines: a start event as soon as speech starts, a segment when it ends.")
   var segments = false
 
+  @Flag(
+    help: """
+      Emit per-label onset/offset events as JSON Lines for any model with outputs (thresholds with \
+      hysteresis, optional median filter, minimum event and gap durations).
+      """)
+  var events = false
+
   @Option(
     help: "The output that carries the speech probability (a single-output model uses its only output).")
   var speechLabel = "speech"
 
   @Option(
-    parsing: .unconditional,
-    help:
-      "Speech threshold, 0 to 1 (get_speech_timestamps' threshold); also where sigmoid outputs become 'top'.")
-  var threshold: Float = 0.5
+    name: .customLong("threshold"), parsing: .unconditionalSingleValue,
+    help: ArgumentHelp(
+      "Threshold, 0 to 1: speech segments' (get_speech_timestamps' threshold), events' on threshold, and where sigmoid outputs become 'top'. With --events also LABEL=VALUE for one label (repeat the option).",
+      valueName: "value|label=value"))
+  var thresholdValues: [LabelValue] = []
 
   @Option(parsing: .unconditional, help: "Exit threshold, 0 to --threshold (default: threshold - 0.15).")
   var negThreshold: Float?
+
+  @Option(
+    name: .customLong("off-threshold"), parsing: .unconditionalSingleValue,
+    help: ArgumentHelp(
+      "Events' off threshold, 0 to the label's on threshold (default: on - 0.15, at least 0.01); LABEL=VALUE for one label (repeat the option).",
+      valueName: "value|label=value"))
+  var offThresholdValues: [LabelValue] = []
+
+  @Option(
+    parsing: .unconditional,
+    help: "Events: centred median filter over K frames, K odd 1 to 255 (adds (K-1)/2 frames of decision delay).")
+  var medianFrames = 1
+
+  @Option(parsing: .unconditional, help: "Events: shorter events are dropped, ms (0 to 3600000).")
+  var minEventMs: Double = 0
+
+  @Option(parsing: .unconditional, help: "Events: shorter gaps inside an event are filled, ms (0 to 3600000).")
+  var minGapMs: Double = 0
+
+  @Option(help: "Events: only these labels, comma-separated (default: every output).")
+  var eventLabels: String?
 
   @Option(parsing: .unconditional, help: "Shorter segments are discarded, ms (0 to 3600000).")
   var minSpeechDurationMs: Double = 250
@@ -106,6 +158,28 @@ struct SegmentOptions: ParsableArguments {
     help: "Reset the model state after this many seconds without speech (0 < S ≤ 86400; default: never).")
   var resetAfterSilence: Double?
 
+  /// The plain `--threshold` (the last one given), 0.5 by default.
+  var threshold: Float { thresholdValues.last(where: { $0.label == nil })?.value ?? 0.5 }
+
+  /// The per-label event parameters these options give.
+  var eventParameters: EventParameters {
+    var parameters = EventParameters()
+    parameters.threshold = threshold
+    parameters.offThreshold = offThresholdValues.last(where: { $0.label == nil })?.value
+    for item in thresholdValues { if let label = item.label { parameters.labelThresholds[label] = item.value } }
+    for item in offThresholdValues {
+      if let label = item.label { parameters.labelOffThresholds[label] = item.value }
+    }
+    parameters.medianFrames = medianFrames
+    parameters.minEventSeconds = minEventMs / 1000
+    parameters.minGapSeconds = minGapMs / 1000
+    parameters.labels = eventLabels.map { $0.split(separator: ",").map { String($0) } }
+    return parameters
+  }
+
+  /// Whether any observer emits events (the records must be JSON Lines).
+  var emitsEvents: Bool { segments || events }
+
   var parameters: SegmentParameters {
     var parameters = SegmentParameters()
     parameters.threshold = threshold
@@ -118,6 +192,27 @@ struct SegmentOptions: ParsableArguments {
   }
 
   func validate() throws {
+    for item in thresholdValues + offThresholdValues {
+      try checkRange(
+        item.label.map { "\(offThresholdValues.contains(item) ? "--off-threshold" : "--threshold") \($0)=" }
+          ?? "--threshold", Double(item.value), 0...1)
+    }
+    if !events {
+      if thresholdValues.contains(where: { $0.label != nil }) {
+        throw ValidationError("--threshold LABEL=VALUE goes with --events (segments take a plain --threshold)")
+      }
+      if !offThresholdValues.isEmpty || medianFrames != 1 || minEventMs != 0 || minGapMs != 0
+        || eventLabels != nil
+      {
+        throw ValidationError(
+          "--off-threshold, --median-frames, --min-event-ms, --min-gap-ms and --event-labels go with --events")
+      }
+    }
+    guard (1...255).contains(medianFrames), medianFrames % 2 == 1 else {
+      throw ValidationError("--median-frames \(medianFrames) is out of range: an odd number from 1 to 255")
+    }
+    try checkRange("--min-event-ms", minEventMs, 0...3_600_000)
+    try checkRange("--min-gap-ms", minGapMs, 0...3_600_000)
     try checkRange("--threshold", Double(threshold), 0...1)
     if let negThreshold { try checkRange("--neg-threshold", Double(negThreshold), 0...Double(threshold)) }
     try checkRange("--min-speech-duration-ms", minSpeechDurationMs, 0...3_600_000)
@@ -135,6 +230,7 @@ struct SegmentOptions: ParsableArguments {
   func observers() throws -> [any StreamObserver] {
     var observers: [any StreamObserver] = []
     if segments { observers.append(SegmentObserver(parameters: parameters, speechLabel: speechLabel)) }
+    if events { observers.append(EventObserver(parameters: eventParameters)) }
     if let resetAfterSilence {
       observers.append(
         try SilenceResetPolicy(
@@ -202,9 +298,10 @@ struct StreamSetup {
   init(model: ModelOptions, features: FeatureOptions, segments: SegmentOptions, output: StreamOutputOptions)
     throws
   {
-    if segments.segments && !output.quiet && !output.format.takesEvents {
+    if segments.emitsEvents && !output.quiet && !output.format.takesEvents {
+      let flag = segments.segments ? "--segments" : "--events"
       throw CommandError(
-        description: "--segments writes JSON Lines events: use --format jsonl (or --quiet) with --segments")
+        description: "\(flag) writes JSON Lines events: use --format jsonl (or --quiet) with \(flag)")
     }
     (self.model, self.features) = try model.load(features: features)
     self.segments = segments
@@ -223,7 +320,7 @@ struct StreamSetup {
     let statusLine = TerminalStatusLine()
     if isatty(STDERR_FILENO) != 0 { observers.append(ProgressDisplay(line: statusLine)) }
     let sink: (any FrameSink)? =
-      output.quiet && !segments.segments
+      output.quiet && !segments.emitsEvents
       ? nil
       : try makeSink(
         format: output.quiet ? .jsonl : output.format, path: output.out, topThreshold: segments.threshold,

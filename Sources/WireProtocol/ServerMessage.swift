@@ -17,7 +17,7 @@ public enum ServerMessage {
 
   /// An event as `{"type": "start" | "segment" | "discard", …}` with the CLI's fields and values
   /// (`rate`: the model's sample rate, Hz).
-  public static func event(_ event: StreamEvent, rate: Int) -> String {
+  public static func event(_ event: StreamEvent, rate: Int, quotedLabels: [String] = []) -> String {
     func seconds(_ sample: Int) -> String { rounded(Double(sample) / Double(rate), 4) }
     switch event {
     case .speechStart(let sample):
@@ -27,6 +27,8 @@ public enum ServerMessage {
     case .speechSegment(let start, let end):
       return
         "{\"type\":\"segment\",\"start\":\(seconds(start)),\"end\":\(seconds(end)),\"start_sample\":\(start),\"end_sample\":\(end)}"
+    case .onset, .offset:
+      return "{" + labelEventFields(event, quotedLabels: quotedLabels, kindKey: "type") + "}"
     }
   }
 

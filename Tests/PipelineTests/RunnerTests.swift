@@ -31,6 +31,7 @@ final class CountingEventSink: EventSink {
   var records = 0
   var events = 0
   var segments = 0
+  var onsets = 0
   var lastIndex = -1
   func write(_ record: FrameRecord) throws {
     records += 1
@@ -39,6 +40,7 @@ final class CountingEventSink: EventSink {
   func write(_ event: StreamEvent) throws {
     events += 1
     if case .speechSegment = event { segments += 1 }
+    if case .onset = event { onsets += 1 }
   }
   func finish() throws {}
 }
@@ -63,17 +65,22 @@ final class FailingSource: FrameSource, @unchecked Sendable {
 struct RunnerTests {
   let silero = sileroFolder + "/speech_noise.wav"
 
-  @Test func theConsumerLoopAllocatesNothingWithSegmentsAndResets() throws {
+  @Test func theConsumerLoopAllocatesNothingWithSegmentsEventsAndResets() throws {
     let vad = try BundledModels.sileroVAD()
     let probe = AllocationProbe(from: 20, to: 600)
     let sink = CountingEventSink()
+    var events = EventParameters()
+    events.medianFrames = 5
+    events.minEventSeconds = 0.1
+    events.minGapSeconds = 0.1
     let runner = try StreamRunner(
       model: vad.model, features: vad.features, sink: sink,
-      observers: [probe, SegmentObserver(), try SilenceResetPolicy(seconds: 0.3)])
+      observers: [probe, SegmentObserver(), EventObserver(parameters: events), try SilenceResetPolicy(seconds: 0.3)])
     let report = try runner.run(source: try ReplaySource(path: silero, sampleRate: 16000, pace: .max))
     #expect(report.frames > 600 && report.resetFrames.count >= 1)
-    // The window covered speech segments and resets, so their paths ran while counting.
-    #expect(sink.segments >= 3)
+    // The window covered speech segments, label events and resets, so their paths ran while
+    // counting.
+    #expect(sink.segments >= 3 && sink.onsets >= 3)
     #expect(probe.counted == 0, "the consumer loop allocated \(probe.counted ?? 0) times")
     // Positive control: the probe does count on this thread.
     allocation_counter_start()

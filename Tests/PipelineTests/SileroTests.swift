@@ -133,6 +133,7 @@ struct SegmentTests {
       case .speechSegment(let start, let end): segments.append(.init(start: start, end: end))
       case .speechStart(let sample): starts.append(sample)
       case .speechDiscarded(let sample): starts.removeAll { $0 == sample }
+      case .onset, .offset: Issue.record("the segment detector emitted a label event")
       }
     }
     for probability in probabilities { detector.process(probability) { collect($0) } }
