@@ -42,6 +42,7 @@ let package = Package(
     .library(name: "ALSACapture", targets: ["ALSACapture"]),
     .library(name: "BundledModels", targets: ["BundledModels"]),
     .library(name: "WireProtocol", targets: ["WireProtocol"]),
+    .library(name: "Report", targets: ["Report"]),
     .library(name: "Server", targets: ["Server"]),
     .executable(name: "streamrnn", targets: ["streamrnn"]),
     .executable(name: "streamrnn-bench", targets: ["streamrnn-bench"]),
@@ -97,6 +98,9 @@ let package = Package(
         "StreamCore", "Features", "Recurrent", "Layers", "ModelIO",
         .product(name: "Histogram", package: "hdrhistogram-swift"),
       ]),
+    // Pictures of a run: one self-contained HTML page (inline SVG) with the waveform, features,
+    // outputs, segments/events and latency histograms, from a live run or saved outputs.
+    .target(name: "Report", dependencies: ["StreamCore", "Features", "Pipeline", "ModelIO"]),
     // Many sessions through one model: worker threads, per-session queues, a delivery thread.
     .target(name: "Engine", dependencies: ["StreamCore", "Features", "Layers", "Pipeline"]),
     // The WebSocket protocol's messages: client messages parsed and checked, server messages
@@ -132,7 +136,7 @@ let package = Package(
       name: "StreamRNNCommands",
       dependencies: [
         "Recurrent", "Layers", "ModelIO", "Features", "AudioFile", "StreamCore", "Pipeline", "Replay",
-        "ALSACapture", "BundledModels", "Engine",
+        "ALSACapture", "BundledModels", "Engine", "Report",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -184,7 +188,7 @@ let package = Package(
       name: "PipelineTests",
       dependencies: [
         "Pipeline", "Replay", "StreamCore", "Features", "AudioFile", "ModelIO", "Recurrent", "BundledModels",
-        "Layers",
+        "Layers", "Report",
         "AllocationCounter",
       ]),
     .testTarget(
@@ -211,8 +215,9 @@ let package = Package(
         .product(name: "NIOWebSocket", package: "swift-nio"),
         .product(name: "HTTPTypes", package: "swift-http-types"),
       ]),
+    .testTarget(name: "ReportTests", dependencies: ["Report", "Pipeline", "StreamCore", "Features"]),
     .testTarget(
       name: "CLITests",
-      dependencies: ["streamrnn", "streamrnn-bench", "streamrnn-serve", "ModelIO", "Recurrent"]),
+      dependencies: ["streamrnn", "streamrnn-bench", "streamrnn-serve", "ModelIO", "Recurrent", "Pipeline"]),
   ] + simdKernels
 )

@@ -70,7 +70,8 @@ public struct EventParameters: Sendable, Equatable {
       }
     }
     guard (1...255).contains(medianFrames), medianFrames % 2 == 1 else {
-      throw .invalidOption(name: "median filter width", value: "\(medianFrames)", allowed: "an odd number of frames, 1 to 255")
+      throw .invalidOption(
+        name: "median filter width", value: "\(medianFrames)", allowed: "an odd number of frames, 1 to 255")
     }
     try check("minimum event duration", minEventSeconds, 0...3600, "0 to 3600 s")
     try check("minimum gap", minGapSeconds, 0...3600, "0 to 3600 s")
@@ -153,7 +154,11 @@ struct LabelEvents: Sendable {
   /// afresh.
   mutating func finish(frame: Int, time: Double, emit: (StreamEvent) -> Void) {
     if open {
-      if inGap { close(frame: gapFrame, time: gapTime, emit: emit) } else { close(frame: frame, time: time, emit: emit) }
+      if inGap {
+        close(frame: gapFrame, time: gapTime, emit: emit)
+      } else {
+        close(frame: frame, time: time, emit: emit)
+      }
     }
     active = false
   }

@@ -1,6 +1,10 @@
 import Histogram
 import ModelIO
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// A latency distribution in nanoseconds (hdrhistogram, 3 significant digits, 1 ns to 100 s).
 ///
 /// All memory is allocated in `init`; ``record(_:)`` does not allocate or lock (values above the
@@ -29,6 +33,23 @@ public struct LatencyRecorder: Sendable {
   /// Values recorded.
   public var count: UInt64 { histogram.totalCount }
 
+  /// The distribution on a log axis: `perDecade` bins per factor of ten from 1 ns, only the bins
+  /// that hold values, in order. Each recorded value lands in the bin of its histogram bucket's
+  /// highest equivalent value. Allocates; not for the real-time path.
+  public func bins(perDecade: Int = 10) -> [LatencyBin] {
+    let perDecade = max(perDecade, 1)
+    var counts: [Int: Int] = [:]
+    for item in histogram.recordedValues() where item.count > 0 {
+      let bin = Int((log10(Double(max(item.value, 1))) * Double(perDecade)).rounded(.down))
+      counts[bin, default: 0] += Int(item.count)
+    }
+    return counts.keys.sorted().map { bin in
+      LatencyBin(
+        lowMicroseconds: pow10(Double(bin) / Double(perDecade)) / 1000,
+        highMicroseconds: pow10(Double(bin + 1) / Double(perDecade)) / 1000, count: counts[bin] ?? 0)
+    }
+  }
+
   /// The summary users see, in microseconds.
   public var summary: LatencySummary {
     func us(_ value: UInt64) -> Double { Double(value) / 1000 }
@@ -40,6 +61,31 @@ public struct LatencyRecorder: Sendable {
       mean: Double(total) / Double(count) / 1000)
   }
 }
+
+/// One bin of a latency distribution: values in `[low, high)` µs, and how many.
+public struct LatencyBin: Sendable, Equatable {
+  /// The bin's lower edge, µs.
+  public var lowMicroseconds: Double
+  /// The bin's upper edge, µs.
+  public var highMicroseconds: Double
+  /// Values in the bin.
+  public var count: Int
+
+  /// A bin.
+  public init(lowMicroseconds: Double, highMicroseconds: Double, count: Int) {
+    self.lowMicroseconds = lowMicroseconds
+    self.highMicroseconds = highMicroseconds
+    self.count = count
+  }
+
+  /// `[low_us, high_us, count]`, as `--stats-json` writes it.
+  var json: JSONValue {
+    .array([.number(lowMicroseconds), .number(highMicroseconds), .number(Double(count))])
+  }
+}
+
+/// 10^x.
+private func pow10(_ x: Double) -> Double { exp(x * M_LN10) }
 
 /// Percentiles of one latency, in microseconds.
 public struct LatencySummary: Sendable, Equatable {

@@ -139,7 +139,9 @@ func topOutput(_ outputs: UnsafeBufferPointer<Float>, independent: Bool, thresho
 /// ``StreamEvent/offset(label:frame:time:duration:)`` without braces:
 /// `"event":"onset","label":"dog_bark","time":s,"frame":n` (and `"duration":s` for an offset),
 /// seconds to 4 decimals. A label index beyond `quotedLabels` is written as its number in quotes.
-package func labelEventFields(_ event: StreamEvent, quotedLabels: [String], kindKey: String = "event") -> String {
+package func labelEventFields(_ event: StreamEvent, quotedLabels: [String], kindKey: String = "event")
+  -> String
+{
   func name(_ label: Int) -> String { label < quotedLabels.count ? quotedLabels[label] : "\"\(label)\"" }
   switch event {
   case .onset(let label, let frame, let time):

@@ -82,6 +82,13 @@ public struct StreamReport: Sendable {
   public var clockSuspectWindows = 0
   /// Audio lost to overruns and suspends, seconds (``StreamCounters/lostSamples``).
   public var lostSeconds = 0.0
+  /// The distributions of ``step``, ``compute`` and ``captureToOutput`` on a log axis (10 bins per
+  /// decade), for pictures.
+  public var stepBins: [LatencyBin] = []
+  /// See ``stepBins``.
+  public var computeBins: [LatencyBin] = []
+  /// See ``stepBins``.
+  public var captureToOutputBins: [LatencyBin] = []
 
   /// ``sourceError`` as one line.
   public var error: String? { sourceError.map { "\($0)" } }
@@ -133,6 +140,11 @@ public struct StreamReport: Sendable {
       "clock_suspect_windows": .number(Double(clockSuspectWindows)),
       "non_finite_frames": .number(Double(nonFiniteFrames)),
     ]
+    object["histograms"] = .object([
+      "step": .array(stepBins.map(\.json)), "compute": .array(computeBins.map(\.json)),
+      "capture_to_output": .array(captureToOutputBins.map(\.json)),
+    ])
+    object["reset_frames"] = .array(resetFrames.prefix(10_000).map { .number(Double($0)) })
     if let error { object["error"] = .string(error) }
     return .object(object)
   }
@@ -156,6 +168,7 @@ public final class StreamRunner {
   let features: FeatureConfiguration
   let sink: (any FrameSink)?
   let observers: [any StreamObserver]
+  let audioTap: (any AudioTap)?
   let options: StreamOptions
   /// What the sink and the observers are told about the stream.
   public let description: StreamDescription
@@ -186,9 +199,12 @@ public final class StreamRunner {
   /// nothing for the stream yet. A chain with a ``Layer/subsample(every:size:)`` gives records for
   /// the frames it passes only (their `frame` is the input frame's number).
   /// - Throws: ``StreamError`` (one line naming the parameter).
+  /// `audioTap` sees every block of audio on the source thread before its features (a report's
+  /// waveform, a meter's level).
   public init(
     model: LayerChain, features: FeatureConfiguration, sink: (any FrameSink)?,
-    observers: [any StreamObserver] = [], options: StreamOptions = StreamOptions()
+    observers: [any StreamObserver] = [], audioTap: (any AudioTap)? = nil,
+    options: StreamOptions = StreamOptions()
   ) throws(StreamError) {
     guard model.inputSize == features.featureCount else {
       throw .inputSizeMismatch(modelInputs: model.inputSize, featureCount: features.featureCount)
@@ -201,6 +217,7 @@ public final class StreamRunner {
     self.features = features
     self.sink = sink
     self.observers = observers
+    self.audioTap = audioTap
     self.options = options
     // Records come every `outputInterval` input frames: observers (segments, silence resets) see
     // that spacing as the stream's hop.
@@ -223,7 +240,7 @@ public final class StreamRunner {
     let ring = FrameRing(capacity: options.ringCapacity, frameSize: features.featureCount)
     let producer = FrameProducer(
       extractor: try features.makeExtractor(), ring: ring.producer, counters: counters, control: control,
-      overflow: source.overflow)
+      overflow: source.overflow, tap: audioTap)
     let consumer = Consumer(runner: self, ring: ring.consumer)
     let sourceError = ErrorBox()
     let control = self.control
@@ -411,7 +428,8 @@ private final class Consumer {
       nonFiniteFrames: nonFiniteFrames, suspends: counters.suspends.load(ordering: .relaxed),
       clockSuspectWindows: counters.clockSuspectWindows.load(ordering: .relaxed),
       lostSeconds: Double(counters.lostSamples.load(ordering: .relaxed))
-        / Double(runner.description.sampleRate))
+        / Double(runner.description.sampleRate), stepBins: stepTimes.bins(), computeBins: computeTimes.bins(),
+      captureToOutputBins: latencies.bins())
   }
 }
 

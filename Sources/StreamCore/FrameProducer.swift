@@ -1,3 +1,14 @@
+/// Sees the stream's audio on the source thread, each block before its features are made (a
+/// report's waveform and spectrogram, a meter's input level).
+///
+/// Real-time contract: ``tap(_:)`` runs on the capture thread and must not allocate, lock, block
+/// or do I/O; allocate before the stream starts. What it gathers may be read by another thread
+/// only through atomics, or after the stream has ended (the runner joins the source thread).
+public protocol AudioTap: AnyObject {
+  /// One block of mono samples at the features' rate, valid only during the call.
+  func tap(_ samples: UnsafeBufferPointer<Float>)
+}
+
 /// The producing half of a stream: samples in, feature frames into the ring. A ``FrameSource``
 /// gets one and pushes into it.
 ///
@@ -15,6 +26,7 @@ public final class FrameProducer: @unchecked Sendable {
   /// The stream's stop request, which a source polls between reads.
   public let control: StreamControl
   let waitsForRoom: Bool
+  let tap: (any AudioTap)?
   private var nextIndex = 0
   private var pendingDiscontinuity = false
   private var blockCaptureTime: UInt64 = 0
@@ -26,8 +38,9 @@ public final class FrameProducer: @unchecked Sendable {
   /// A producer feeding `ring` through `extractor`. Made by the runner; tests make their own.
   package init(
     extractor: any FeatureExtractor, ring: RingProducer, counters: StreamCounters, control: StreamControl,
-    overflow: OverflowPolicy
+    overflow: OverflowPolicy, tap: (any AudioTap)? = nil
   ) {
+    self.tap = tap
     self.extractor = extractor
     self.ring = ring
     self.counters = counters
@@ -49,6 +62,7 @@ public final class FrameProducer: @unchecked Sendable {
     if discontinuity { pendingDiscontinuity = true }
     blockCaptureTime = captureTime
     blockClockSuspect = clockSuspect
+    tap?.tap(samples)
     let begin = monotonicNow()
     featureStart = begin
     extractor.push(samples) { frame in emit(frame) }

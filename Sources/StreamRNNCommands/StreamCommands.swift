@@ -7,6 +7,7 @@ import ModelIO
 import Pipeline
 import Recurrent
 import Replay
+import Report
 import StreamCore
 
 #if canImport(Glibc)
@@ -128,13 +129,15 @@ struct SegmentOptions: ParsableArguments {
 
   @Option(
     parsing: .unconditional,
-    help: "Events: centred median filter over K frames, K odd 1 to 255 (adds (K-1)/2 frames of decision delay).")
+    help:
+      "Events: centred median filter over K frames, K odd 1 to 255 (adds (K-1)/2 frames of decision delay).")
   var medianFrames = 1
 
   @Option(parsing: .unconditional, help: "Events: shorter events are dropped, ms (0 to 3600000).")
   var minEventMs: Double = 0
 
-  @Option(parsing: .unconditional, help: "Events: shorter gaps inside an event are filled, ms (0 to 3600000).")
+  @Option(
+    parsing: .unconditional, help: "Events: shorter gaps inside an event are filled, ms (0 to 3600000).")
   var minGapMs: Double = 0
 
   @Option(help: "Events: only these labels, comma-separated (default: every output).")
@@ -166,7 +169,9 @@ struct SegmentOptions: ParsableArguments {
     var parameters = EventParameters()
     parameters.threshold = threshold
     parameters.offThreshold = offThresholdValues.last(where: { $0.label == nil })?.value
-    for item in thresholdValues { if let label = item.label { parameters.labelThresholds[label] = item.value } }
+    for item in thresholdValues {
+      if let label = item.label { parameters.labelThresholds[label] = item.value }
+    }
     for item in offThresholdValues {
       if let label = item.label { parameters.labelOffThresholds[label] = item.value }
     }
@@ -199,13 +204,15 @@ struct SegmentOptions: ParsableArguments {
     }
     if !events {
       if thresholdValues.contains(where: { $0.label != nil }) {
-        throw ValidationError("--threshold LABEL=VALUE goes with --events (segments take a plain --threshold)")
+        throw ValidationError(
+          "--threshold LABEL=VALUE goes with --events (segments take a plain --threshold)")
       }
       if !offThresholdValues.isEmpty || medianFrames != 1 || minEventMs != 0 || minGapMs != 0
         || eventLabels != nil
       {
         throw ValidationError(
-          "--off-threshold, --median-frames, --min-event-ms, --min-gap-ms and --event-labels go with --events")
+          "--off-threshold, --median-frames, --min-event-ms, --min-gap-ms and --event-labels go with --events"
+        )
       }
     }
     guard (1...255).contains(medianFrames), medianFrames % 2 == 1 else {
@@ -252,8 +259,16 @@ struct StreamOutputOptions: ParsableArguments {
     help: "Write records to this file instead of standard output (written whole at the end of the stream).")
   var out: String?
 
-  @Option(help: "Also write the statistics as JSON to this file.")
+  @Option(
+    help:
+      "Also write the statistics as JSON to this file (with a \"run\" object that `streamrnn report` reads).")
   var statsJson: String?
+
+  @Option(
+    help:
+      "When the stream ends, write a self-contained HTML report (waveform, features, outputs, segments/events, latency histograms) to this file."
+  )
+  var report: String?
 
   @Option(parsing: .unconditional, help: "Write one record in N (1 to 1000000).")
   var every = 1
@@ -293,6 +308,8 @@ struct StreamSetup {
   let features: FeatureConfiguration
   let segments: SegmentOptions
   let output: StreamOutputOptions
+  /// The model as the user named it (a path, or the bundled model).
+  let modelName: String
 
   /// Loads the model and checks every option that can be checked before the source opens.
   init(model: ModelOptions, features: FeatureOptions, segments: SegmentOptions, output: StreamOutputOptions)
@@ -304,12 +321,14 @@ struct StreamSetup {
         description: "\(flag) writes JSON Lines events: use --format jsonl (or --quiet) with \(flag)")
     }
     (self.model, self.features) = try model.load(features: features)
+    modelName = model.model ?? "Silero VAD (bundled)"
     self.segments = segments
     self.output = output
   }
 
-  /// Runs `source` through the stream, prints the statistics and writes `--stats-json`.
-  func run(source: any FrameSource, duration: Double?) throws {
+  /// Runs `source` (called `sourceName` in reports) through the stream, prints the statistics and
+  /// writes `--stats-json` and `--report`.
+  func run(source: any FrameSource, sourceName: String, duration: Double?) throws {
     var options = StreamOptions()
     options.ringCapacity = output.ringCapacity
     options.every = output.every
@@ -319,14 +338,22 @@ struct StreamSetup {
     var observers = try segments.observers()
     let statusLine = TerminalStatusLine()
     if isatty(STDERR_FILENO) != 0 { observers.append(ProgressDisplay(line: statusLine)) }
-    let sink: (any FrameSink)? =
+    var sink: (any FrameSink)? =
       output.quiet && !segments.emitsEvents
       ? nil
       : try makeSink(
         format: output.quiet ? .jsonl : output.format, path: output.out, topThreshold: segments.threshold,
         statusLine: output.out == nil && isatty(STDOUT_FILENO) != 0 ? statusLine : nil)
+    var reportBuilder: ReportBuilder?
+    if output.report != nil {
+      let builder = try ReportBuilder(features: features)
+      observers.append(ReportObserver(builder: builder, speechLabel: segments.speechLabel))
+      sink = ReportingSink(wrapping: sink, builder: builder)
+      reportBuilder = builder
+    }
     let runner = try StreamRunner(
-      model: model, features: features, sink: sink, observers: observers, options: options)
+      model: model, features: features, sink: sink, observers: observers, audioTap: reportBuilder,
+      options: options)
     let report = try runner.run(source: source)
     writeToStandardError(report.statistics + "\n")
     for notice in report.notices { writeToStandardError("streamrnn: \(notice)\n") }
@@ -340,8 +367,61 @@ struct StreamSetup {
         "streamrnn: warning: the model's outputs were NaN or infinite in \(report.nonFiniteFrames) of \(report.frames) frames (written as null)\n"
       )
     }
-    if let statsJson = output.statsJson { try NpyArray.writeBytes(report.json.encoded(), to: statsJson) }
+    let stats = statsWithRun(report, runner: runner, sourceName: sourceName)
+    if let statsJson = output.statsJson { try NpyArray.writeBytes(stats.encoded(), to: statsJson) }
+    if let path = output.report, let reportBuilder {
+      let html = HTMLReport.render(try reportData(stats: stats, builder: reportBuilder))
+      try NpyArray.writeBytes(Array(html.utf8), to: path)
+    }
     if let error = report.error { throw CommandError(description: error) }
+  }
+}
+
+extension StreamSetup {
+  /// The statistics of `report` with the `"run"` object reports read: model, features, audio,
+  /// machine, timing of records, labels and the thresholds drawn as lines.
+  func statsWithRun(_ report: StreamReport, runner: StreamRunner, sourceName: String) -> JSONValue {
+    var run = ReportRun()
+    run.model = modelName
+    run.features = describe(features)
+    run.source = sourceName
+    run.machine = machineDescription()
+    run.sampleRate = features.sampleRate
+    run.frameSeconds = runner.description.secondsPerFrame
+    run.inputFrameSeconds = Double(features.hopLength) / Double(features.sampleRate)
+    run.labels = outputNames(runner.description)
+    run.speechLabel =
+      runner.description.labels?.contains(segments.speechLabel) == true
+      ? segments.speechLabel : run.labels.first ?? segments.speechLabel
+    if segments.events {
+      let parameters = segments.eventParameters
+      for label in parameters.labels ?? run.labels {
+        let (on, off) = parameters.thresholds(for: label)
+        run.thresholds[label] = (on, off)
+      }
+    }
+    if segments.segments || segments.resetAfterSilence != nil {
+      run.thresholds[run.speechLabel] = (
+        segments.threshold, segments.negThreshold ?? max(segments.threshold - 0.15, 0.01)
+      )
+    }
+    guard case .object(var object) = report.json else { return report.json }
+    object["run"] = run.json
+    return .object(object)
+  }
+}
+
+/// Features in words: kind, size, hop and rate.
+func describe(_ features: FeatureConfiguration) -> String {
+  let hop = formatted("%.1f", Double(features.hopLength) / Double(features.sampleRate) * 1000)
+  switch features {
+  case .logmel(let configuration):
+    return "log-mel, \(configuration.nMels) bands, hop \(hop) ms, \(configuration.sampleRate) Hz"
+  case .fbank(let configuration):
+    return "Kaldi fbank, \(configuration.numMelBins) bins, hop \(hop) ms, \(features.sampleRate) Hz"
+  case .learned(let frontend):
+    return
+      "learned frontend (STFT + \(frontend.convs.count) convolutions), \(frontend.featureCount) per frame, hop \(hop) ms, \(frontend.sampleRate) Hz"
   }
 }
 
@@ -406,6 +486,9 @@ struct ReplayCommand: ParsableCommand {
         throw ValidationError(
           "--streams writes one file per session: give --out-dir DIR (or --quiet for statistics only)")
       }
+      if output.report != nil {
+        throw ValidationError("--report draws one stream: replay one file without --streams")
+      }
       if outDir == nil && output.format == .npy {
         throw ValidationError("--format npy needs --out-dir DIR with --streams")
       }
@@ -426,7 +509,7 @@ struct ReplayCommand: ParsableCommand {
       let source = try ReplaySource(
         path: files[0], sampleRate: setup.features.sampleRate, channel: channel.map { .channel($0) } ?? .mean,
         pace: pace)
-      try setup.run(source: source, duration: nil)
+      try setup.run(source: source, sourceName: files[0], duration: nil)
       return
     }
     try MultiStreamReplay(

@@ -18,7 +18,7 @@ public struct StreamRNN: ParsableCommand {
     version: version,
     subcommands: [
       StepCommand.self, FeaturesCommand.self, DevicesCommand.self, CaptureCommand.self, ReplayCommand.self,
-      BenchCommand.self, ServeCommand.self,
+      BenchCommand.self, ServeCommand.self, ReportCommand.self,
     ])
 
   /// Required by ArgumentParser; the command is built by parsing.

@@ -14,7 +14,9 @@ func onlineEvents(
     if row == resetBefore {
       detector.finish(frame: row, time: Double(row) * spf) { events.append($0) }
     }
-    outputs.withUnsafeBufferPointer { detector.process($0, frame: row, time: Double(row) * spf) { events.append($0) } }
+    outputs.withUnsafeBufferPointer {
+      detector.process($0, frame: row, time: Double(row) * spf) { events.append($0) }
+    }
   }
   detector.finish(frame: track.count, time: Double(track.count) * spf) { events.append($0) }
   return events
@@ -73,7 +75,8 @@ struct EventDetectorTests {
     var parameters = EventParameters()
     parameters.offThreshold = 0.5
     var events = try onlineEvents(track, parameters, names: names)
-    #expect(spans(events) == [[0, 10, 30], [1, 40, 50], [1, 53, 61], [1, 70, 71], [2, 20, 30], [2, 32, 45]])
+    #expect(
+      spans(events) == [[0, 10, 30], [1, 40, 50], [1, 53, 61], [1, 70, 71], [2, 20, 30], [2, 32, 45]])
     // A 40 ms minimum gap fills siren's 30 ms gap and speech's 20 ms dip; a 50 ms minimum event
     // drops the one-frame spike.
     parameters.minGapSeconds = 0.04
@@ -97,7 +100,9 @@ struct EventDetectorTests {
     #expect(detector.filterDelay == 2)
     var decidedAt: [Int] = []
     for (row, outputs) in track.enumerated() {
-      outputs.withUnsafeBufferPointer { detector.process($0, frame: row, time: Double(row) / 100) { _ in decidedAt.append(row) } }
+      outputs.withUnsafeBufferPointer {
+        detector.process($0, frame: row, time: Double(row) / 100) { _ in decidedAt.append(row) }
+      }
     }
     // dog_bark's onset (frame 10) is announced when frame 12 arrives.
     #expect(decidedAt.first == 12)
@@ -148,14 +153,18 @@ struct EventDetectorTests {
       }
       var parameters = EventParameters()
       parameters.threshold = Float.random(in: 0.2...0.8, using: &generator)
-      if Bool.random(using: &generator) { parameters.offThreshold = parameters.threshold * Float.random(in: 0.5...1) }
+      if Bool.random(using: &generator) {
+        parameters.offThreshold = parameters.threshold * Float.random(in: 0.5...1)
+      }
       parameters.medianFrames = [1, 3, 5, 9, 31].randomElement(using: &generator)!
       parameters.minEventSeconds = [0, 0.01, 0.03, 0.1].randomElement(using: &generator)!
       parameters.minGapSeconds = [0, 0.01, 0.05, 0.2].randomElement(using: &generator)!
       let names = (0..<labels).map { "l\($0)" }
       let online = spans(try onlineEvents(track, parameters, names: names))
-      let offline = try offlineEvents(track: track, parameters: parameters, names: names, secondsPerFrame: 0.01)
-        .map { [$0.label, $0.start, $0.end] }
+      let offline = try offlineEvents(
+        track: track, parameters: parameters, names: names, secondsPerFrame: 0.01
+      )
+      .map { [$0.label, $0.start, $0.end] }
       #expect(online == offline, "trial \(trial): \(parameters)")
       if online != offline { break }
     }
@@ -171,7 +180,8 @@ struct EventDetectorTests {
       } catch { return error.description }
     }
     #expect(error { $0.threshold = 1.5 } == "event threshold 1.5 is out of range: 0 to 1")
-    #expect(error { $0.labelThresholds = ["a": .nan] }.hasPrefix("event threshold of 'a' nan is out of range"))
+    #expect(
+      error { $0.labelThresholds = ["a": .nan] }.hasPrefix("event threshold of 'a' nan is out of range"))
     #expect(error { $0.labels = ["c"] } == "the model has no output labelled 'c' (its labels: a, b)")
     #expect(error { $0.labelOffThresholds = ["b": 0.7] }.hasPrefix("event off threshold of 'b' 0.7"))
     #expect(error { $0.medianFrames = 4 }.contains("an odd number of frames"))

@@ -75,7 +75,9 @@ struct RunnerTests {
     events.minGapSeconds = 0.1
     let runner = try StreamRunner(
       model: vad.model, features: vad.features, sink: sink,
-      observers: [probe, SegmentObserver(), EventObserver(parameters: events), try SilenceResetPolicy(seconds: 0.3)])
+      observers: [
+        probe, SegmentObserver(), EventObserver(parameters: events), try SilenceResetPolicy(seconds: 0.3),
+      ])
     let report = try runner.run(source: try ReplaySource(path: silero, sampleRate: 16000, pace: .max))
     #expect(report.frames > 600 && report.resetFrames.count >= 1)
     // The window covered speech segments, label events and resets, so their paths ran while
