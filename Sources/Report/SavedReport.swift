@@ -41,6 +41,7 @@ public struct ReportRun: Sendable, Equatable {
   /// An empty description.
   public init() {}
 
+  /// Equal when their JSON is.
   public static func == (a: ReportRun, b: ReportRun) -> Bool {
     a.json == b.json
   }
