@@ -7,9 +7,10 @@
 SWIFT ?= swift
 # Debian packages: the C libraries, pkg-config (finds their flags), what the ALSA tests drive
 # (Tests/ALSAKit: python3 for the FIFO feeder, jackd2 and libasound2-plugins for the JACK PCM,
-# alsa-utils), and binutils (nm: the test that streamrnn keeps the system allocator).
+# alsa-utils), binutils (nm: the test that streamrnn keeps the system allocator) and tmux (the live
+# meter is checked in a tmux pane).
 APT_PACKAGES := pkg-config libsndfile1-dev libsoxr-dev libkissfft-dev libasound2-dev \
-  alsa-utils python3 jackd2 libasound2-plugins binutils
+  alsa-utils python3 jackd2 libasound2-plugins binutils tmux
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO := Examples/demo
 

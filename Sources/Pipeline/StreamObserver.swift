@@ -145,27 +145,39 @@ public final class SilenceResetPolicy: StreamObserver {
   }
 }
 
-/// The terminal line that ``ProgressDisplay`` draws on standard error, shared with a sink that
-/// writes to the same terminal so that the sink clears it before a record lands on that line.
-/// Consumer thread only.
+/// The lines at the bottom of the terminal that ``ProgressDisplay`` (one line) and ``LiveMeter``
+/// (a screen of lines) draw on standard error, shared with a sink that writes to the same terminal
+/// so that the sink erases them before a record lands there (records and the display never
+/// interleave). Consumer thread only.
 public final class TerminalStatusLine {
-  /// Whether a status is on the line now.
-  public private(set) var isShowing = false
+  /// Lines on the terminal now (0: nothing shown).
+  public private(set) var shownLines = 0
 
-  /// A line with nothing on it.
+  /// Whether a status is on the terminal now.
+  public var isShowing: Bool { shownLines > 0 }
+
+  /// Nothing shown yet.
   public init() {}
 
   /// Draws `text` over the line (carriage return, text, erase to the end).
-  public func show(_ text: String) {
-    writeToStandardError("\r" + text + "\u{1B}[K")
-    isShowing = true
+  public func show(_ text: String) { show(lines: [text]) }
+
+  /// Draws `lines` over what was shown (the cursor goes back to the first shown line; each line is
+  /// erased to its end; lines left over from a taller screen are erased). The cursor stays at the
+  /// end of the last line.
+  public func show(lines: [String]) {
+    var text = shownLines > 1 ? "\r\u{1B}[\(shownLines - 1)A" : "\r"
+    text += lines.joined(separator: "\u{1B}[K\n") + "\u{1B}[K"
+    if lines.count < shownLines { text += "\u{1B}[J" }
+    writeToStandardError(text)
+    shownLines = lines.count
   }
 
-  /// Erases the line if something is on it.
+  /// Erases what is shown.
   public func clear() {
-    guard isShowing else { return }
-    writeToStandardError("\r\u{1B}[K")
-    isShowing = false
+    guard shownLines > 0 else { return }
+    writeToStandardError((shownLines > 1 ? "\r\u{1B}[\(shownLines - 1)A" : "\r") + "\u{1B}[J")
+    shownLines = 0
   }
 }
 

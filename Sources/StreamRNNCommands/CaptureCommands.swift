@@ -58,6 +58,6 @@ struct CaptureCommand: ParsableCommand {
     let period =
       periodMs.map { max(1, Int(($0 * Double(rate) / 1000).rounded())) } ?? setup.features.hopLength
     let source = try ALSACaptureSource.open(device: device, rate: rate, periodFrames: period)
-    try setup.run(source: source, sourceName: "ALSA device \(device)", duration: duration)
+    try setup.run(source: source, sourceName: "ALSA device \(device)", duration: duration, live: true)
   }
 }

@@ -264,6 +264,15 @@ struct StreamOutputOptions: ParsableArguments {
       "Also write the statistics as JSON to this file (with a \"run\" object that `streamrnn report` reads).")
   var statsJson: String?
 
+  @Flag(
+    inversion: .prefixedNo,
+    help: """
+      Show the live meter on standard error (input level, per-label bars, speech/event state, \
+      drops, p99). Default: on for capture and realtime replay on a terminal, unless records go to \
+      that terminal; --no-meter keeps the one-line progress.
+      """)
+  var meter: Bool?
+
   @Option(
     help:
       "When the stream ends, write a self-contained HTML report (waveform, features, outputs, segments/events, latency histograms) to this file."
@@ -328,7 +337,9 @@ struct StreamSetup {
 
   /// Runs `source` (called `sourceName` in reports) through the stream, prints the statistics and
   /// writes `--stats-json` and `--report`.
-  func run(source: any FrameSource, sourceName: String, duration: Double?) throws {
+  /// `live`: the source runs at real-time pace (capture, realtime replay), where the meter is on by
+  /// default.
+  func run(source: any FrameSource, sourceName: String, duration: Double?, live: Bool) throws {
     var options = StreamOptions()
     options.ringCapacity = output.ringCapacity
     options.every = output.every
@@ -337,7 +348,18 @@ struct StreamSetup {
     options.duration = duration
     var observers = try segments.observers()
     let statusLine = TerminalStatusLine()
-    if isatty(STDERR_FILENO) != 0 { observers.append(ProgressDisplay(line: statusLine)) }
+    let recordsOnTerminal =
+      output.out == nil && (!output.quiet || segments.emitsEvents) && isatty(STDOUT_FILENO) != 0
+    var audioTap: (any AudioTap)?
+    if output.meter ?? (live && isatty(STDERR_FILENO) != 0 && !recordsOnTerminal) {
+      var parameters = segments.eventParameters
+      if !segments.events, let negThreshold = segments.negThreshold { parameters.offThreshold = negThreshold }
+      let meter = LiveMeter(screen: statusLine, parameters: parameters, speechLabel: segments.speechLabel)
+      observers.append(meter)
+      audioTap = meter
+    } else if isatty(STDERR_FILENO) != 0 {
+      observers.append(ProgressDisplay(line: statusLine))
+    }
     var sink: (any FrameSink)? =
       output.quiet && !segments.emitsEvents
       ? nil
@@ -350,10 +372,11 @@ struct StreamSetup {
       observers.append(ReportObserver(builder: builder, speechLabel: segments.speechLabel))
       sink = ReportingSink(wrapping: sink, builder: builder)
       reportBuilder = builder
+      audioTap = audioTap.map { AudioTapPair($0, builder) } ?? builder
     }
     let runner = try StreamRunner(
-      model: model, features: features, sink: sink, observers: observers, audioTap: reportBuilder,
-      options: options)
+      model: model, features: features, sink: sink, observers: observers, audioTap: audioTap, options: options
+    )
     let report = try runner.run(source: source)
     writeToStandardError(report.statistics + "\n")
     for notice in report.notices { writeToStandardError("streamrnn: \(notice)\n") }
@@ -509,7 +532,7 @@ struct ReplayCommand: ParsableCommand {
       let source = try ReplaySource(
         path: files[0], sampleRate: setup.features.sampleRate, channel: channel.map { .channel($0) } ?? .mean,
         pace: pace)
-      try setup.run(source: source, sourceName: files[0], duration: nil)
+      try setup.run(source: source, sourceName: files[0], duration: nil, live: pace == .realtime)
       return
     }
     try MultiStreamReplay(
