@@ -97,7 +97,9 @@ public enum HTMLReport {
     }
     for lane in data.lanes {
       body += "<g class=\"lane\" data-label=\"\(htmlEscaped(lane.label))\">\n"
-      body += rowName(lane.label, y: y, height: laneHeight)
+      let thresholds = [lane.threshold.map { "on " + fixed(Double($0), 2) }, lane.offThreshold.map { "off " + fixed(Double($0), 2) }]
+        .compactMap { $0 }.joined(separator: ", ")
+      body += rowName(lane.label, y: y, height: laneHeight, note: thresholds.isEmpty ? nil : thresholds)
       body += line(left, y + laneHeight, left + plotWidth, y + laneHeight, "grid")
       for band in data.bands where band.label == lane.label {
         let x0 = xt(band.start)
@@ -186,7 +188,7 @@ public enum HTMLReport {
       let xd = xv(pow(10, decade))
       body += line(xd, y1, xd, y1 + 4, "axis")
       body +=
-        "<text x=\(q(xd)) y=\(q(y1 + 15)) text-anchor=\"middle\">\(significant(pow(10, decade)))</text>\n"
+        "<text x=\(q(xd)) y=\(q(y1 + 15)) text-anchor=\"middle\">\(fixed(pow(10, decade), max(0, -Int(decade))))</text>\n"
       decade += 1
     }
     for (index, percentile) in histogram.percentiles.enumerated() {
