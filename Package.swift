@@ -111,7 +111,7 @@ let package = Package(
     .target(
       name: "Server",
       dependencies: [
-        "WireProtocol", "Engine", "Pipeline", "StreamCore", "Features", "Layers", "AudioFile",
+        "WireProtocol", "Engine", "Pipeline", "StreamCore", "Features", "Layers", "AudioFile", "ModelIO",
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
         .product(name: "Prometheus", package: "swift-prometheus"),

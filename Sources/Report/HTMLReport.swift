@@ -97,8 +97,11 @@ public enum HTMLReport {
     }
     for lane in data.lanes {
       body += "<g class=\"lane\" data-label=\"\(htmlEscaped(lane.label))\">\n"
-      let thresholds = [lane.threshold.map { "on " + fixed(Double($0), 2) }, lane.offThreshold.map { "off " + fixed(Double($0), 2) }]
-        .compactMap { $0 }.joined(separator: ", ")
+      let thresholds = [
+        lane.threshold.map { "on " + fixed(Double($0), 2) },
+        lane.offThreshold.map { "off " + fixed(Double($0), 2) },
+      ]
+      .compactMap { $0 }.joined(separator: ", ")
       body += rowName(lane.label, y: y, height: laneHeight, note: thresholds.isEmpty ? nil : thresholds)
       body += line(left, y + laneHeight, left + plotWidth, y + laneHeight, "grid")
       for band in data.bands where band.label == lane.label {

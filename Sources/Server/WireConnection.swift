@@ -244,6 +244,13 @@ final class WireConnection: @unchecked Sendable {
     if hasSpeech {
       observers.append(SegmentObserver(parameters: config.segments, speechLabel: config.speechLabel))
     }
+    if let events = config.events {
+      do { try events.validate(labels: outputNames(description)) } catch {
+        try await refuse(.badConfig, "events: \(error)", code: .unacceptableData)
+        return
+      }
+      observers.append(EventObserver(parameters: events))
+    }
     let sink = WireSink(
       events: continuation, outputs: config.outputs, metrics: server.metrics,
       limit: server.options.outboundMessages)

@@ -1,3 +1,4 @@
+import ModelIO
 import Pipeline
 import StreamCore
 import Synchronization
@@ -38,6 +39,7 @@ package final class WireSink: BatchingFrameSink, EventSink, @unchecked Sendable 
   private var overflowed = false
   private var frames = FramesMessageBuilder()
   private var rate = 16_000
+  private var quotedLabels: [String] = []
 
   package init(
     events: AsyncStream<ConnectionEvent>.Continuation, outputs: OutputSelection, metrics: ServerMetrics,
@@ -49,7 +51,10 @@ package final class WireSink: BatchingFrameSink, EventSink, @unchecked Sendable 
     self.limit = limit
   }
 
-  package func begin(_ stream: StreamDescription) throws { rate = stream.sampleRate }
+  package func begin(_ stream: StreamDescription) throws {
+    rate = stream.sampleRate
+    quotedLabels = outputNames(stream).map(jsonQuoted)
+  }
 
   package func write(_ record: FrameRecord) throws {
     if record.latencyMicroseconds.isFinite, record.latencyMicroseconds >= 0 {
@@ -67,7 +72,7 @@ package final class WireSink: BatchingFrameSink, EventSink, @unchecked Sendable 
     guard outputs != .none else { return }
     // Frames decided before the event go first.
     if let message = frames.take() { send(message) }
-    send(ServerMessage.event(event, rate: rate))
+    send(ServerMessage.event(event, rate: rate, quotedLabels: quotedLabels))
   }
 
   package func finish() throws {

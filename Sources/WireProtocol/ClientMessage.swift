@@ -37,6 +37,9 @@ public struct SessionConfig: Sendable, Equatable {
   public var segments = SegmentParameters()
   /// The output carrying the speech probability (`segments.speech_label`; default "speech").
   public var speechLabel = "speech"
+  /// Per-label onset/offset events (`--events`' parameters), when the config has an `events`
+  /// object; nil: none.
+  public var events: EventParameters?
   /// The session id the client asked for (1 to 128 printable ASCII characters), or nil.
   public var session: String?
 
@@ -127,7 +130,64 @@ extension ClientMessage {
       guard let segments = value.object else { throw ProtocolError("\"segments\" must be an object") }
       try parseSegments(segments, into: &config)
     }
+    if let value = object["events"] {
+      guard let events = value.object else { throw ProtocolError("\"events\" must be an object") }
+      config.events = try parseEvents(events)
+    }
     return config
+  }
+
+  /// `events`: `--events`' parameters. `threshold` and `off_threshold` are a number (every label)
+  /// or an object of numbers by label; `median_frames` an odd integer 1 to 255; `min_event_ms`
+  /// and `min_gap_ms` 0 to 3600000; `labels` a list of output names. Labels are checked against
+  /// the model when the session opens.
+  private static func parseEvents(_ object: [String: JSONValue]) throws(ProtocolError) -> EventParameters {
+    var parameters = EventParameters()
+    func fail(_ key: String, _ value: JSONValue, _ allowed: String) -> ProtocolError {
+      ProtocolError("\"events.\(key)\" \(describe(value)) is not allowed (\(allowed))")
+    }
+    func probability(_ key: String, _ value: JSONValue) throws(ProtocolError) -> Float {
+      guard let number = value.number, number.isFinite, (0...1).contains(number) else {
+        throw fail(key, value, "0 to 1, or an object of such numbers by label")
+      }
+      return Float(number)
+    }
+    func thresholds(_ key: String) throws(ProtocolError) -> (Float?, [String: Float]) {
+      guard let value = object[key] else { return (nil, [:]) }
+      if let map = value.object {
+        guard map.count <= 4096 else { throw fail(key, value, "at most 4096 labels") }
+        var result: [String: Float] = [:]
+        for (label, item) in map { result[label] = try probability(key, item) }
+        return (nil, result)
+      }
+      return (try probability(key, value), [:])
+    }
+    let (on, onByLabel) = try thresholds("threshold")
+    let (off, offByLabel) = try thresholds("off_threshold")
+    if let on { parameters.threshold = on }
+    parameters.offThreshold = off
+    parameters.labelThresholds = onByLabel
+    parameters.labelOffThresholds = offByLabel
+    if let value = object["median_frames"] {
+      guard let frames = value.integer, (1...255).contains(frames), frames % 2 == 1 else {
+        throw fail("median_frames", value, "an odd integer from 1 to 255")
+      }
+      parameters.medianFrames = frames
+    }
+    for (key, path) in [("min_event_ms", \EventParameters.minEventSeconds), ("min_gap_ms", \.minGapSeconds)] {
+      guard let value = object[key] else { continue }
+      guard let number = value.number, number.isFinite, (0...3_600_000).contains(number) else {
+        throw fail(key, value, "0 to 3600000")
+      }
+      parameters[keyPath: path] = number / 1000
+    }
+    if let value = object["labels"] {
+      guard let list = value.array, list.count <= 4096, list.allSatisfy({ $0.string != nil }) else {
+        throw fail("labels", value, "a list of output names")
+      }
+      parameters.labels = list.compactMap(\.string)
+    }
+    return parameters
   }
 
   /// `segments`: silero-vad's names, as `--segments` takes them.

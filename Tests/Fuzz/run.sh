@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 seconds="${1:-60}"
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(FuzzNpy FuzzSafeTensors FuzzMetadata FuzzJSON FuzzAudio FuzzWire)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(FuzzNpy FuzzSafeTensors FuzzMetadata FuzzJSON FuzzAudio FuzzWire FuzzReport)
 # Coverage is asked for explicitly: with -sanitize=fuzzer and -sanitize=address together,
 # swiftc 6.3.1 at -O left the Swift code without coverage counters (libFuzzer then saw 14 edges,
 # all in C, and found nothing new).

@@ -7,14 +7,17 @@ import Testing
 struct LiveMeterTests {
   func record(_ index: Int, _ outputs: UnsafeBufferPointer<Float>) -> FrameRecord {
     FrameRecord(
-      index: index, time: Double(index) * 0.032, outputs: outputs, stepMicroseconds: 1, latencyMicroseconds: 2,
+      index: index, time: Double(index) * 0.032, outputs: outputs, stepMicroseconds: 1,
+      latencyMicroseconds: 2,
       discontinuity: false)
   }
 
   @Test func linesShowLevelBarsAndTheSpeechState() throws {
     let meter = LiveMeter(screen: TerminalStatusLine())
     try meter.begin(
-      StreamDescription(sampleRate: 16000, hopLength: 512, outputCount: 1, labels: ["speech"], independentProbabilities: true))
+      StreamDescription(
+        sampleRate: 16000, hopLength: 512, outputCount: 1, labels: ["speech"], independentProbabilities: true)
+    )
     // A full-scale square wave: RMS 0 dB, and clipping.
     [Float](repeating: 1, count: 512).withUnsafeBufferPointer { meter.tap($0) }
     for index in 0..<50 {
@@ -38,7 +41,8 @@ struct LiveMeterTests {
     let meter = LiveMeter(screen: TerminalStatusLine(), maxLabels: 3)
     let labels = (0..<10).map { "class\($0)" }
     try meter.begin(
-      StreamDescription(sampleRate: 16000, hopLength: 160, outputCount: 10, labels: labels, independentProbabilities: false))
+      StreamDescription(
+        sampleRate: 16000, hopLength: 160, outputCount: 10, labels: labels, independentProbabilities: false))
     let outputs: [Float] = [0.01, 0.3, 0.02, 0.05, 0.4, 0.02, 0.1, 0.03, 0.05, 0.02]
     _ = outputs.withUnsafeBufferPointer { meter.observe(record(0, $0)) { _ in } }
     let lines = meter.lines(frames: 1, dropped: 0, xruns: 0, p99Milliseconds: 0)
@@ -50,7 +54,9 @@ struct LiveMeterTests {
   @Test func observingAndTappingAllocateNothing() throws {
     let meter = LiveMeter(screen: TerminalStatusLine())
     try meter.begin(
-      StreamDescription(sampleRate: 16000, hopLength: 512, outputCount: 2, labels: ["speech", "music"], independentProbabilities: true))
+      StreamDescription(
+        sampleRate: 16000, hopLength: 512, outputCount: 2, labels: ["speech", "music"],
+        independentProbabilities: true))
     let block = [Float](repeating: 0.25, count: 512)
     let outputs: [Float] = [0.7, 0.2]
     // Warm up once, then count.

@@ -190,6 +190,53 @@ struct ServerTests {
     }
   }
 
+  @Test func labelEventsEqualASingleReplay() async throws {
+    var parameters = EventParameters()
+    parameters.labelThresholds = ["speech": 0.6]
+    parameters.offThreshold = 0.3
+    parameters.medianFrames = 3
+    parameters.minGapSeconds = 0.1
+    let vad = try BundledModels.sileroVAD()
+    let solo = Recorder()
+    let runner = try StreamRunner(
+      model: vad.model, features: vad.features, sink: solo, observers: [EventObserver(parameters: parameters)]
+    )
+    _ = try runner.run(source: try ReplaySource(path: demoSpeech, sampleRate: 16000, pace: .max))
+    let running = try await RunningServer.start()
+    let bytes = try pcmBytes(demoSpeech)
+    let config =
+      #"{"type":"config","events":{"threshold":{"speech":0.6},"off_threshold":0.3,"median_frames":3,"min_gap_ms":100}}"#
+    let transcript = try await converse(running.url) { outbound in
+      try await outbound.write(.text(config))
+      try await sendInPieces(bytes, outbound, seed: 7)
+      try await outbound.write(.text("{\"type\":\"eof\"}"))
+    }
+    let refused = try await converse(running.url) { outbound in
+      try await outbound.write(.text(#"{"type":"config","events":{"labels":["dog"]}}"#))
+    }
+    await running.stop()
+    let expected = solo.events.filter {
+      if case .onset = $0 { return true }
+      if case .offset = $0 { return true }
+      return false
+    }.map { ServerMessage.event($0, rate: 16000, quotedLabels: ["\"speech\""]) }
+    #expect(expected.count >= 8)
+    let received = transcript.messages.compactMap { message -> String? in
+      guard let type = message["type"] as? String, type == "onset" || type == "offset" else { return nil }
+      #expect(message["label"] as? String == "speech")
+      let (frame, time) = (message["frame"] as! Int, message["time"] as! Double)
+      let event: StreamEvent =
+        type == "onset"
+        ? .onset(label: 0, frame: frame, time: time)
+        : .offset(label: 0, frame: frame, time: time, duration: message["duration"] as! Double)
+      return ServerMessage.event(event, rate: 16000, quotedLabels: ["\"speech\""])
+    }
+    #expect(received == expected)
+    #expect(transcript.closeCode == .normalClosure)
+    let error = try #require(refused.of(type: "error").first?["message"] as? String)
+    #expect(error.contains("no output labelled 'dog'") && refused.closeCode == .unacceptableData)
+  }
+
   @Test func resetEndsTheOpenSegmentAtTheNextFrameBoundary() async throws {
     let running = try await RunningServer.start()
     let bytes = try pcmBytes(demoSpeech)

@@ -11,6 +11,14 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
       precondition(SessionConfig.sampleRates.contains(config.sampleRate), "sample rate in range")
       precondition((0...1).contains(config.segments.threshold), "threshold in range")
       precondition(config.session.map { (1...128).contains($0.utf8.count) } ?? true, "session id bounded")
+      if let events = config.events {
+        precondition((0...1).contains(events.threshold), "event threshold in range")
+        precondition(events.medianFrames % 2 == 1 && (1...255).contains(events.medianFrames), "median odd")
+        precondition(events.minEventSeconds >= 0 && events.minGapSeconds >= 0, "durations non-negative")
+        for value in events.labelThresholds.values {
+          precondition((0...1).contains(value), "label threshold")
+        }
+      }
     }
   } catch {
     let line = error.description
