@@ -201,7 +201,7 @@ let package = Package(
       name: "ALSACaptureTests",
       dependencies: [
         "ALSACapture", "Pipeline", "Replay", "StreamCore", "AudioFile", "Features", "ModelIO", "Recurrent",
-        "AllocationCounter",
+        "Report", "AllocationCounter",
       ]),
     .testTarget(
       name: "ServerTests",

@@ -181,7 +181,8 @@ public final class StreamRunner {
   /// - Throws: ``StreamError``; a bidirectional model cannot stream.
   public convenience init(
     model: RecurrentModel, features: FeatureConfiguration, sink: (any FrameSink)?,
-    observers: [any StreamObserver] = [], options: StreamOptions = StreamOptions()
+    observers: [any StreamObserver] = [], audioTap: (any AudioTap)? = nil,
+    options: StreamOptions = StreamOptions()
   ) throws(StreamError) {
     let chain: LayerChain
     do {
@@ -192,7 +193,9 @@ public final class StreamRunner {
     } catch {
       throw .modelCannotStream(error.description)
     }
-    try self.init(model: chain, features: features, sink: sink, observers: observers, options: options)
+    try self.init(
+      model: chain, features: features, sink: sink, observers: observers, audioTap: audioTap, options: options
+    )
   }
 
   /// Checks that the model takes these features and that the options are in range; allocates

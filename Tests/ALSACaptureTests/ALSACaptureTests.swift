@@ -6,6 +6,7 @@ import ModelIO
 import Pipeline
 import Recurrent
 import Replay
+import Report
 import StreamCore
 import Testing
 
@@ -66,6 +67,44 @@ struct ALSACaptureTests {
     #expect(fileFrames > 400)
     #expect(captured.outputs.count >= replayed.outputs.count)
     #expect(Array(captured.outputs.prefix(replayed.outputs.count)) == replayed.outputs)
+  }
+
+  @Test func aCaptureReportDrawsTheDeviceAudioFeaturesAndEvents() throws {
+    let feeder = try ALSAKit.startFeeder(speech)
+    defer { feeder.process.terminate() }
+    let source = try ALSACaptureSource.open(
+      device: "streamrnn_fifo:FIFO=\(feeder.fifo)", rate: 16000, periodFrames: 160)
+    let features = FeatureConfiguration.logmel(LogMelConfiguration())
+    let builder = try ReportBuilder(features: features)
+    var parameters = EventParameters()
+    parameters.labelThresholds = ["active": 0.45]
+    parameters.offThreshold = 0.42
+    var options = StreamOptions()
+    options.duration = 4
+    let model = try ModelLoader.load(path: demoModel)
+    let runner = try StreamRunner(
+      model: model, features: features, sink: ReportingSink(wrapping: nil, builder: builder),
+      observers: [EventObserver(parameters: parameters), ReportObserver(builder: builder)], audioTap: builder,
+      options: options)
+    let report = try runner.run(source: source)
+    #expect(report.dropped == 0 && report.frames >= 400)
+    guard case .object(var stats) = report.json else { return }
+    stats["run"] = ReportRun().json
+    let data = try reportData(stats: .object(stats), builder: builder)
+    // The device's audio: 4 s of speech (plus what the device delivered before the stop).
+    let waveform = try #require(data.waveform)
+    #expect(data.duration >= 4 && data.duration < 5)
+    #expect((waveform.high.max() ?? 0) > 0.05 && (waveform.low.min() ?? 0) < -0.05)
+    // The model's own features (40 log-mel bands), one lane per label, the events as bands.
+    let spectrogram = try #require(data.spectrogram)
+    #expect(spectrogram.bands == 40 && spectrogram.columns > 100 && spectrogram.title == "log-mel 40")
+    #expect(data.lanes.map(\.label) == ["quiet", "active"])
+    #expect(data.bands.contains { $0.label == "active" } && data.bands.allSatisfy { $0.end > $0.start })
+    #expect(
+      data.histograms.map { $0.bins.reduce(0) { $0 + $1.count } } == [
+        report.frames, report.frames, report.frames,
+      ])
+    #expect(HTMLReport.render(data).contains("<g class=\"lane\" data-label=\"active\">"))
   }
 
   @Test func theCaptureLoopAllocatesNothing() throws {
