@@ -215,7 +215,9 @@ let package = Package(
         .product(name: "NIOWebSocket", package: "swift-nio"),
         .product(name: "HTTPTypes", package: "swift-http-types"),
       ]),
-    .testTarget(name: "ReportTests", dependencies: ["Report", "Pipeline", "StreamCore", "Features"]),
+    .testTarget(
+      name: "ReportTests",
+      dependencies: ["Report", "Pipeline", "StreamCore", "Features", "AllocationCounter"]),
     .testTarget(
       name: "CLITests",
       dependencies: ["streamrnn", "streamrnn-bench", "streamrnn-serve", "ModelIO", "Recurrent", "Pipeline"]),

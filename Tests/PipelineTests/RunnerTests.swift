@@ -7,6 +7,7 @@ import ModelIO
 import Pipeline
 import Recurrent
 import Replay
+import Report
 import StreamCore
 import Testing
 
@@ -77,6 +78,7 @@ struct RunnerTests {
       model: vad.model, features: vad.features, sink: sink,
       observers: [
         probe, SegmentObserver(), EventObserver(parameters: events), try SilenceResetPolicy(seconds: 0.3),
+        ReportObserver(builder: try ReportBuilder(features: vad.features)),
       ])
     let report = try runner.run(source: try ReplaySource(path: silero, sampleRate: 16000, pace: .max))
     #expect(report.frames > 600 && report.resetFrames.count >= 1)

@@ -1,3 +1,4 @@
+import AllocationCounter
 import Features
 import Foundation
 import Pipeline
@@ -143,6 +144,35 @@ struct ReportTests {
     #expect(attributes(html, tag: "<rect class=\"band\"", name: "data-start").count == 900)
     // The waveform is drawn at the page's resolution: at most one column per pixel.
     #expect((data.waveform?.low.count ?? 0) <= 4096)
+  }
+
+  @Test func gatheringAudioAndFramesAllocatesNothing() throws {
+    let builder = try ReportBuilder(spectrogram: audioSpectrogramFeatures(sampleRate: 16000))
+    builder.begin(names: ["speech", "music"], secondsPerFrame: 0.032)
+    let block = (0..<512).map { Float(sin(Double($0) * 0.05)) * 0.3 }
+    let outputs: [Float] = [0.8, 0.1]
+    // Warm up past the first halvings, then count through many more.
+    for index in 0..<5000 {
+      block.withUnsafeBufferPointer { builder.tap($0) }
+      outputs.withUnsafeBufferPointer {
+        builder.frame($0, time: Double(index) * 0.032, discontinuity: index % 100 == 0)
+      }
+    }
+    let allocations = block.withUnsafeBufferPointer { samples in
+      outputs.withUnsafeBufferPointer { values in
+        allocation_counter_start()
+        for index in 5000..<40000 {
+          builder.tap(samples)
+          builder.frame(values, time: Double(index) * 0.032, discontinuity: index % 100 == 0)
+        }
+        return allocation_counter_stop()
+      }
+    }
+    #expect(allocations == 0)
+    // Positive control: the counter counts on this thread.
+    allocation_counter_start()
+    let array = [Int](repeating: 1, count: Int.random(in: 10...20))
+    #expect(allocation_counter_stop() >= 1 && array.count >= 10)
   }
 
   @Test func manyClassModelsShowTheirMostActiveLanes() {
