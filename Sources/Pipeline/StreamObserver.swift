@@ -176,7 +176,8 @@ public final class TerminalStatusLine {
   /// Erases what is shown.
   public func clear() {
     guard shownLines > 0 else { return }
-    writeToStandardError((shownLines > 1 ? "\r\u{1B}[\(shownLines - 1)A" : "\r") + "\u{1B}[J")
+    // One line: erase it; several: go up to the first and erase to the end of the screen.
+    writeToStandardError(shownLines > 1 ? "\r\u{1B}[\(shownLines - 1)A\u{1B}[J" : "\r\u{1B}[K")
     shownLines = 0
   }
 }
