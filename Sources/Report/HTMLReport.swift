@@ -282,7 +282,12 @@ public enum HTMLReport {
     guard duration > 0, duration.isFinite else { return [0] }
     let raw = duration / 10
     let power = pow(10, floor(log10(raw)))
-    let step = [1.0, 2, 5, 10].map { $0 * power }.first { $0 >= raw } ?? 10 * power
+    // Seconds in 1-2-5 steps; from a minute on, whole minutes and hours people read as clock times.
+    let clock: [Double] = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
+    let step =
+      raw > 30
+      ? (clock.first { $0 >= raw } ?? 86400 * ceil(raw / 86400))
+      : ([1.0, 2, 5, 10].map { $0 * power }.first { $0 >= raw } ?? 10 * power)
     return stride(from: 0, through: duration + step * 1e-9, by: step).map { $0 }
   }
 

@@ -175,7 +175,8 @@ public func reportData(stats: JSONValue, builder: ReportBuilder, laneLimit: Int 
 
 /// Feeds saved JSON Lines records (`streamrnn replay --format jsonl`) to a ``ReportBuilder``, one
 /// line at a time: frame records become lanes and marks, events become bands. The first record
-/// names the outputs unless the run did (its `"labels"`).
+/// names the outputs unless the run did (its `"labels"`); events with no frame record before them
+/// (`--quiet`) need the run's labels, else they are skipped.
 public struct RecordReader {
   let builder: ReportBuilder
   let run: ReportRun
@@ -186,6 +187,8 @@ public struct RecordReader {
   private var values: [Float] = []
   /// Lines read.
   public private(set) var lines = 0
+  /// Frame records among them.
+  public private(set) var frameRecords = 0
 
   /// A reader feeding `builder` for `run`.
   public init(builder: ReportBuilder, run: ReportRun) {
@@ -215,6 +218,10 @@ public struct RecordReader {
       guard let position = index[name] else { throw fail("\"label\" names no output of the records") }
       return position
     }
+    // Events before any frame record (`--quiet --segments`): the run's labels name the outputs.
+    if !began && object["outputs"] == nil && !run.labels.isEmpty {
+      try begin(.array(run.labels.map { _ in .number(0) }), time: 0, fail: fail)
+    }
     if let kind = object["event"] {
       guard began else { return }
       switch kind.string {
@@ -242,6 +249,7 @@ public struct RecordReader {
       } else {
         throw fail("\"outputs\" is not the same object or list of \(names.count) as the first record's")
       }
+      frameRecords += 1
       let discontinuity = object["discontinuity"]?.bool == true
       let builder = self.builder
       values.withUnsafeBufferPointer { builder.frame($0, time: time, discontinuity: discontinuity) }

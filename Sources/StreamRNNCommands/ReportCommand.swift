@@ -80,7 +80,12 @@ struct ReportCommand: ParsableCommand {
       builder.begin(names: run.labels, secondsPerFrame: run.frameSeconds, speechLabel: run.speechLabel)
     }
     var data = try reportData(stats: json, builder: builder, laneLimit: lanes)
-    if records == nil { data.notes.append("No records were given (--records): the outputs are not drawn.") }
+    if records == nil {
+      data.notes.append("No records were given (--records): the outputs are not drawn.")
+    } else if reader.frameRecords == 0 {
+      data.notes.append(
+        "The records hold no frame records (written with --quiet): only the events are drawn.")
+    }
     try NpyArray.writeBytes(Array(HTMLReport.render(data).utf8), to: out)
   }
 

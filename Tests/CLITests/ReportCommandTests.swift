@@ -116,6 +116,26 @@ struct ReportCommandTests {
     #expect(!html.contains("<script") && html.utf8.count < 600_000)
   }
 
+  @Test func aQuietRunsSavedEventsAreDrawnWithoutCurves() throws {
+    let id = UUID().uuidString
+    let (records, stats, out) = (
+      temporaryPath("quiet-\(id).jsonl"), temporaryPath("quiet-\(id).json"), temporaryPath("quiet-\(id).html")
+    )
+    let run = try streamrnn([
+      "replay", bundledDemo, "--pace", "max", "--segments", "--quiet", "--out", records, "--stats-json",
+      stats,
+    ])
+    #expect(run.status == 0, "\(run.standardError)")
+    let report = try streamrnn(["report", stats, "--records", records, "--out", out])
+    #expect(report.status == 0, "\(report.standardError)")
+    let html = try String(contentsOfFile: out, encoding: .utf8)
+    #expect(
+      htmlAttributes(html, tag: "<rect class=\"band\"", name: "data-start") == [
+        "1.026", "1.954", "5.730", "6.658",
+      ])
+    #expect(html.contains("only the events are drawn") && !html.contains("<polyline class=\"curve\""))
+  }
+
   @Test func aSavedRunWithoutRecordsOrAudioSaysWhatIsMissing() throws {
     let id = UUID().uuidString
     let (stats, out) = (temporaryPath("stats-\(id).json"), temporaryPath("bare-\(id).html"))
