@@ -165,9 +165,16 @@ public final class TerminalStatusLine {
   /// Draws `lines` over what was shown (the cursor goes back to the first shown line; each line is
   /// erased to its end; lines left over from a taller screen are erased). The cursor stays at the
   /// end of the last line.
+  /// Lines longer than the terminal is wide are cut to its width (a wrapped line would make the
+  /// next redraw start too low).
   public func show(lines: [String]) {
+    var size = winsize()
+    let columns =
+      ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 1 ? Int(size.ws_col) - 1 : Int.max
     var text = shownLines > 1 ? "\r\u{1B}[\(shownLines - 1)A" : "\r"
-    text += lines.joined(separator: "\u{1B}[K\n") + "\u{1B}[K"
+    text +=
+      lines.map { $0.count > columns ? String($0.prefix(columns)) : $0 }.joined(separator: "\u{1B}[K\n")
+      + "\u{1B}[K"
     if lines.count < shownLines { text += "\u{1B}[J" }
     writeToStandardError(text)
     shownLines = lines.count
