@@ -166,6 +166,9 @@ final class Session: @unchecked Sendable {
   /// the input frame the record belongs to, `featureNanoseconds` the step time).
   let output: FrameRing
   let extractor: any FeatureExtractor
+  /// The extractor when it is a learned frontend whose chunks the worker computes together with
+  /// other sessions' (``ConvFrontendExtractor/defersChunks`` set), else nil.
+  let deferringFrontend: ConvFrontendExtractor?
   let state: LayerChainState
   let delivery: SessionDelivery?
 
@@ -231,6 +234,13 @@ final class Session: @unchecked Sendable {
     input = SampleRing(capacity: queueSamples)
     output = FrameRing(capacity: outputFrames, frameSize: chain.outputSize)
     extractor = try features.make(sharing: workspace)
+    if let frontend = extractor as? ConvFrontendExtractor, let shared = workspace?.frontend, shared.chunks > 1
+    {
+      frontend.defersChunks = true
+      deferringFrontend = frontend
+    } else {
+      deferringFrontend = nil
+    }
     hopLength = extractor.hopLength
     state = chain.makeState()
     self.delivery = delivery

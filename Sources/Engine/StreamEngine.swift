@@ -222,7 +222,7 @@ public final class StreamEngine: @unchecked Sendable {
       workers.append(
         Worker(
           index: index, cells: own, chain: model, hop: features.hopLength, maxBatch: options.maxBatch,
-          workspace: extractors.makeWorkspace()))
+          workspace: extractors.makeWorkspace(chunks: Worker.frontendBatch)))
     }
     self.workers = workers
     delivery = DeliveryLoop()

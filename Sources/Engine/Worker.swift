@@ -38,6 +38,13 @@ final class Worker: @unchecked Sendable {
   /// The frames of this pass, and their sessions (retained while in the batch).
   let batch: LayerChainBatch
   let batchSessions: UnsafeMutablePointer<Unmanaged<Session>>
+  /// Learned-frontend chunks computed together (``ConvFrontendExtractor/processDeferred``) at most.
+  static let frontendBatch = 16
+  /// Sessions whose learned-frontend chunk waits (retained while waiting) and their extractors
+  /// (initialised while waiting), up to ``frontendBatch``.
+  let frontendSessions: UnsafeMutablePointer<Unmanaged<Session>>
+  let frontendExtractors: UnsafeMutablePointer<ConvFrontendExtractor>
+  private var frontendCount = 0
   // Batch counters (worker writes, anyone reads).
   /// Samples taken from its sessions' input queues.
   let consumedSamples = Atomic<Int>(0)
@@ -69,6 +76,8 @@ final class Worker: @unchecked Sendable {
     output.initialize(repeating: 0)
     batch = LayerChainBatch(chain: chain, capacity: maxBatch)
     batchSessions = .allocate(capacity: maxBatch)
+    frontendSessions = .allocate(capacity: Self.frontendBatch)
+    frontendExtractors = .allocate(capacity: Self.frontendBatch)
   }
 
   deinit {
@@ -77,6 +86,8 @@ final class Worker: @unchecked Sendable {
     scratch.deallocate()
     output.deallocate()
     batchSessions.deallocate()
+    frontendSessions.deallocate()
+    frontendExtractors.deallocate()
   }
 
   /// The worker thread's loop: passes over its slots until the engine stops; sleeps (up to 2 ms,
@@ -105,6 +116,7 @@ final class Worker: @unchecked Sendable {
         if visit(cells[position]) { worked = true }
       }
     }
+    if frontendCount > 0 { computeFrontends() }
     if batch.count > 0 { stepBatch() }
     // One wake-up of the delivery thread per pass, not per record: on a shared core every wake-up
     // is a context switch.
@@ -133,12 +145,13 @@ final class Worker: @unchecked Sendable {
       return false
     }
     var worked = feed(session)
-    if session.pendingCount > 0, session.output.capacity - session.output.count >= 3 {
-      session.applyRequestedReset()
-      batchSessions[batch.count] = .passRetained(session)
-      batch.append(session.state, input: session.oldestPending)
-      session.popPending()
-      if batch.count == batch.capacity { stepBatch() }
+    if let frontend = session.deferringFrontend, frontend.hasDeferredChunk {
+      // Its chunk is computed with the others' of this pass; then its frame joins the batch.
+      frontendSessions[frontendCount] = .passRetained(session)
+      (frontendExtractors + frontendCount).initialize(to: frontend)
+      frontendCount += 1
+      if frontendCount == Self.frontendBatch { computeFrontends() }
+    } else if enqueueStep(session) {
       worked = true
     }
     if session.ended.load(ordering: .relaxed) {
@@ -146,6 +159,49 @@ final class Worker: @unchecked Sendable {
       delivery?.wake()
     }
     return worked
+  }
+
+  /// Puts the session's oldest waiting frame in the batch (stepping the batch when it fills), if it
+  /// has one and its output queue has room. True when it did.
+  @inline(__always)
+  private func enqueueStep(_ session: Session) -> Bool {
+    guard session.pendingCount > 0, session.output.capacity - session.output.count >= 3 else { return false }
+    session.applyRequestedReset()
+    batchSessions[batch.count] = .passRetained(session)
+    batch.append(session.state, input: session.oldestPending)
+    session.popPending()
+    if batch.count == batch.capacity { stepBatch() }
+    return true
+  }
+
+  /// Computes the waiting learned-frontend chunks together, queues their frames in their sessions
+  /// and puts each session's oldest frame in the batch. (A chunk computed meanwhile — the session's
+  /// end flushed it alone — is no longer waiting and is skipped.)
+  private func computeFrontends() {
+    let count = frontendCount
+    frontendCount = 0
+    var waiting = 0
+    for entry in 0..<count where frontendExtractors[entry].hasDeferredChunk {
+      if waiting != entry {
+        swap(&frontendExtractors[waiting], &frontendExtractors[entry])
+        swap(&frontendSessions[waiting], &frontendSessions[entry])
+      }
+      waiting += 1
+    }
+    if waiting > 0, let workspace = workspace?.frontend {
+      ConvFrontendExtractor.processDeferred(
+        UnsafeBufferPointer(start: frontendExtractors, count: waiting), workspace: workspace
+      ) { entry, frame in
+        current = frontendSessions[entry].takeUnretainedValue()
+        queue(frame)
+      }
+      current = nil
+    }
+    for entry in 0..<count {
+      _ = enqueueStep(frontendSessions[entry].takeUnretainedValue())
+      frontendSessions[entry].release()
+    }
+    frontendExtractors.deinitialize(count: count)
   }
 
   /// Whether a pass would find anything (checked after announcing a sleep).

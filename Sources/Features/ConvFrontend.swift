@@ -161,19 +161,9 @@ public final class ConvFrontendExtractor: FeatureExtractor {
   /// ``resetContext()`` came inside a chunk: the chunk after this one starts from zeros.
   private var zeroContextAfterChunk = false
   private var inputLength: Int { packed.inputLength }
-  private var stft: PackedMatrix { packed.stft }
-  private var stftFrames: Int { packed.stftFrames }
-  private var layerCount: Int { packed.layerCount }
-  private var firstPadding: Int { packed.firstPadding }
-  private var plan: UnsafeMutablePointer<Int> { packed.plan }
   /// The chunk's working buffers (nothing in them outlives a chunk): this extractor's own, or one
   /// shared by every extractor that one thread runs.
   public let workspace: ConvFrontendWorkspace
-  private var buffers: UnsafeMutablePointer<UnsafeMutablePointer<Float>> { workspace.buffers }
-  private var scratch: UnsafeMutablePointer<Float> { workspace.scratch }
-  private var spectra: UnsafeMutablePointer<Float> { workspace.spectra }
-  private var xs: UnsafeMutablePointer<UnsafePointer<Float>> { workspace.xs }
-  private var ys: UnsafeMutablePointer<UnsafeMutablePointer<Float>> { workspace.ys }
 
   /// Packs the weights (``PackedConvFrontend``) and allocates this stream's buffers.
   public convenience init(frontend: ConvFrontend) {
@@ -197,8 +187,19 @@ public final class ConvFrontendExtractor: FeatureExtractor {
 
   deinit { input.deallocate() }
 
+  /// When true, a chunk completed by the last samples of a ``push(_:emit:)`` is left waiting
+  /// (``hasDeferredChunk``) for ``processDeferred(_:workspace:emit:)`` to compute it together with
+  /// other streams' chunks (a multi-stream engine's worker sets it); the next `push`, `finish` or
+  /// a solo ``processDeferredChunk(emit:)`` computes it otherwise. Default false.
+  public var defersChunks = false
+
+  /// A completed chunk waits to be computed (see ``defersChunks``).
+  public var hasDeferredChunk: Bool { filled == frontend.chunkSamples }
+
   /// Feeds samples. Does not allocate or lock.
   public func push(_ samples: UnsafeBufferPointer<Float>, emit: (UnsafeBufferPointer<Float>) -> Void) {
+    // A chunk left waiting goes first.
+    if filled == frontend.chunkSamples { processChunk(emit: emit) }
     let start = frontend.contextSamples
     var index = 0
     while index < samples.count {
@@ -206,8 +207,15 @@ public final class ConvFrontendExtractor: FeatureExtractor {
       for offset in 0..<taken { input[start + filled + offset] = samples[index + offset] }
       filled += taken
       index += taken
-      if filled == frontend.chunkSamples { processChunk(emit: emit) }
+      if filled == frontend.chunkSamples && !(defersChunks && index == samples.count) {
+        processChunk(emit: emit)
+      }
     }
+  }
+
+  /// Computes a waiting chunk alone (nothing when none waits).
+  public func processDeferredChunk(emit: (UnsafeBufferPointer<Float>) -> Void) {
+    if filled == frontend.chunkSamples { processChunk(emit: emit) }
   }
 
   /// Ends the stream: a partial chunk is zero-padded and processed; then resets.
@@ -240,72 +248,128 @@ public final class ConvFrontendExtractor: FeatureExtractor {
   }
 
   private func processChunk(emit: (UnsafeBufferPointer<Float>) -> Void) {
+    var me = self
+    withUnsafeMutablePointer(to: &me) { pointer in
+      Self.process(UnsafeBufferPointer(start: pointer, count: 1), workspace: workspace) { _, frame in
+        emit(frame)
+      }
+    }
+  }
+
+  /// Computes the waiting chunks of `extractors` (each ``hasDeferredChunk``, all of one packed
+  /// frontend, at most `workspace.chunks` of them) together: each layer's weights are read once
+  /// for all of them, and every frame is bit for bit what computing each chunk alone gives. Frames
+  /// go to `emit` with the extractor's position in `extractors`, in order per extractor. Does not
+  /// allocate or lock; one thread at a time per workspace.
+  public static func processDeferred(
+    _ extractors: UnsafeBufferPointer<ConvFrontendExtractor>, workspace: ConvFrontendWorkspace,
+    emit: (Int, UnsafeBufferPointer<Float>) -> Void
+  ) {
+    precondition(extractors.count <= workspace.chunks, "more chunks than the workspace holds")
+    process(extractors, workspace: workspace, emit: emit)
+  }
+
+  /// The chunks of `extractors` (all full) through the STFT and the layers, all chunks' time steps
+  /// in one batched product per layer.
+  private static func process(
+    _ extractors: UnsafeBufferPointer<ConvFrontendExtractor>, workspace: ConvFrontendWorkspace,
+    emit: (Int, UnsafeBufferPointer<Float>) -> Void
+  ) {
+    let count = extractors.count
+    guard count > 0 else { return }
+    let packed = workspace.packed
+    let frontend = packed.frontend
+    let stft = packed.stft
+    let stftFrames = packed.stftFrames
+    let xs = workspace.xs
+    let ys = workspace.ys
+    let spectra = workspace.spectra
+    let bufferCount = workspace.bufferCount
     let used = frontend.contextSamples + frontend.chunkSamples
-    // Reflect padding at the end: x[used + i] = x[used − 2 − i].
-    for offset in 0..<frontend.padRight { input[used + offset] = input[used - 2 - offset] }
-    // STFT magnitude into the first layer's input, after its leading zero frames.
     let bins = frontend.bins
     let hop = frontend.hopLength
-    var current = buffers[0]
-    // Every product over a chunk's time steps is one batched product (the weights read once for all
-    // steps; each result bit for bit the one-step product's).
     let rows = stft.paddedRows
-    for t in 0..<stftFrames {
-      xs[t] = UnsafePointer(input + t * hop)
-      ys[t] = spectra + t * rows
+    // Reflect padding at the end: x[used + i] = x[used − 2 − i]; the STFT windows of every chunk.
+    for chunk in 0..<count {
+      let input = extractors[chunk].input
+      for offset in 0..<frontend.padRight { input[used + offset] = input[used - 2 - offset] }
+      for t in 0..<stftFrames {
+        xs[chunk * stftFrames + t] = UnsafePointer(input + t * hop)
+        ys[chunk * stftFrames + t] = spectra + (chunk * stftFrames + t) * rows
+      }
     }
-    stft.multiplyBatch(xs, into: ys, count: stftFrames)
-    for t in 0..<stftFrames {
-      let spectrum = spectra + t * rows
-      let row = current + (firstPadding + t) * bins
-      for f in 0..<bins {
-        let real = spectrum[f]
-        let imaginary = spectrum[bins + f]
-        row[f] = (real * real + imaginary * imaginary).squareRoot()
+    // Every product over the chunks' time steps is one batched product (the weights read once for
+    // all; each result bit for bit the one-step product's).
+    stft.multiplyBatch(xs, into: ys, count: count * stftFrames)
+    // STFT magnitude into the first layer's input, after its leading zero frames.
+    for chunk in 0..<count {
+      let first = workspace.buffers[chunk * bufferCount]
+      for t in 0..<stftFrames {
+        let spectrum = spectra + (chunk * stftFrames + t) * rows
+        let row = first + (packed.firstPadding + t) * bins
+        for f in 0..<bins {
+          let real = spectrum[f]
+          let imaginary = spectrum[bins + f]
+          row[f] = (real * real + imaginary * imaginary).squareRoot()
+        }
       }
     }
     var channels = bins
     var time = stftFrames
-    for index in 0..<layerCount {
-      let entry = plan + 6 * index
+    for index in 0..<packed.layerCount {
+      let entry = packed.plan + 6 * index
       let stride = entry[0]
       let inChannels = entry[1]
       let outChannels = entry[2]
       let relu = entry[3] == 1
       let nextPadding = entry[4]
       time = entry[5]
-      let next = buffers[index + 1]
       let matrix = packed.layers[index]
       if matrix.paddedRows == outChannels {
         // Whole vectors of outputs: every time step's product writes its row in place, all in one
         // batched product over the windows of `kernel` frames (the padding is in the buffer).
-        for t in 0..<time {
-          xs[t] = UnsafePointer(current + t * stride * inChannels)
-          ys[t] = next + (nextPadding + t) * outChannels
-        }
-        matrix.multiplyBatch(xs, into: ys, count: time)
-        if relu {
+        for chunk in 0..<count {
+          let current = workspace.buffers[chunk * bufferCount + index]
+          let next = workspace.buffers[chunk * bufferCount + index + 1]
           for t in 0..<time {
-            let row = next + (nextPadding + t) * outChannels
+            xs[chunk * time + t] = UnsafePointer(current + t * stride * inChannels)
+            ys[chunk * time + t] = next + (nextPadding + t) * outChannels
+          }
+        }
+        matrix.multiplyBatch(xs, into: ys, count: count * time)
+        if relu {
+          for step in 0..<count * time {
+            let row = ys[step]
             for o in 0..<outChannels { row[o] = row[o] > 0 ? row[o] : 0 }
           }
         }
       } else {
-        for t in 0..<time {
-          matrix.multiply(current + t * stride * inChannels, into: scratch)
-          let row = next + (nextPadding + t) * outChannels
-          if relu {
-            for o in 0..<outChannels { row[o] = scratch[o] > 0 ? scratch[o] : 0 }
-          } else {
-            row.update(from: scratch, count: outChannels)
+        let scratch = workspace.scratch
+        for chunk in 0..<count {
+          let current = workspace.buffers[chunk * bufferCount + index]
+          let next = workspace.buffers[chunk * bufferCount + index + 1]
+          for t in 0..<time {
+            matrix.multiply(current + t * stride * inChannels, into: scratch)
+            let row = next + (nextPadding + t) * outChannels
+            if relu {
+              for o in 0..<outChannels { row[o] = scratch[o] > 0 ? scratch[o] : 0 }
+            } else {
+              row.update(from: scratch, count: outChannels)
+            }
           }
         }
       }
-      current = next
       channels = outChannels
     }
-    for t in 0..<time { emit(UnsafeBufferPointer(start: current + t * channels, count: channels)) }
-    // The last `context` samples of this chunk's input become the next chunk's context.
+    for chunk in 0..<count {
+      let output = workspace.buffers[chunk * bufferCount + bufferCount - 1]
+      for t in 0..<time { emit(chunk, UnsafeBufferPointer(start: output + t * channels, count: channels)) }
+      extractors[chunk].chunkDone()
+    }
+  }
+
+  /// After a chunk: the last `context` samples of its input become the next chunk's context.
+  private func chunkDone() {
     let context = frontend.contextSamples
     if zeroContextAfterChunk {
       input.update(repeating: 0, count: context)
@@ -326,44 +390,54 @@ public final class ConvFrontendExtractor: FeatureExtractor {
 public final class ConvFrontendWorkspace: @unchecked Sendable {
   /// The frontend it is sized for.
   public let packed: PackedConvFrontend
-  /// Input of layer `l` (the STFT magnitude for l = 0), time-major `[frames][channels]` with the
-  /// layer's zero padding before and after; the last entry is the frontend's output.
+  /// Per chunk `c`, entry `c × bufferCount + l`: the input of layer `l` (the STFT magnitude for
+  /// l = 0), time-major `[frames][channels]` with the layer's zero padding before and after; entry
+  /// `c × bufferCount + bufferCount − 1` is the frontend's output.
   let buffers: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
   let bufferCount: Int
   /// `[max rows]`: one packed product's result.
   let scratch: UnsafeMutablePointer<Float>
-  /// `[stftFrames, stft.paddedRows]`: the chunk's STFT frames, computed in one batched product.
+  /// `[chunks, stftFrames, stft.paddedRows]`: the chunks' STFT frames, computed in one batched
+  /// product.
   let spectra: UnsafeMutablePointer<Float>
   /// A batched product's inputs and outputs, one per time step.
   let xs: UnsafeMutablePointer<UnsafePointer<Float>>
   let ys: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
 
-  /// Buffers for `packed`'s chunks.
-  public init(packed: PackedConvFrontend) {
+  /// Chunks it holds at once (``ConvFrontendExtractor/processDeferred(_:workspace:emit:)``).
+  public let chunks: Int
+
+  /// Buffers for `chunks` (at least 1) of `packed`'s chunks at once.
+  public init(packed: PackedConvFrontend, chunks: Int = 1) {
     self.packed = packed
+    let chunks = max(chunks, 1)
+    self.chunks = chunks
     let frontend = packed.frontend
     let times = packed.times
     bufferCount = frontend.convs.count + 1
-    buffers = .allocate(capacity: bufferCount)
-    for (index, conv) in frontend.convs.enumerated() {
-      // Leading padding, the frames, and enough trailing zeros for the last window.
-      let trailing = max(
-        0, (times[index + 1] - 1) * conv.stride + conv.kernel - (conv.padding + times[index]))
-      let count = (conv.padding + times[index] + trailing) * conv.inChannels
-      let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
-      buffer.initialize(repeating: 0, count: count)
-      (buffers + index).initialize(to: buffer)
+    buffers = .allocate(capacity: bufferCount * chunks)
+    for chunk in 0..<chunks {
+      for (index, conv) in frontend.convs.enumerated() {
+        // Leading padding, the frames, and enough trailing zeros for the last window.
+        let trailing = max(
+          0, (times[index + 1] - 1) * conv.stride + conv.kernel - (conv.padding + times[index]))
+        let count = (conv.padding + times[index] + trailing) * conv.inChannels
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        buffer.initialize(repeating: 0, count: count)
+        (buffers + chunk * bufferCount + index).initialize(to: buffer)
+      }
+      let outputCount = times.last! * frontend.featureCount
+      let output = UnsafeMutablePointer<Float>.allocate(capacity: outputCount)
+      output.initialize(repeating: 0, count: outputCount)
+      (buffers + chunk * bufferCount + frontend.convs.count).initialize(to: output)
     }
-    let outputCount = times.last! * frontend.featureCount
-    let output = UnsafeMutablePointer<Float>.allocate(capacity: outputCount)
-    output.initialize(repeating: 0, count: outputCount)
-    (buffers + frontend.convs.count).initialize(to: output)
     let scratchCount = max(packed.stft.paddedRows, packed.layers.map(\.paddedRows).max() ?? 0)
     scratch = .allocate(capacity: scratchCount)
     scratch.initialize(repeating: 0, count: scratchCount)
-    spectra = .allocate(capacity: packed.stftFrames * packed.stft.paddedRows)
-    spectra.initialize(repeating: 0, count: packed.stftFrames * packed.stft.paddedRows)
-    let steps = max(times.max() ?? 1, 1)
+    let spectraCount = chunks * packed.stftFrames * packed.stft.paddedRows
+    spectra = .allocate(capacity: spectraCount)
+    spectra.initialize(repeating: 0, count: spectraCount)
+    let steps = chunks * max(times.max() ?? 1, 1)
     xs = .allocate(capacity: steps)
     xs.initialize(repeating: UnsafePointer(scratch), count: steps)
     ys = .allocate(capacity: steps)
@@ -371,7 +445,7 @@ public final class ConvFrontendWorkspace: @unchecked Sendable {
   }
 
   deinit {
-    for index in 0..<bufferCount { buffers[index].deallocate() }
+    for index in 0..<bufferCount * chunks { buffers[index].deallocate() }
     buffers.deallocate()
     scratch.deallocate()
     spectra.deallocate()

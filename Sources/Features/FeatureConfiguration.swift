@@ -80,21 +80,23 @@ public final class FeatureExtractorFactory: @unchecked Sendable {
   }
 
   /// Working buffers one thread's extractors can share (a learned frontend's or log-mel's; Kaldi
-  /// fbank extractors keep their own).
-  public func makeWorkspace() -> FeatureWorkspace {
+  /// fbank extractors keep their own); a learned frontend's hold `chunks` chunks at once for
+  /// ``ConvFrontendExtractor/processDeferred(_:workspace:emit:)``.
+  public func makeWorkspace(chunks: Int = 1) -> FeatureWorkspace {
     var logMel: LogMelWorkspace?
     if case .logmel(let configuration) = configuration {
       logMel = try? LogMelWorkspace(configuration: configuration)
     }
     return FeatureWorkspace(
-      frontend: packedFrontend.map { ConvFrontendWorkspace(packed: $0) }, logMel: logMel)
+      frontend: packedFrontend.map { ConvFrontendWorkspace(packed: $0, chunks: chunks) }, logMel: logMel)
   }
 }
 
 /// Per-frame working buffers shared by the extractors one thread runs (see
 /// ``FeatureExtractorFactory/makeWorkspace()``).
 public final class FeatureWorkspace: @unchecked Sendable {
-  let frontend: ConvFrontendWorkspace?
+  /// A learned frontend's buffers, if the features are one.
+  public let frontend: ConvFrontendWorkspace?
   let logMel: LogMelWorkspace?
 
   init(frontend: ConvFrontendWorkspace?, logMel: LogMelWorkspace?) {
