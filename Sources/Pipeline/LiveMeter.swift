@@ -5,7 +5,8 @@ import Synchronization
   import Glibc
 #endif
 
-/// A live one-screen meter on a terminal: the input level, one probability bar per output (the
+/// A live one-screen meter on a terminal: the input level (the loudest block's RMS since the last
+/// screen), one probability bar per output (the
 /// most probable ones for a many-class model), each output's on/off state with how long it has
 /// lasted (SPEECH / silence for the speech output), and the stream's frames, drops, xruns and
 /// capture-to-output p99.
@@ -21,7 +22,8 @@ public final class LiveMeter: StreamObserver, AudioTap {
   let speechLabel: String
   let maxLabels: Int
   let interval: UInt64
-  /// The last block's RMS and peak as Float bits (source thread → consumer thread).
+  /// The loudest block's RMS and the largest sample since the last screen, as Float bits
+  /// (non-negative floats order as their bit patterns do; source thread → consumer thread).
   private let levelBits = Atomic<UInt32>(0)
   private let peakBits = Atomic<UInt32>(0)
   private var names: [String] = []
@@ -73,8 +75,8 @@ public final class LiveMeter: StreamObserver, AudioTap {
       peak = max(peak, abs(sample))
     }
     let rms = samples.isEmpty ? 0 : (energy / Float(samples.count)).squareRoot()
-    levelBits.store(rms.bitPattern, ordering: .relaxed)
-    peakBits.store(peak.bitPattern, ordering: .relaxed)
+    levelBits.max(rms.bitPattern, ordering: .relaxed)
+    peakBits.max(peak.bitPattern, ordering: .relaxed)
   }
 
   /// Keeps the outputs and each output's on/off state.
@@ -106,10 +108,11 @@ public final class LiveMeter: StreamObserver, AudioTap {
   /// Erases the screen.
   public func end(totalSamples: Int, emit: (StreamEvent) -> Void) { screen.clear() }
 
-  /// The screen's lines now (for drawing and tests).
+  /// The screen's lines now (for drawing and tests). The input level is the loudest block since
+  /// the previous call (steadier than the last block alone, which jumps between syllables).
   public func lines(frames: Int, dropped: Int, xruns: Int, p99Milliseconds: Double) -> [String] {
-    let rms = Float(bitPattern: levelBits.load(ordering: .relaxed))
-    let peak = Float(bitPattern: peakBits.load(ordering: .relaxed))
+    let rms = Float(bitPattern: levelBits.exchange(0, ordering: .relaxed))
+    let peak = Float(bitPattern: peakBits.exchange(0, ordering: .relaxed))
     let decibels = rms > 0 ? 20 * log10(Double(rms)) : -120
     let width = 30
     var lines = [

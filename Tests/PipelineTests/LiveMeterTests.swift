@@ -18,8 +18,10 @@ struct LiveMeterTests {
       StreamDescription(
         sampleRate: 16000, hopLength: 512, outputCount: 1, labels: ["speech"], independentProbabilities: true)
     )
-    // A full-scale square wave: RMS 0 dB, and clipping.
+    // A full-scale block (RMS 0 dB, clipping) between two quiet ones: the loudest one shows.
+    [Float](repeating: 0.01, count: 512).withUnsafeBufferPointer { meter.tap($0) }
     [Float](repeating: 1, count: 512).withUnsafeBufferPointer { meter.tap($0) }
+    [Float](repeating: 0.01, count: 512).withUnsafeBufferPointer { meter.tap($0) }
     for index in 0..<50 {
       let value: Float = index < 10 ? 0.1 : 0.9
       _ = [value].withUnsafeBufferPointer { meter.observe(record(index, $0)) { _ in } }
@@ -32,9 +34,12 @@ struct LiveMeterTests {
     // Speech since frame 10 (0.32 s) until the end of frame 49 (1.6 s): 1.28 s.
     #expect(lines[2].hasPrefix("speech") && lines[2].contains("0.900") && lines[2].hasSuffix("SPEECH 1.3 s"))
     #expect(lines[2].contains(String(repeating: "█", count: 27) + String(repeating: "░", count: 3)))
-    // Below the off threshold (0.35) it reads silence.
+    // Below the off threshold (0.35) it reads silence; the level starts again from the next block.
     _ = [Float(0.2)].withUnsafeBufferPointer { meter.observe(record(50, $0)) { _ in } }
-    #expect(meter.lines(frames: 51, dropped: 0, xruns: 0, p99Milliseconds: 0)[2].hasSuffix("silence 0.0 s"))
+    [Float](repeating: 0.01, count: 512).withUnsafeBufferPointer { meter.tap($0) }
+    let next = meter.lines(frames: 51, dropped: 0, xruns: 0, p99Milliseconds: 0)
+    #expect(
+      next[2].hasSuffix("silence 0.0 s") && next[1].contains("-40.0 dB") && !next[1].hasSuffix("CLIPPING"))
   }
 
   @Test func manyClassModelsShowTheirMostProbableLabels() throws {
