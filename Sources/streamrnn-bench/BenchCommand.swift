@@ -365,12 +365,8 @@ struct BenchCommand: ParsableCommand {
   }
 
   func machineLine() -> String {
-    let cpu = cpuInfo("model name") ?? "unknown CPU"
-    let family = [cpuInfo("cpu family").map { "family \($0)" }, cpuInfo("model").map { "model \($0)" }]
-      .compactMap { $0 }.joined(separator: " ")
     let load = loadAverage().map { formatted("%.2f", $0) }.joined(separator: " ")
-    return
-      "machine: \(cpu)\(family.isEmpty ? "" : " (CPU \(family))"), \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores, load average \(load)"
+    return "machine: \(machineDescription()), load average \(load)"
   }
 
   /// The kernel the step runs on and how it was chosen: the line `bench` prints after the machine.
@@ -382,17 +378,6 @@ struct BenchCommand: ParsableCommand {
     return
       "kernel: \(kernel.rawValue) (\(how); available: \(RecurrentKernel.available.map(\.rawValue).joined(separator: ", "))); "
       + "GRU layers of at most \(kernel.laneCount) units run as one fused call, weights from 256 KiB up on 2 MiB pages, read in alternating order"
-  }
-
-  /// The first `/proc/cpuinfo` value named `field`, nil if absent.
-  private func cpuInfo(_ field: String) -> String? {
-    textFile("/proc/cpuinfo")?.split(separator: "\n")
-      .first {
-        $0.hasPrefix(field)
-          && $0.dropFirst(field.count).first.map { $0 == " " || $0 == "\t" || $0 == ":" } == true
-      }?
-      .split(separator: ":", maxSplits: 1).last
-      .map { String($0.drop { $0 == " " || $0 == "\t" }) }
   }
 
   private func environmentVariable(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
