@@ -299,20 +299,19 @@ final class Session: @unchecked Sendable {
 
   /// Worker: feeds `samples` — stream samples `start ..< start + count` — to the extractor, and
   /// zeros its context (``FeatureExtractor/resetContext()``) where a requested reset's frame starts
-  /// (frame `F` at sample `F · hop`), so that frame and the ones after it are made as at the start
+  /// (frame `F` at sample `F · hopLength`), so that frame and the ones after it are made as at the start
   /// of a stream; samples received before the request stay in the frame being assembled. Does not
   /// allocate or lock.
   @inline(__always)
   func pushToExtractor(
-    _ samples: UnsafeBufferPointer<Float>, startingAt start: Int, hop: Int,
-    emit: (UnsafeBufferPointer<Float>) -> Void
+    _ samples: UnsafeBufferPointer<Float>, startingAt start: Int, emit: (UnsafeBufferPointer<Float>) -> Void
   ) {
     var offset = 0
     var read = contextResetsRead.load(ordering: .relaxed)
     let written = resetsWritten.load(ordering: .acquiring)
     while read != written {
       let (position, overflow) = resetFrames[read & (Self.resetCapacity - 1)].multipliedReportingOverflow(
-        by: hop)
+        by: hopLength)
       let cut = overflow ? Int.max : position &- start
       if cut > samples.count { break }
       if cut > offset {

@@ -175,22 +175,14 @@ final class Worker: @unchecked Sendable {
   }
 
   /// Computes the waiting learned-frontend chunks together, queues their frames in their sessions
-  /// and puts each session's oldest frame in the batch. (A chunk computed meanwhile — the session's
-  /// end flushed it alone — is no longer waiting and is skipped.)
+  /// and puts each session's oldest frame in the batch. Every entry still waits: a session is
+  /// visited (fed) once a pass, and the pass computes its chunks before it ends.
   private func computeFrontends() {
     let count = frontendCount
     frontendCount = 0
-    var waiting = 0
-    for entry in 0..<count where frontendExtractors[entry].hasDeferredChunk {
-      if waiting != entry {
-        swap(&frontendExtractors[waiting], &frontendExtractors[entry])
-        swap(&frontendSessions[waiting], &frontendSessions[entry])
-      }
-      waiting += 1
-    }
-    if waiting > 0, let workspace = workspace?.frontend {
+    if let workspace = workspace?.frontend {
       ConvFrontendExtractor.processDeferred(
-        UnsafeBufferPointer(start: frontendExtractors, count: waiting), workspace: workspace
+        UnsafeBufferPointer(start: frontendExtractors, count: count), workspace: workspace
       ) { entry, frame in
         current = frontendSessions[entry].takeUnretainedValue()
         queue(frame)
@@ -245,10 +237,10 @@ final class Worker: @unchecked Sendable {
         {
           session.gapBeforeNext = true
         }
-        session.pushToExtractor(
-          UnsafeBufferPointer(rebasing: scratch[0..<count]), startingAt: start,
-          hop: session.hopLength
-        ) { frame in queue(frame) }
+        session.pushToExtractor(UnsafeBufferPointer(rebasing: scratch[0..<count]), startingAt: start) {
+          frame in
+          queue(frame)
+        }
         worked = true
       }
     }

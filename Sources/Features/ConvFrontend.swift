@@ -189,8 +189,8 @@ public final class ConvFrontendExtractor: FeatureExtractor {
 
   /// When true, a chunk completed by the last samples of a ``push(_:emit:)`` is left waiting
   /// (``hasDeferredChunk``) for ``processDeferred(_:workspace:emit:)`` to compute it together with
-  /// other streams' chunks (a multi-stream engine's worker sets it); the next `push`, `finish` or
-  /// a solo ``processDeferredChunk(emit:)`` computes it otherwise. Default false.
+  /// other streams' chunks (a multi-stream engine's worker sets it); otherwise the next `push` or
+  /// `finish` computes it first. Default false.
   public var defersChunks = false
 
   /// A completed chunk waits to be computed (see ``defersChunks``).
@@ -211,11 +211,6 @@ public final class ConvFrontendExtractor: FeatureExtractor {
         processChunk(emit: emit)
       }
     }
-  }
-
-  /// Computes a waiting chunk alone (nothing when none waits).
-  public func processDeferredChunk(emit: (UnsafeBufferPointer<Float>) -> Void) {
-    if filled == frontend.chunkSamples { processChunk(emit: emit) }
   }
 
   /// Ends the stream: a partial chunk is zero-padded and processed; then resets.
