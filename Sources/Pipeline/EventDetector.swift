@@ -128,7 +128,7 @@ struct LabelEvents: Sendable {
   mutating func process(
     _ value: Float, position: Int, frame: Int, time: Double, emit: (StreamEvent) -> Void
   ) {
-    if active { active = !(value < off) } else { active = value >= on }
+    active = nextActive(active, value, on: on, off: off)
     if active {
       if !open {
         open = true
@@ -277,6 +277,14 @@ public final class EventDetector {
   }
 }
 
+/// Threshold with hysteresis, one frame: an inactive output turns on at a value ≥ `on`, an active
+/// one stays on until a value falls below `off` (a NaN keeps the state as it is). The rule of
+/// ``LabelEvents``, ``offlineEvents(track:parameters:names:secondsPerFrame:)`` and ``LiveMeter``.
+@inline(__always)
+func nextActive(_ active: Bool, _ value: Float, on: Float, off: Float) -> Bool {
+  active ? !(value < off) : value >= on
+}
+
 /// `a < b` with NaN below every number.
 private func isBelow(_ a: Float, _ b: Float) -> Bool {
   if a.isNaN { return !b.isNaN }
@@ -286,10 +294,10 @@ private func isBelow(_ a: Float, _ b: Float) -> Bool {
 
 /// Per-label events over a whole probability track at once, by the rules of ``EventParameters``
 /// written as array passes (filter every frame, threshold with hysteresis, fill short gaps, drop
-/// short events): the reference the online ``EventDetector`` must equal, and what `streamrnn report`
-/// uses for saved records. `track` is `[frames][outputs]`; `frames` and `times` number and time
-/// each row; the track ends before `endFrame` at `endTime`. Returns each event as (label index,
-/// first frame row, row after the last), sorted by label then start.
+/// short events): the reference the online ``EventDetector`` must equal. `track` is
+/// `[frames][outputs]`, rows `secondsPerFrame` apart; an event open at the end ends after the last
+/// row. Returns each event as (label index, first row, row after the last), sorted by label then
+/// start.
 public func offlineEvents(
   track: [[Float]], parameters: EventParameters, names: [String], secondsPerFrame: Double
 ) throws(StreamError) -> [(label: Int, start: Int, end: Int)] {
@@ -308,7 +316,7 @@ public func offlineEvents(
     var runs: [(start: Int, end: Int)] = []
     var active = false
     for (row, value) in filtered.enumerated() {
-      let now = active ? !(value < off) : value >= on
+      let now = nextActive(active, value, on: on, off: off)
       if now && !active { runs.append((row, row + 1)) }
       if now { runs[runs.count - 1].end = row + 1 }
       active = now

@@ -84,7 +84,7 @@ public final class LiveMeter: StreamObserver, AudioTap {
     for index in 0..<min(current.count, record.outputs.count) {
       let value = record.outputs[index]
       current[index] = value
-      let now = active[index] ? !(value < off[index]) : value >= on[index]
+      let now = nextActive(active[index], value, on: on[index], off: off[index])
       if now != active[index] {
         active[index] = now
         since[index] = record.time

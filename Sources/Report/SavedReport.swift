@@ -16,7 +16,7 @@ public struct ReportError: Error, Equatable, CustomStringConvertible {
 
 /// The `"run"` object `--stats-json` writes beside the statistics, so that `streamrnn report` can
 /// draw a saved run as the live run drew it: what ran, on what, where.
-public struct ReportRun: Sendable, Equatable {
+public struct ReportRun: Sendable {
   /// The model: a path, or the bundled model's name.
   public var model = ""
   /// The features, in words.
@@ -40,11 +40,6 @@ public struct ReportRun: Sendable, Equatable {
 
   /// An empty description.
   public init() {}
-
-  /// Equal when their JSON is.
-  public static func == (a: ReportRun, b: ReportRun) -> Bool {
-    a.json == b.json
-  }
 
   /// As JSON.
   public var json: JSONValue {

@@ -103,7 +103,7 @@ struct ReportCommand: ParsableCommand {
     if let path {
       let (_, features) = try ModelLoader.loadChain(path: path, weightStorage: .float32)
       if let features { return reportSpectrogramFeatures(for: features) }
-    } else if run.model.hasPrefix("Silero VAD (bundled)") {
+    } else if run.model.hasPrefix(bundledModelName) {
       return reportSpectrogramFeatures(for: try BundledModels.sileroVAD().features)
     }
     return audioSpectrogramFeatures(sampleRate: run.sampleRate)

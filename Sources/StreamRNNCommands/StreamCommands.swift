@@ -197,10 +197,10 @@ struct SegmentOptions: ParsableArguments {
   }
 
   func validate() throws {
-    for item in thresholdValues + offThresholdValues {
-      try checkRange(
-        item.label.map { "\(offThresholdValues.contains(item) ? "--off-threshold" : "--threshold") \($0)=" }
-          ?? "--threshold", Double(item.value), 0...1)
+    for (flag, items) in [("--threshold", thresholdValues), ("--off-threshold", offThresholdValues)] {
+      for item in items {
+        try checkRange(item.label.map { "\(flag) \($0)=" } ?? flag, Double(item.value), 0...1)
+      }
     }
     if !events {
       if thresholdValues.contains(where: { $0.label != nil }) {
@@ -330,7 +330,7 @@ struct StreamSetup {
         description: "\(flag) writes JSON Lines events: use --format jsonl (or --quiet) with \(flag)")
     }
     (self.model, self.features) = try model.load(features: features)
-    modelName = model.model ?? "Silero VAD (bundled)"
+    modelName = model.model ?? bundledModelName
     self.segments = segments
     self.output = output
   }
@@ -447,6 +447,10 @@ func describe(_ features: FeatureConfiguration) -> String {
       "learned frontend (STFT + \(frontend.convs.count) convolutions), \(frontend.featureCount) per frame, hop \(hop) ms, \(frontend.sampleRate) Hz"
   }
 }
+
+/// How statistics and reports name the bundled Silero VAD (`run.model` when no `--model` was
+/// given); `streamrnn report` recognises it to draw the bundled model's features.
+let bundledModelName = "Silero VAD (bundled)"
 
 /// `streamrnn replay`: a file through the live path (source thread → ring → stateful step → sink).
 struct ReplayCommand: ParsableCommand {
