@@ -177,23 +177,6 @@ public final class ReportBuilder: AudioTap {
   }
 }
 
-/// A report's histograms from a run's latency distributions, with p50/p99/p99.9 marked.
-public func reportHistograms(_ report: StreamReport) -> [ReportHistogram] {
-  [
-    ("step", report.stepBins, report.step), ("features + step", report.computeBins, report.compute),
-    ("capture to output", report.captureToOutputBins, report.captureToOutput),
-  ].map { name, bins, summary in
-    ReportHistogram(name: name, bins: bins, percentiles: percentileValues(summary))
-  }
-}
-
-/// p50, p99 and p99.9 of `summary` as report values (µs).
-func percentileValues(_ summary: LatencySummary) -> [ReportValue] {
-  [("p50", summary.p50), ("p99", summary.p99), ("p99.9", summary.p999)].map {
-    ReportValue(name: $0.0, text: significant($0.1) + " µs", number: $0.1)
-  }
-}
-
 /// Records a live stream for a report: an observer of every record (outputs, discontinuities,
 /// resets) and the audio tap of the stream; events reach it through ``ReportingSink``.
 /// Per frame it allocates nothing (the builder's memory is fixed at `begin`).
