@@ -180,6 +180,8 @@ public struct RecordReader {
   private var names: [String] = []
   private var index: [String: Int] = [:]
   private var values: [Float] = []
+  /// The longest line read, bytes (without its newline): 16 MiB.
+  public static let maximumLineBytes = 16 << 20
   /// Lines read.
   public private(set) var lines = 0
   /// Frame records among them.
@@ -199,7 +201,8 @@ public struct RecordReader {
     if line.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { return }
     let lineNumber = lines
     func fail(_ why: String) -> ReportError { ReportError("\(file.suffix(200)):\(lineNumber): \(why)") }
-    guard line.count <= 16 << 20, let json = JSONValue.parse(line), let object = json.object else {
+    guard line.count <= Self.maximumLineBytes, let json = JSONValue.parse(line), let object = json.object
+    else {
       throw fail("not a JSON object")
     }
     func number(_ key: String) throws(ReportError) -> Double {

@@ -66,13 +66,17 @@ struct ReportCommand: ParsableCommand {
         throw CommandError(description: "\(records): cannot open: \(String(cString: strerror(errno)))")
       }
       defer { fclose(file) }
-      var line: UnsafeMutablePointer<CChar>?
-      var capacity = 0
-      defer { free(line) }
-      while true {
-        let length = getline(&line, &capacity, file)
-        guard length >= 0, let line else { break }
-        let text = UnsafeRawBufferPointer(start: line, count: length)
+      // Lines are read into a buffer of fixed size: a hostile file's endless line is refused at
+      // the limit the reader enforces anyway, not grown in memory first.
+      let limit = RecordReader.maximumLineBytes
+      let buffer = UnsafeMutableBufferPointer<CChar>.allocate(capacity: limit + 2)
+      defer { buffer.deallocate() }
+      while fgets(buffer.baseAddress, Int32(limit + 2), file) != nil {
+        let length = strlen(buffer.baseAddress!)
+        let text = UnsafeRawBufferPointer(start: buffer.baseAddress, count: length)
+        guard text.last == 10 || length <= limit else {
+          throw CommandError(description: "\(records):\(reader.lines + 1): a line longer than \(limit) bytes")
+        }
         try reader.read(text.last == 10 ? text.dropLast() : text[...], file: records)
       }
       if ferror(file) != 0 { throw CommandError(description: "\(records): read failed") }

@@ -147,5 +147,13 @@ struct ReportCommandTests {
     #expect(html.contains("No audio was given") && html.contains("No records were given"))
     let bad = try streamrnn(["report", stats, "--records", stats, "--out", out])
     #expect(bad.status != 0 && bad.standardError.contains(":1: neither a frame record nor an event"))
+    // An endless line is refused at 16 MiB, not read into memory whole.
+    let long = temporaryPath("long-\(id).jsonl")
+    try Data(
+      ("{\"frame\":0,\"time\":0,\"outputs\":{\"a\":0.1}}\n" + String(repeating: "x", count: 17 << 20)).utf8
+    )
+    .write(to: URL(fileURLWithPath: long))
+    let endless = try streamrnn(["report", stats, "--records", long, "--out", out])
+    #expect(endless.status != 0 && endless.standardError.contains(":2: a line longer than 16777216 bytes"))
   }
 }
