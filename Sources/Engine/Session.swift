@@ -181,6 +181,14 @@ final class Session: @unchecked Sendable {
   /// Samples accepted so far (pushing thread).
   var pushedSamples = 0
 
+  /// The worker that owns the session (kept alive by the engine) and the session's position among
+  /// its cells: pushes and requests mark that position ready (``Worker/markReady(_:)``).
+  unowned(unsafe) let worker: Worker
+  let position: Int
+  /// Worker → delivery thread: the worker left work undone because the record queue was full; the
+  /// delivery thread marks the session ready once it has drained the queue.
+  let outputBlocked = Atomic<Bool>(false)
+
   // Requests from any thread.
   /// An observer's policy asked for a reset before the next frame (silent: no record says so).
   let resetRequested = Atomic<Bool>(false)
@@ -228,9 +236,12 @@ final class Session: @unchecked Sendable {
 
   init(
     id: String, chain: LayerChain, features: FeatureExtractorFactory, queueSamples: Int, outputFrames: Int,
-    pendingFrames: Int, workspace: FeatureWorkspace?, delivery: SessionDelivery?
+    pendingFrames: Int, worker: Worker, position: Int, delivery: SessionDelivery?
   ) throws {
     self.id = id
+    self.worker = worker
+    self.position = position
+    let workspace = worker.workspace
     input = SampleRing(capacity: queueSamples)
     output = FrameRing(capacity: outputFrames, frameSize: chain.outputSize)
     extractor = try features.make(sharing: workspace)

@@ -29,9 +29,11 @@ public struct EngineOptions: Sendable {
   /// stepping each alone bit for bit). It never waits to fill a batch. 1 steps sessions one by one.
   public var maxBatch = 32
   /// nil (default): a push wakes its session's worker at once, for the lowest latency. A number of
-  /// microseconds (100 to 100,000): pushes wake nobody and idle workers look for work that often —
-  /// with hundreds of sessions pushing small blocks, this saves a wake-up (a context switch) per
-  /// push, at the cost of up to that much added latency. `streamrnn serve` uses 2,000.
+  /// microseconds (100 to 100,000): pushes wake nobody; each worker passes over its ready sessions
+  /// once per interval (at once again while a backlog remains) — with hundreds of sessions pushing
+  /// small blocks, this saves a wake-up (a context switch) per push and steps the sessions that
+  /// became ready in one batch, at the cost of up to that much added latency. `streamrnn serve` uses
+  /// 2,000, `streamrnn bench --streams` 1,000 (`--poll-us`).
   public var pollMicroseconds: Int?
 
   /// Tests only: ``StreamEngine/start()`` starts no worker thread; the test steps the sessions with
@@ -153,6 +155,9 @@ public final class StreamEngine: @unchecked Sendable {
   /// Tests only (``EngineOptions/manualWorkers``): one pass of worker `index` on the calling thread;
   /// true when it did anything.
   package func workerPass(_ index: Int) -> Bool { workers[index].pass() }
+
+  /// Tests only: sessions worker `index` has visited so far.
+  package func workerVisits(_ index: Int) -> Int { workers[index].visits }
 
   /// Every session's latency (audio handed over → result delivered), delivery thread only.
   var latencies = LatencyRecorder()
@@ -290,8 +295,8 @@ public final class StreamEngine: @unchecked Sendable {
     do {
       session = try Session(
         id: id ?? "session-\(index)", chain: chain, features: extractors, queueSamples: options.queueSamples,
-        outputFrames: outputFrames, pendingFrames: pendingFrames, workspace: cell.worker.workspace,
-        delivery: target)
+        outputFrames: outputFrames, pendingFrames: pendingFrames, worker: cell.worker,
+        position: index / workers.count, delivery: target)
       try target?.begin(description)
     } catch {
       cell.worker.load.subtract(1, ordering: .relaxed)
@@ -299,6 +304,7 @@ public final class StreamEngine: @unchecked Sendable {
       throw .sessionFailed("\(error)")
     }
     cell.session = session
+    cell.sessionReference = Unmanaged.passUnretained(session)
     let generation = cell.generation.add(1, ordering: .relaxed).newValue
     openSessions.add(1, ordering: .relaxed)
     cell.state.store(SlotCell.active, ordering: .releasing)
@@ -356,7 +362,8 @@ public final class StreamEngine: @unchecked Sendable {
     pushedSamples.add(samples.count, ordering: .relaxed)
     session.mark(end: session.pushedSamples, time: time)
     session.lastActivity.store(time, ordering: .relaxed)
-    if options.pollMicroseconds == nil { cells[handle.slot].worker.wakeup.wake() }
+    session.worker.markReady(session.position)
+    if options.pollMicroseconds == nil { session.worker.wakeup.wake() }
     return .pushed
   }
 
@@ -372,7 +379,8 @@ public final class StreamEngine: @unchecked Sendable {
     guard let session = session(handle) else { throw .unknownSession }
     let hop = features.hopLength
     session.requestReset(beforeFrame: (session.pushedSamples + hop - 1) / hop)
-    cells[handle.slot].worker.wakeup.wake()
+    session.worker.markReady(session.position)
+    session.worker.wakeup.wake()
   }
 
   /// Ends the session: the worker steps the audio already queued, flushes the extractor and the
@@ -382,7 +390,8 @@ public final class StreamEngine: @unchecked Sendable {
   public func close(_ handle: SessionHandle) throws(EngineError) {
     guard let session = session(handle) else { throw .unknownSession }
     session.closeRequested.store(true, ordering: .releasing)
-    cells[handle.slot].worker.wakeup.wake()
+    session.worker.markReady(session.position)
+    session.worker.wakeup.wake()
   }
 
   /// Waits (sleeping in 1-ms steps) until the session's slot has been freed or the engine stops.
@@ -411,6 +420,9 @@ final class SlotCell: @unchecked Sendable {
   let state = Atomic<Int>(SlotCell.free)
   let generation = Atomic<UInt64>(0)
   var session: Session?
+  /// ``session`` unretained, for the worker and delivery threads' reads (no reference counting per
+  /// frame); set and cleared with it.
+  var sessionReference: Unmanaged<Session>?
   unowned(unsafe) var worker: Worker!
 }
 

@@ -11,19 +11,30 @@ import Synchronization
 /// One worker thread: steps the sessions of its own slots. Everything it touches per frame was
 /// allocated at open (the session's buffers) or at engine start (its scratch buffers and batch).
 ///
-/// A pass visits every occupied slot: each session turns its queued audio into feature frames (at most one
-/// hop of audio while it has no frame waiting), and every session with a frame waiting puts its
-/// oldest one in the batch; full batches, and the last one of the pass, step together
-/// (``LayerChain/stepBatch(_:)``, bit for bit what stepping each alone gives). Nothing waits for a
-/// batch to fill.
+/// A pass visits the slots marked ready (``ready``: a push, a reset or close request, room made in a
+/// blocked record queue, or work the worker itself left for the next pass), never the idle ones:
+/// each session turns its queued audio into feature frames (at most one hop of audio while it has
+/// no frame waiting), and every session with a frame waiting puts its oldest one in the batch; full
+/// batches, and the last one of the pass, step together (``LayerChain/stepBatch(_:)``, bit for bit
+/// what stepping each alone gives). Nothing waits for a batch to fill.
 final class Worker: @unchecked Sendable {
   let index: Int
-  /// This worker's slots, in a buffer of their own (an `Array` read may allocate in debug builds).
-  let cells: UnsafeMutableBufferPointer<SlotCell>
+  /// This worker's slots, in a buffer of their own (an `Array` read may allocate in debug builds),
+  /// unretained: the engine's ``StreamEngine/cells`` keeps them alive, and reading them costs no
+  /// reference counting on the step path.
+  let cells: UnsafeMutableBufferPointer<Unmanaged<SlotCell>>
   /// Which of ``cells`` hold a session (set when it opens, cleared when the delivery thread frees
   /// the slot), one bit per position: passes visit only these, so a pass costs the sessions open,
   /// not `maxSessions`.
   let occupied: UnsafeMutableBufferPointer<OccupancyWord>
+  /// Positions of ``cells`` that may have work, one bit each: set by a push, a reset or close
+  /// request, the delivery thread once it has made room in a record queue the worker found full
+  /// (``Session/outputBlocked``), and the worker itself for a session with work left after its
+  /// visit; a pass takes them word by word (exchange with 0), so an idle session costs nothing.
+  let ready: UnsafeMutableBufferPointer<OccupancyWord>
+  /// Positions of ``cells`` whose sessions have records to deliver or have ended: set by this
+  /// worker, taken by the delivery thread.
+  let deliverable: UnsafeMutableBufferPointer<OccupancyWord>
   let chain: LayerChain
   /// Sessions open on this worker (for choosing the least-loaded one at open).
   let load = Atomic<Int>(0)
@@ -35,16 +46,23 @@ final class Worker: @unchecked Sendable {
   /// The learned frontend's working buffers, shared by all this worker's sessions (each keeps only
   /// its chunk input): they run on this thread only.
   let workspace: FeatureWorkspace?
-  /// The frames of this pass, and their sessions (retained while in the batch).
+  /// The frames of this pass, and their sessions (unretained: a session in the batch cannot end
+  /// before the batch steps, so its slot is not freed).
   let batch: LayerChainBatch
   let batchSessions: UnsafeMutablePointer<Unmanaged<Session>>
   /// Learned-frontend chunks computed together (``ConvFrontendExtractor/processDeferred``) at most.
   static let frontendBatch = 16
-  /// Sessions whose learned-frontend chunk waits (retained while waiting) and their extractors
-  /// (initialised while waiting), up to ``frontendBatch``.
+  /// Sessions whose learned-frontend chunk waits and their extractors (initialised while waiting),
+  /// up to ``frontendBatch``. Unretained, as ``batchSessions``.
   let frontendSessions: UnsafeMutablePointer<Unmanaged<Session>>
   let frontendExtractors: UnsafeMutablePointer<ConvFrontendExtractor>
+  /// Their positions in ``cells``.
+  let frontendPositions: UnsafeMutablePointer<Int>
   private var frontendCount = 0
+  /// Whether the pass left work for the next one (a session with more queued audio or frames).
+  private var carried = false
+  /// Sessions visited by passes so far (worker thread only; tests read it between manual passes).
+  package private(set) var visits = 0
   // Batch counters (worker writes, anyone reads).
   /// Samples taken from its sessions' input queues.
   let consumedSamples = Atomic<Int>(0)
@@ -66,9 +84,14 @@ final class Worker: @unchecked Sendable {
     self.index = index
     self.workspace = workspace
     self.cells = .allocate(capacity: cells.count)
-    _ = self.cells.initialize(from: cells)
-    occupied = .allocate(capacity: (cells.count + 63) / 64)
-    _ = occupied.initialize(from: (0..<occupied.count).map { _ in OccupancyWord() })
+    _ = self.cells.initialize(from: cells.map { Unmanaged.passUnretained($0) })
+    let words = (cells.count + 63) / 64
+    occupied = .allocate(capacity: words)
+    _ = occupied.initialize(from: (0..<words).map { _ in OccupancyWord() })
+    ready = .allocate(capacity: words)
+    _ = ready.initialize(from: (0..<words).map { _ in OccupancyWord() })
+    deliverable = .allocate(capacity: words)
+    _ = deliverable.initialize(from: (0..<words).map { _ in OccupancyWord() })
     self.chain = chain
     scratch = .allocate(capacity: max(1, hop))
     scratch.initialize(repeating: 0)
@@ -78,42 +101,63 @@ final class Worker: @unchecked Sendable {
     batchSessions = .allocate(capacity: maxBatch)
     frontendSessions = .allocate(capacity: Self.frontendBatch)
     frontendExtractors = .allocate(capacity: Self.frontendBatch)
+    frontendPositions = .allocate(capacity: Self.frontendBatch)
   }
 
   deinit {
     cells.deinitialize().deallocate()
     occupied.deinitialize().deallocate()
+    ready.deinitialize().deallocate()
+    deliverable.deinitialize().deallocate()
     scratch.deallocate()
     output.deallocate()
     batchSessions.deallocate()
     frontendSessions.deallocate()
     frontendExtractors.deallocate()
+    frontendPositions.deallocate()
   }
 
-  /// The worker thread's loop: passes over its slots until the engine stops; sleeps (up to 2 ms,
-  /// woken by a push) when a pass found nothing to do.
+  /// The worker thread's loop. A pass that left work (a session with more queued audio) is
+  /// followed by the next at once. Otherwise, with ``EngineOptions/pollMicroseconds`` unset, the
+  /// worker sleeps until a push marks a session ready (up to 2 ms); with it set, pushes do not wake
+  /// it: it passes once per interval (a busy pass counts against the interval), so the sessions
+  /// that became ready meanwhile step in one batch and no push pays for a wake-up.
   func run(engine: StreamEngine) {
-    let idleSleep = UInt64(engine.options.pollMicroseconds ?? 2000) * 1000
+    let poll = engine.options.pollMicroseconds.map { UInt64($0) * 1000 }
     while engine.running.load(ordering: .acquiring) {
-      if pass() { continue }
+      let start = monotonicNow()
+      carried = false
+      pass()
+      if carried { continue }
       wakeup.prepareToSleep()
-      if hasWork() {
-        wakeup.cancelSleep()
-        continue
+      if let poll {
+        let elapsed = monotonicNow() &- start
+        guard elapsed < poll else {
+          wakeup.cancelSleep()
+          continue
+        }
+        wakeup.sleep(nanoseconds: poll - elapsed)
+      } else {
+        if hasWork() {
+          wakeup.cancelSleep()
+          continue
+        }
+        wakeup.sleep(nanoseconds: 2_000_000)
       }
-      wakeup.sleep(nanoseconds: idleSleep)
     }
   }
 
-  /// One pass over the slots; true when anything was done.
+  /// One pass over the slots marked ready; true when anything was done.
+  @discardableResult
   func pass() -> Bool {
     var worked = false
-    for word in 0..<occupied.count {
-      var bits = occupied[word].bits.load(ordering: .acquiring)
+    for word in 0..<ready.count {
+      guard ready[word].bits.load(ordering: .relaxed) != 0 else { continue }
+      var bits = ready[word].bits.exchange(0, ordering: .acquiringAndReleasing)
       while bits != 0 {
         let position = word << 6 | bits.trailingZeroBitCount
         bits &= bits &- 1
-        if visit(cells[position]) { worked = true }
+        if visit(position) { worked = true }
       }
     }
     if frontendCount > 0 { computeFrontends() }
@@ -127,6 +171,26 @@ final class Worker: @unchecked Sendable {
     return worked
   }
 
+  /// Marks `position` of ``cells`` ready (any thread; one atomic OR, no allocation or lock).
+  @inline(__always)
+  func markReady(_ position: Int) {
+    ready[position >> 6].bits.bitwiseOr(UInt64(1) << UInt64(position & 63), ordering: .releasing)
+  }
+
+  /// Marks `position` of ``cells`` for the delivery thread.
+  @inline(__always)
+  func markDeliverable(_ position: Int) {
+    deliverable[position >> 6].bits.bitwiseOr(UInt64(1) << UInt64(position & 63), ordering: .releasing)
+  }
+
+  /// Whether any of its sessions has records for the delivery thread.
+  func hasDeliverable() -> Bool {
+    for word in 0..<deliverable.count where deliverable[word].bits.load(ordering: .acquiring) != 0 {
+      return true
+    }
+    return false
+  }
+
   /// Marks position `position` of ``cells`` as holding a session (opening thread) or not
   /// (delivery thread).
   func setOccupied(_ position: Int, _ value: Bool) {
@@ -138,27 +202,56 @@ final class Worker: @unchecked Sendable {
     }
   }
 
-  /// One slot of a pass: feeds its session and adds its oldest frame to the batch.
+  /// One slot of a pass: feeds its session and adds its oldest frame to the batch. The cell and the
+  /// session are read unretained: a session stays in its cell until the delivery thread frees it,
+  /// which waits for ``SlotCell/finishing``, which only this worker sets.
   @inline(__always)
-  private func visit(_ cell: SlotCell) -> Bool {
-    guard cell.state.load(ordering: .acquiring) == SlotCell.active, let session = cell.session else {
+  private func visit(_ position: Int) -> Bool {
+    unowned(unsafe) let cell = cells[position].takeUnretainedValue()
+    guard cell.state.load(ordering: .acquiring) == SlotCell.active, let reference = cell.sessionReference
+    else {
       return false
     }
+    unowned(unsafe) let session = reference.takeUnretainedValue()
+    visits &+= 1
     var worked = feed(session)
     if let frontend = session.deferringFrontend, frontend.hasDeferredChunk {
       // Its chunk is computed with the others' of this pass; then its frame joins the batch.
-      frontendSessions[frontendCount] = .passRetained(session)
+      frontendSessions[frontendCount] = reference
       (frontendExtractors + frontendCount).initialize(to: frontend)
+      frontendPositions[frontendCount] = position
       frontendCount += 1
       if frontendCount == Self.frontendBatch { computeFrontends() }
-    } else if enqueueStep(session) {
-      worked = true
+    } else {
+      if enqueueStep(session) { worked = true }
+      carryOver(session, position)
     }
     if session.ended.load(ordering: .relaxed) {
       cell.state.store(SlotCell.finishing, ordering: .releasing)
+      markDeliverable(position)
       delivery?.wake()
     }
     return worked
+  }
+
+  /// After its visit: marks the session ready again when it has work left (more queued audio, frames
+  /// waiting, a close to flush). When its record queue has no room for that work, it is left to the
+  /// delivery thread, which marks it once it has made room (``Session/outputBlocked``).
+  @inline(__always)
+  private func carryOver(_ session: Session, _ position: Int) {
+    let closing = session.closeRequested.load(ordering: .relaxed) && !session.ended.load(ordering: .relaxed)
+    guard session.input.count > 0 || session.pendingCount > 0 || closing else { return }
+    let needed = closing && session.pendingCount == 0 ? chain.lookahead + 8 : 3
+    let ring = session.output
+    if ring.capacity - ring.count < needed {
+      session.outputBlocked.store(true, ordering: .relaxed)
+      atomicMemoryFence(ordering: .sequentiallyConsistent)
+      // The delivery thread may have drained the queue before it could see the flag.
+      guard ring.capacity - ring.count >= needed else { return }
+      session.outputBlocked.store(false, ordering: .relaxed)
+    }
+    markReady(position)
+    carried = true
   }
 
   /// Puts the session's oldest waiting frame in the batch (stepping the batch when it fills), if it
@@ -167,7 +260,7 @@ final class Worker: @unchecked Sendable {
   private func enqueueStep(_ session: Session) -> Bool {
     guard session.pendingCount > 0, session.output.capacity - session.output.count >= 3 else { return false }
     session.applyRequestedReset()
-    batchSessions[batch.count] = .passRetained(session)
+    batchSessions[batch.count] = .passUnretained(session)
     batch.append(session.state, input: session.oldestPending)
     session.popPending()
     if batch.count == batch.capacity { stepBatch() }
@@ -190,30 +283,16 @@ final class Worker: @unchecked Sendable {
       current = nil
     }
     for entry in 0..<count {
-      _ = enqueueStep(frontendSessions[entry].takeUnretainedValue())
-      frontendSessions[entry].release()
+      unowned(unsafe) let session = frontendSessions[entry].takeUnretainedValue()
+      _ = enqueueStep(session)
+      carryOver(session, frontendPositions[entry])
     }
     frontendExtractors.deinitialize(count: count)
   }
 
   /// Whether a pass would find anything (checked after announcing a sleep).
   private func hasWork() -> Bool {
-    for word in 0..<occupied.count {
-      var bits = occupied[word].bits.load(ordering: .acquiring)
-      while bits != 0 {
-        let cell = cells[word << 6 | bits.trailingZeroBitCount]
-        bits &= bits &- 1
-        guard cell.state.load(ordering: .acquiring) == SlotCell.active, let session = cell.session else {
-          continue
-        }
-        if session.input.count > 0 || session.pendingCount > 0
-          || session.closeRequested.load(ordering: .relaxed)
-          || session.resetRequested.load(ordering: .relaxed)
-        {
-          return true
-        }
-      }
-    }
+    for word in 0..<ready.count where ready[word].bits.load(ordering: .acquiring) != 0 { return true }
     return false
   }
 
@@ -284,7 +363,7 @@ final class Worker: @unchecked Sendable {
     chain.stepBatch(batch)
     let elapsed = monotonicNow() &- start
     for entry in 0..<count {
-      let session = batchSessions[entry].takeUnretainedValue()
+      unowned(unsafe) let session = batchSessions[entry].takeUnretainedValue()
       session.frameIndex += 1
       if batch.producedOutput(entry) {
         let values = batch.output(entry)
@@ -292,7 +371,6 @@ final class Worker: @unchecked Sendable {
         // With centred convolutions the output belongs to a frame `lookahead` frames back.
         emit(session, values, index: session.frameIndex - 1 - chain.lookahead, stepNanoseconds: elapsed)
       }
-      batchSessions[entry].release()
     }
     batch.removeAll()
     batches.add(1, ordering: .relaxed)
@@ -331,6 +409,7 @@ final class Worker: @unchecked Sendable {
     } else {
       session.droppedRecords += 1
     }
+    markDeliverable(session.position)
     emitted = true
   }
 }
@@ -350,19 +429,22 @@ final class DeliveryLoop: @unchecked Sendable {
     while engine.running.load(ordering: .acquiring) {
       var worked = false
       for worker in workers {
-        for word in 0..<worker.occupied.count {
-          var bits = worker.occupied[word].bits.load(ordering: .acquiring)
+        for word in 0..<worker.deliverable.count {
+          guard worker.deliverable[word].bits.load(ordering: .relaxed) != 0 else { continue }
+          var bits = worker.deliverable[word].bits.exchange(0, ordering: .acquiringAndReleasing)
           while bits != 0 {
             let position = word << 6 | bits.trailingZeroBitCount
             bits &= bits &- 1
-            let cell = worker.cells[position]
+            unowned(unsafe) let cell = worker.cells[position].takeUnretainedValue()
             let state = cell.state.load(ordering: .acquiring)
-            guard state == SlotCell.active || state == SlotCell.finishing, let session = cell.session else {
-              continue
-            }
+            guard state == SlotCell.active || state == SlotCell.finishing,
+              let reference = cell.sessionReference
+            else { continue }
+            unowned(unsafe) let session = reference.takeUnretainedValue()
             if drain(session, engine: engine, secondsPerFrame: secondsPerFrame) { worked = true }
             if state == SlotCell.finishing {
               end(session, engine: engine)
+              cell.sessionReference = nil
               cell.session = nil
               engine.openSessions.subtract(1, ordering: .relaxed)
               worker.load.subtract(1, ordering: .relaxed)
@@ -380,13 +462,20 @@ final class DeliveryLoop: @unchecked Sendable {
       }
       if worked { continue }
       wakeup.prepareToSleep()
+      if workers.contains(where: { $0.hasDeliverable() }) {
+        wakeup.cancelSleep()
+        continue
+      }
       wakeup.sleep(nanoseconds: 1_000_000)
     }
   }
 
-  /// Hands the session's queued records to its delivery; true when there were any.
+  /// Hands the session's queued records to its delivery; true when there were any. A request its
+  /// delivery makes (reset, or close after a sink error), and room made in a queue the worker found
+  /// full, mark the session ready for its worker.
   private func drain(_ session: Session, engine: StreamEngine, secondsPerFrame: Double) -> Bool {
     var any = false
+    var requested = false
     while session.output.consumer.pop({ frame, info in
       let now = monotonicNow()
       let latency = info.captureTime > 0 && now > info.captureTime ? now &- info.captureTime : 0
@@ -397,12 +486,24 @@ final class DeliveryLoop: @unchecked Sendable {
         index: info.index, time: Double(info.index) * secondsPerFrame, outputs: frame,
         stepMicroseconds: Double(info.featureNanoseconds) / 1000, latencyMicroseconds: Double(latency) / 1000,
         discontinuity: info.discontinuity, stateReset: info.stateReset)
-      if delivery.deliver(record) { session.resetRequested.store(true, ordering: .releasing) }
-      if delivery.error != nil { session.closeRequested.store(true, ordering: .releasing) }
+      if delivery.deliver(record) {
+        session.resetRequested.store(true, ordering: .releasing)
+        requested = true
+      }
+      if delivery.error != nil, !session.closeRequested.load(ordering: .relaxed) {
+        session.closeRequested.store(true, ordering: .releasing)
+        requested = true
+      }
     }) {
       any = true
     }
     if any { session.delivery?.endBatch() }
+    atomicMemoryFence(ordering: .sequentiallyConsistent)
+    if requested || session.outputBlocked.load(ordering: .relaxed) {
+      session.outputBlocked.store(false, ordering: .relaxed)
+      session.worker.markReady(session.position)
+      session.worker.wakeup.wake()
+    }
     return any
   }
 
@@ -420,7 +521,7 @@ final class DeliveryLoop: @unchecked Sendable {
     for word in 0..<worker.occupied.count {
       var bits = worker.occupied[word].bits.load(ordering: .acquiring)
       while bits != 0 {
-        let cell = worker.cells[word << 6 | bits.trailingZeroBitCount]
+        let cell = worker.cells[word << 6 | bits.trailingZeroBitCount].takeUnretainedValue()
         bits &= bits &- 1
         guard cell.state.load(ordering: .acquiring) == SlotCell.active, let session = cell.session,
           !session.closeRequested.load(ordering: .relaxed)
@@ -428,6 +529,7 @@ final class DeliveryLoop: @unchecked Sendable {
         let last = session.lastActivity.load(ordering: .relaxed)
         if now > last, now &- last > limit {
           session.closeRequested.store(true, ordering: .releasing)
+          worker.markReady(session.position)
           worker.wakeup.wake()
         }
       }

@@ -79,6 +79,13 @@ struct BenchCommand: ParsableCommand {
   var maxBatch = 32
 
   @Option(
+    name: .customLong("poll-us"),
+    help:
+      "With --streams: workers pass over their ready sessions once per this many microseconds (100 to 100000; 0: every push wakes its worker at once)."
+  )
+  var pollMicroseconds = 1000
+
+  @Option(
     help:
       "Batch mode: N streams of each model stepped together (batched products) beside one by one, per stream-step (1 to 256)."
   )
@@ -87,6 +94,9 @@ struct BenchCommand: ParsableCommand {
   func validate() throws {
     guard (1...256).contains(maxBatch) else {
       throw ValidationError("--max-batch \(maxBatch) is out of range: allowed 1 to 256")
+    }
+    guard pollMicroseconds == 0 || (100...100_000).contains(pollMicroseconds) else {
+      throw ValidationError("--poll-us \(pollMicroseconds) is out of range: allowed 0, or 100 to 100000")
     }
     if let batch, !(1...256).contains(batch) {
       throw ValidationError("--batch \(batch) is out of range: allowed 1 to 256")
@@ -337,7 +347,8 @@ struct BenchCommand: ParsableCommand {
     let bench = StreamsBench(
       chain: chain, features: configuration,
       audio: try BundledModels.demoSpeech(sampleRate: configuration.sampleRate),
-      threads: threadCount, queueSamples: 4096, maxBatch: maxBatch)
+      threads: threadCount, queueSamples: 4096, maxBatch: maxBatch,
+      pollMicroseconds: pollMicroseconds == 0 ? nil : pollMicroseconds)
     print(machineLine())
     print(
       "model: \(model.first ?? "bundled Silero VAD"), \(configuration.hopLength)-sample hop at \(configuration.sampleRate) Hz"
@@ -346,6 +357,7 @@ struct BenchCommand: ParsableCommand {
       "machine": .string(machineLine()), "kernel": .string(RecurrentKernel.preferred.rawValue),
       "load_average": .array(loadAverage().map(JSONValue.number)),
       "model": .string(model.first ?? "silero_vad"), "threads": .number(Double(threadCount)),
+      "poll_us": .number(Double(pollMicroseconds)),
     ]
     if findMax {
       let (best, trials) = try bench.findMax(seconds: seconds, start: streams)

@@ -14,7 +14,8 @@ import StreamCore
 /// bundled recording, as live calls would be: session `i` releases one hop of audio every hop's
 /// duration, at its own phase (the N phases spread evenly over one hop), and each chunk counts as
 /// captured at its deadline, so a late feeder shows up as latency, not hidden. The latency is the
-/// engine's delivery time minus that deadline.
+/// engine's delivery time minus that deadline. The feeder releases every chunk that is due when it
+/// wakes, and wakes at most every 100 µs (``feederGranule``); nothing is released early.
 struct StreamsBench {
   let chain: LayerChain
   let features: FeatureConfiguration
@@ -24,6 +25,10 @@ struct StreamsBench {
   let queueSamples: Int
   /// ``EngineOptions/maxBatch``.
   let maxBatch: Int
+  /// ``EngineOptions/pollMicroseconds``.
+  let pollMicroseconds: Int?
+  /// The feeder's shortest sleep, nanoseconds (100 µs).
+  static let feederGranule: UInt64 = 100_000
 
   /// One run's figures.
   struct Result {
@@ -79,6 +84,7 @@ struct StreamsBench {
     options.maxSessions = sessions
     options.queueSamples = queueSamples
     options.maxBatch = maxBatch
+    options.pollMicroseconds = pollMicroseconds
     let engine = try StreamEngine(model: chain, features: features, options: options)
     try engine.start()
     defer { engine.stop() }
@@ -94,17 +100,30 @@ struct StreamsBench {
     let offsets = (0..<sessions).map { ($0 * 7919 * hop) % max(1, audio.count - hop) / hop * hop }
     let cpuBefore = cpuSeconds()
     let start = monotonicNow() &+ 20_000_000
+    // The feeder wakes at most once per `feederGranule`: each wake-up releases every chunk whose
+    // deadline has come (in deadline order) and sleeps until the next one's, but at least that
+    // long — a timer wake-up per chunk would cost more than the chunk (a context switch, and on a
+    // virtual machine a timer exit). A chunk released late is latency: it counts from its deadline.
+    var chunk = 0
+    var index = 0
     try audio.withUnsafeBufferPointer { all in
-      for chunk in 0..<chunks {
-        let base = start &+ UInt64(chunk) &* period
-        for (index, handle) in handles.enumerated() {
-          let deadline = base &+ period &* UInt64(index) / UInt64(sessions)
-          if monotonicNow() < deadline { sleep(untilMonotonic: deadline) }
+      while chunk < chunks {
+        let now = monotonicNow()
+        var deadline = start &+ UInt64(chunk) &* period &+ period &* UInt64(index) / UInt64(sessions)
+        while chunk < chunks && deadline <= now {
           var position = (offsets[index] + chunk * hop) % audio.count
           if position + hop > audio.count { position = 0 }
           try engine.push(
-            handle, UnsafeBufferPointer(rebasing: all[position..<(position + hop)]), captureTime: deadline)
+            handles[index], UnsafeBufferPointer(rebasing: all[position..<(position + hop)]),
+            captureTime: deadline)
+          index += 1
+          if index == sessions {
+            index = 0
+            chunk += 1
+          }
+          deadline = start &+ UInt64(chunk) &* period &+ period &* UInt64(index) / UInt64(sessions)
         }
+        if chunk < chunks { sleep(untilMonotonic: max(deadline, now &+ Self.feederGranule)) }
       }
     }
     for handle in handles { try engine.close(handle) }

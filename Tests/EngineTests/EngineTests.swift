@@ -343,4 +343,74 @@ struct EngineTests {
     usleep(50_000)
     #expect(engine.deliveredRecords.load(ordering: .relaxed) == 3000)
   }
+
+  @Test func aPassVisitsOnlyTheSessionsThatGotWork() throws {
+    var options = EngineOptions()
+    options.threads = 1
+    options.maxSessions = 1000
+    options.queueSamples = 4096
+    options.manualWorkers = true
+    let engine = try StreamEngine(model: try chain(), features: vad.features, options: options)
+    try engine.start()
+    defer { engine.stop() }
+    let handles = try (0..<1000).map { _ in try engine.open() }
+    let block = [Float](repeating: 0.01, count: 512)
+    while engine.workerPass(0) {}
+    let before = engine.workerVisits(0)
+    for index in [3, 500, 999] {
+      _ = try block.withUnsafeBufferPointer { try engine.push(handles[index], $0) }
+    }
+    var passes = 0
+    while engine.workerPass(0) { passes += 1 }
+    #expect(passes == 1)
+    #expect(engine.workerVisits(0) - before == 3, "only the three sessions that were pushed to")
+    // Two chunks at once: the session is visited again in the next pass for its second one.
+    let two = [Float](repeating: 0.01, count: 1024)
+    _ = try two.withUnsafeBufferPointer { try engine.push(handles[7], $0) }
+    let visited = engine.workerVisits(0)
+    while engine.workerPass(0) {}
+    #expect(engine.workerVisits(0) - visited == 2, "two passes with a chunk each")
+    usleep(50_000)
+    #expect(engine.deliveredRecords.load(ordering: .relaxed) == 5)
+  }
+
+  @Test func aSessionHeldBackByAFullRecordQueueGoesOnOnceTheQueueDrains() throws {
+    /// A sink that holds the delivery thread until it is let go.
+    final class HeldSink: FrameSink, @unchecked Sendable {
+      let gate = DispatchSemaphore(value: 0)
+      var frames = 0
+      func write(_ record: FrameRecord) throws {
+        if frames == 0 { gate.wait() }
+        frames += 1
+      }
+      func finish() throws {}
+    }
+    var options = EngineOptions()
+    options.threads = 1
+    options.maxSessions = 2
+    options.queueSamples = 65_536
+    options.outputFrames = 16
+    let engine = try StreamEngine(model: try chain(), features: vad.features, options: options)
+    try engine.start()
+    defer { engine.stop() }
+    let sink = HeldSink()
+    let handle = try engine.open(delivery: SessionDelivery(sink: sink))
+    // 60 chunks in one push: the worker fills the 16-record queue and stops.
+    let audio = [Float](repeating: 0.01, count: 60 * 512)
+    #expect(try audio.withUnsafeBufferPointer { try engine.push(handle, $0) } == .pushed)
+    usleep(200_000)
+    #expect(engine.queuedSamples > 30 * 512, "the worker stopped at the full queue")
+    // Let the delivery go: nothing is pushed any more, so only the delivery thread's mark (the
+    // queue has room again) brings the worker back to the session.
+    sink.gate.signal()
+    var waited = 0
+    while engine.deliveredRecords.load(ordering: .relaxed) < 60 && waited < 500 {
+      usleep(10_000)
+      waited += 1
+    }
+    #expect(engine.deliveredRecords.load(ordering: .relaxed) == 60)
+    #expect(engine.queuedSamples == 0)
+    try engine.close(handle)
+    engine.waitUntilClosed(handle)
+  }
 }
