@@ -21,6 +21,7 @@ struct SileroTests {
       Issue.record("the Silero model carries no learned frontend")
       return
     }
+    #expect(PackedConvFrontend(frontend: frontend).stftUsesFFT, "Silero's STFT basis is a windowed DFT")
     #expect(frontend.chunkSamples == 512 && frontend.contextSamples == 64 && frontend.featureCount == 128)
     #expect(loaded.model.kind == .lstm && loaded.model.head?.labels == ["speech"])
     let expected = try NpyArray(path: sileroFolder + "/probabilities.npy")
