@@ -169,6 +169,17 @@ final class Session: @unchecked Sendable {
   /// The extractor when it is a learned frontend whose chunks the worker computes together with
   /// other sessions' (``ConvFrontendExtractor/defersChunks`` set), else nil.
   let deferringFrontend: ConvFrontendExtractor?
+  /// ``extractor`` when it is log-mel with batched FFTs: its frames wait for the worker to
+  /// transform several sessions' together (``LogMelExtractor/processDeferred(_:workspace:emit:)``).
+  let deferringLogMel: LogMelExtractor?
+
+  /// Whether the extractor holds a chunk or frame that waits for the worker's batch.
+  @inline(__always)
+  var hasDeferredFeatures: Bool {
+    if let frontend = deferringFrontend { return frontend.hasDeferredChunk }
+    if let logMel = deferringLogMel { return logMel.hasDeferredFrame }
+    return false
+  }
   let state: LayerChainState
   let delivery: SessionDelivery?
 
@@ -251,6 +262,12 @@ final class Session: @unchecked Sendable {
       deferringFrontend = frontend
     } else {
       deferringFrontend = nil
+    }
+    if let logMel = extractor as? LogMelExtractor, workspace?.logMel?.batches == true {
+      logMel.defersFrames = true
+      deferringLogMel = logMel
+    } else {
+      deferringLogMel = nil
     }
     hopLength = extractor.hopLength
     state = chain.makeState()

@@ -50,12 +50,15 @@ final class Worker: @unchecked Sendable {
   /// before the batch steps, so its slot is not freed).
   let batch: LayerChainBatch
   let batchSessions: UnsafeMutablePointer<Unmanaged<Session>>
-  /// Learned-frontend chunks computed together (``ConvFrontendExtractor/processDeferred``) at most.
+  /// Learned-frontend chunks or log-mel frames computed together at most (``ConvFrontendExtractor/processDeferred``, ``LogMelExtractor/processDeferred``; 16 is also the batched FFT's width).
   static let frontendBatch = 16
   /// Sessions whose learned-frontend chunk waits and their extractors (initialised while waiting),
   /// up to ``frontendBatch``. Unretained, as ``batchSessions``.
   let frontendSessions: UnsafeMutablePointer<Unmanaged<Session>>
   let frontendExtractors: UnsafeMutablePointer<ConvFrontendExtractor>
+  /// The same for log-mel frames (``LogMelExtractor/processDeferred(_:workspace:emit:)``): an
+  /// engine's sessions all have one kind of features, so one of the two is used.
+  let logMelExtractors: UnsafeMutablePointer<LogMelExtractor>
   /// Their positions in ``cells``.
   let frontendPositions: UnsafeMutablePointer<Int>
   private var frontendCount = 0
@@ -101,6 +104,7 @@ final class Worker: @unchecked Sendable {
     batchSessions = .allocate(capacity: maxBatch)
     frontendSessions = .allocate(capacity: Self.frontendBatch)
     frontendExtractors = .allocate(capacity: Self.frontendBatch)
+    logMelExtractors = .allocate(capacity: Self.frontendBatch)
     frontendPositions = .allocate(capacity: Self.frontendBatch)
   }
 
@@ -114,6 +118,7 @@ final class Worker: @unchecked Sendable {
     batchSessions.deallocate()
     frontendSessions.deallocate()
     frontendExtractors.deallocate()
+    logMelExtractors.deallocate()
     frontendPositions.deallocate()
   }
 
@@ -215,10 +220,15 @@ final class Worker: @unchecked Sendable {
     unowned(unsafe) let session = reference.takeUnretainedValue()
     visits &+= 1
     var worked = feed(session)
-    if let frontend = session.deferringFrontend, frontend.hasDeferredChunk {
-      // Its chunk is computed with the others' of this pass; then its frame joins the batch.
+    if session.hasDeferredFeatures {
+      // Its chunk (or frame) is computed with the others' of this pass; then its frame joins the
+      // batch.
       frontendSessions[frontendCount] = reference
-      (frontendExtractors + frontendCount).initialize(to: frontend)
+      if let frontend = session.deferringFrontend {
+        (frontendExtractors + frontendCount).initialize(to: frontend)
+      } else if let logMel = session.deferringLogMel {
+        (logMelExtractors + frontendCount).initialize(to: logMel)
+      }
       frontendPositions[frontendCount] = position
       frontendCount += 1
       if frontendCount == Self.frontendBatch { computeFrontends() }
@@ -281,13 +291,22 @@ final class Worker: @unchecked Sendable {
         queue(frame)
       }
       current = nil
+      frontendExtractors.deinitialize(count: count)
+    } else if let workspace = workspace?.logMel {
+      LogMelExtractor.processDeferred(
+        UnsafeBufferPointer(start: logMelExtractors, count: count), workspace: workspace
+      ) { entry, frame in
+        current = frontendSessions[entry].takeUnretainedValue()
+        queue(frame)
+      }
+      current = nil
+      logMelExtractors.deinitialize(count: count)
     }
     for entry in 0..<count {
       unowned(unsafe) let session = frontendSessions[entry].takeUnretainedValue()
       _ = enqueueStep(session)
       carryOver(session, frontendPositions[entry])
     }
-    frontendExtractors.deinitialize(count: count)
   }
 
   /// Whether a pass would find anything (checked after announcing a sleep).

@@ -148,7 +148,7 @@ public final class FbankExtractor: FeatureExtractor {
   /// Feeds mono samples at `sample_frequency`. Does not allocate or lock.
   public func push(_ samples: UnsafeBufferPointer<Float>, emit: (UnsafeBufferPointer<Float>) -> Void) {
     guard let base = samples.baseAddress, samples.count > 0 else { return }
-    assembler.push(base, count: samples.count) { frame in
+    assembler.push(base, count: samples.count) { frame, _ in
       computeFrame(frame)
       emit(UnsafeBufferPointer(start: output, count: configuration.numMelBins))
     }

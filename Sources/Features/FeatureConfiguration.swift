@@ -97,7 +97,8 @@ public final class FeatureExtractorFactory: @unchecked Sendable {
 public final class FeatureWorkspace: @unchecked Sendable {
   /// A learned frontend's buffers, if the features are one.
   public let frontend: ConvFrontendWorkspace?
-  let logMel: LogMelWorkspace?
+  /// Log-mel's buffers, if the features are log-mel.
+  public let logMel: LogMelWorkspace?
 
   init(frontend: ConvFrontendWorkspace?, logMel: LogMelWorkspace?) {
     self.frontend = frontend

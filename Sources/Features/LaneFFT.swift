@@ -2,6 +2,11 @@
   import Glibc
 #endif
 
+/// The batched transform: 16 frames at once.
+public typealias LaneFFT16 = LaneFFT<SIMD16<Float>>
+/// The transform of one frame (4 lanes, one used), bit for bit what ``LaneFFT16`` gives that frame.
+public typealias LaneFFT4 = LaneFFT<SIMD4<Float>>
+
 /// Real FFTs of up to 16 frames at once, one frame per SIMD lane: every butterfly is one vector
 /// operation for all 16 frames, so a batch costs about what one frame costs in scalar code.
 ///
@@ -17,10 +22,14 @@
 /// complex transform is a Stockham autosort decimation in frequency (no bit reversal), with radix 4,
 /// 2, 3 and 5 stages: `N/2` must factor into those (``init(size:)`` returns nil otherwise).
 /// Twiddles are computed in Double and rounded once.
-public final class LaneFFT: @unchecked Sendable {
-  /// Frames per batch (SIMD lanes).
-  public static let lanes = 16
-  typealias Lanes = SIMD16<Float>
+///
+/// Generic over the vector `Lanes`: `SIMD16<Float>` for batches (``LaneFFT16``), a narrow vector
+/// for frames transformed one at a time (``LaneFFT4``: on a baseline x86-64 build one SSE
+/// register, about the cost of scalar code); the per-lane arithmetic is the same whatever the
+/// width, so both give a frame the same bits.
+public final class LaneFFT<Lanes: SIMD>: @unchecked Sendable where Lanes.Scalar == Float {
+  /// Frames per transform at most (the vector's lanes).
+  public static var lanes: Int { Lanes.scalarCount }
 
   /// Real points per frame `N`.
   public let size: Int
@@ -114,22 +123,23 @@ public final class LaneFFT: @unchecked Sendable {
     _ frames: UnsafePointer<UnsafePointer<Float>>, count: Int, window: UnsafePointer<Float>,
     outputs: UnsafePointer<UnsafeMutablePointer<Float>>, power: Bool = false
   ) {
-    precondition(count >= 1 && count <= Self.lanes, "1 to 16 frames per transform")
+    let lanes = Lanes.scalarCount
+    precondition(count >= 1 && count <= lanes, "1 to \(lanes) frames per transform")
     let half = self.half
     // Even samples become real parts, odd ones imaginary parts, one frame per lane.
     let real = UnsafeMutableRawPointer(work).assumingMemoryBound(to: Float.self)
     let imaginary = UnsafeMutableRawPointer(work + half).assumingMemoryBound(to: Float.self)
-    for lane in 0..<Self.lanes {
+    for lane in 0..<lanes {
       if lane < count {
         let frame = frames[lane]
         for n in 0..<half {
-          real[n &* 16 &+ lane] = frame[2 &* n] * window[2 &* n]
-          imaginary[n &* 16 &+ lane] = frame[2 &* n &+ 1] * window[2 &* n &+ 1]
+          real[n &* lanes &+ lane] = frame[2 &* n] * window[2 &* n]
+          imaginary[n &* lanes &+ lane] = frame[2 &* n &+ 1] * window[2 &* n &+ 1]
         }
       } else {
         for n in 0..<half {
-          real[n &* 16 &+ lane] = 0
-          imaginary[n &* 16 &+ lane] = 0
+          real[n &* lanes &+ lane] = 0
+          imaginary[n &* lanes &+ lane] = 0
         }
       }
     }

@@ -142,6 +142,8 @@ public final class LogMelExtractor: FeatureExtractor {
 
   /// Feeds mono samples at `sample_rate`. Does not allocate or lock.
   public func push(_ samples: UnsafeBufferPointer<Float>, emit: (UnsafeBufferPointer<Float>) -> Void) {
+    // A frame left waiting goes first.
+    if hasDeferredFrame { computeDeferredFrame(emit: emit) }
     guard let base = samples.baseAddress, samples.count > 0 else { return }
     guard configuration.center else {
       feed(base, count: samples.count, emit: emit)
@@ -165,6 +167,7 @@ public final class LogMelExtractor: FeatureExtractor {
 
   /// Ends the stream (emitting the frames the reflected end decides, when centered) and resets.
   public func finish(emit: (UnsafeBufferPointer<Float>) -> Void) {
+    if hasDeferredFrame { computeDeferredFrame(emit: emit) }
     if configuration.center && headCount == pad + 1 {
       // Reflect padding at the end: x[N-2], x[N-3], …, x[N-1-pad]; the ring holds x[N-1-pad ... N-1].
       let ringSize = pad + 1
@@ -179,6 +182,7 @@ public final class LogMelExtractor: FeatureExtractor {
 
   /// Forgets the stream so far.
   public func reset() {
+    hasDeferredFrame = false
     assembler.reset()
     headCount = 0
     tailNext = 0
@@ -195,14 +199,101 @@ public final class LogMelExtractor: FeatureExtractor {
   }
 
   private func feed(_ samples: UnsafePointer<Float>, count: Int, emit: (UnsafeBufferPointer<Float>) -> Void) {
-    assembler.push(samples, count: count) { frame in
-      computeFrame(frame)
+    // A waiting frame sits in the assembler's buffer: it goes before the assembler writes again.
+    if hasDeferredFrame { computeDeferredFrame(emit: emit) }
+    assembler.push(samples, count: count) { frame, last in
+      if last && defersFrames {
+        deferred = frame
+        hasDeferredFrame = true
+      } else {
+        computeFrame(frame)
+        emit(UnsafeBufferPointer(start: output, count: configuration.nMels))
+      }
+    }
+  }
+
+  /// When true, the frame completed last is left waiting (``hasDeferredFrame``) for
+  /// ``processDeferred(_:workspace:emit:)`` to transform it together with other streams' frames (a
+  /// multi-stream engine's worker sets it); the next `push` or `finish` computes it first. Frames
+  /// are the same bits either way. The frame waits where the frame assembler put it (no copy, no
+  /// memory of its own). It needs a workspace whose FFT plan batches (``LogMelWorkspace/batches``),
+  /// and stays false otherwise. Default false.
+  public var defersFrames = false {
+    didSet {
+      if !workspace.batches { defersFrames = false }
+      if !defersFrames, hasDeferredFrame { preconditionFailure("a frame is waiting") }
+    }
+  }
+
+  /// A completed frame waits to be computed (see ``defersFrames``).
+  public private(set) var hasDeferredFrame = false
+  /// The waiting frame (`n_fft` samples), in the assembler's buffer.
+  private var deferred: UnsafePointer<Float>?
+
+  private func computeDeferredFrame(emit: (UnsafeBufferPointer<Float>) -> Void) {
+    hasDeferredFrame = false
+    if let deferred {
+      computeFrame(deferred)
       emit(UnsafeBufferPointer(start: output, count: configuration.nMels))
     }
   }
 
+  /// Computes the waiting frames of `extractors` (each ``hasDeferredFrame``, all of
+  /// `workspace`'s configuration, at most ``LaneFFT16/lanes`` of them) together: one batched FFT,
+  /// then each frame's mel filterbank and log, bit for bit what computing each alone gives. Frames go
+  /// to `emit` with the extractor's position in `extractors`. Does not allocate or lock; one thread
+  /// at a time per workspace.
+  public static func processDeferred(
+    _ extractors: UnsafeBufferPointer<LogMelExtractor>, workspace: LogMelWorkspace,
+    emit: (Int, UnsafeBufferPointer<Float>) -> Void
+  ) {
+    guard let fft = workspace.batchFFT, extractors.count > 0 else { return }
+    precondition(extractors.count <= LaneFFT16.lanes, "more frames than one batched transform")
+    let configuration = workspace.configuration
+    for index in 0..<extractors.count {
+      let extractor = extractors[index]
+      precondition(extractor.hasDeferredFrame && extractor.workspace === workspace, "no frame waits there")
+      workspace.framePointers[index] = extractor.deferred!
+      extractor.hasDeferredFrame = false
+    }
+    fft.transform(
+      workspace.framePointers, count: extractors.count, window: workspace.window,
+      outputs: workspace.powerPointers, power: configuration.power == 2)
+    for index in 0..<extractors.count {
+      finishFrame(workspace.powerPointers[index], workspace: workspace)
+      emit(index, UnsafeBufferPointer(start: workspace.output, count: configuration.nMels))
+    }
+  }
+
+  /// From a frame's FFT output (`|X|²` when `power` is 2, `|X|` otherwise) to `output`:
+  /// `|X|^power`, the mel filterbank, the log.
+  @inline(__always)
+  private static func finishFrame(_ spectrum: UnsafeMutablePointer<Float>, workspace: LogMelWorkspace) {
+    let configuration = workspace.configuration
+    let power = configuration.power
+    if power != 2 && power != 1 {
+      for bin in 0..<(configuration.nFFT / 2 + 1) { spectrum[bin] = powf(spectrum[bin], power) }
+    }
+    workspace.filterbank.apply(spectrum, into: workspace.output)
+    let offset = configuration.logOffset
+    let output = workspace.output
+    for mel in 0..<configuration.nMels { output[mel] = logf(output[mel] + offset) }
+  }
+
   /// `log(mel(|FFT(frame · window)|^power) + offset)` into `output`.
   private func computeFrame(_ frame: UnsafePointer<Float>) {
+    if let fft = workspace.singleFFT {
+      // The same transform as a batch's, one lane used: the frame's bits do not depend on whether it
+      // was batched.
+      workspace.framePointers[0] = frame
+      workspace.powerPointers[0] = power
+      fft.transform(
+        workspace.framePointers, count: 1, window: window, outputs: workspace.powerPointers,
+        power: configuration.power == 2)
+      workspace.powerPointers[0] = workspace.batchPower
+      Self.finishFrame(power, workspace: workspace)
+      return
+    }
     let nFFT = configuration.nFFT
     for index in 0..<nFFT { windowed[index] = frame[index] * window[index] }
     spectrum.compute(windowed, into: power)
@@ -232,6 +323,19 @@ public final class LogMelWorkspace: @unchecked Sendable {
   let output: UnsafeMutablePointer<Float>
   /// `[n_fft / 2]`: reflected samples being fed (centered mode).
   let reflected: UnsafeMutablePointer<Float>
+  /// The FFT of one frame and of up to 16 at once (``LaneFFT``; the same bits per frame), when
+  /// `n_fft` is even with `n_fft / 2` a product of 2, 3 and 5 (256, 400, 512, …); otherwise nil,
+  /// and kissfft (``spectrum``) transforms frames one at a time.
+  let singleFFT: LaneFFT4?
+  let batchFFT: LaneFFT16?
+  /// Whether frames of several streams can be transformed together
+  /// (``LogMelExtractor/processDeferred(_:workspace:emit:)``).
+  public var batches: Bool { batchFFT != nil }
+  /// `[16][n_fft / 2 + 1]`: a batch's spectra.
+  let batchPower: UnsafeMutablePointer<Float>
+  /// `[16]` each: a transform's frames and spectra.
+  let framePointers: UnsafeMutablePointer<UnsafePointer<Float>>
+  let powerPointers: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
 
   /// Buffers for `configuration` (checked).
   public init(configuration: LogMelConfiguration) throws(FeatureConfigurationError) {
@@ -259,9 +363,21 @@ public final class LogMelWorkspace: @unchecked Sendable {
     output.initialize(repeating: 0, count: configuration.nMels)
     reflected = .allocate(capacity: max(nFFT / 2, 1))
     reflected.initialize(repeating: 0, count: max(nFFT / 2, 1))
+    singleFFT = LaneFFT4(size: nFFT)
+    batchFFT = singleFFT == nil ? nil : LaneFFT16(size: nFFT)
+    let lanes = LaneFFT16.lanes
+    let bins = nFFT / 2 + 1
+    batchPower = .allocate(capacity: lanes * bins)
+    batchPower.initialize(repeating: 0, count: lanes * bins)
+    framePointers = .allocate(capacity: lanes)
+    framePointers.initialize(repeating: UnsafePointer(windowed), count: lanes)
+    powerPointers = .allocate(capacity: lanes)
+    for lane in 0..<lanes { (powerPointers + lane).initialize(to: batchPower + lane * bins) }
   }
 
   deinit {
-    for buffer in [window, windowed, power, output, reflected] { buffer.deallocate() }
+    for buffer in [window, windowed, power, output, reflected, batchPower] { buffer.deallocate() }
+    framePointers.deallocate()
+    powerPointers.deallocate()
   }
 }

@@ -31,6 +31,33 @@ struct MultiStreamCommandTests {
     #expect(stats["dropped_records"] as? Int == 0)
   }
 
+  @Test func logMelSessionsEqualASingleReplayByteForByte() throws {
+    // 40-bin log-mel frames, transformed 16 sessions at a time in the engine and one at a time in a
+    // single replay.
+    let model = packageRoot.appendingPathComponent("Examples/demo/gru2x64-head2.safetensors").path
+    let folder = temporaryPath("streams-logmel-\(UUID().uuidString)")
+    let result = try streamrnn([
+      "replay", demoSpeech, demoPauses, "--model", model, "--streams", "20", "--threads", "1", "--pace",
+      "max",
+      "--no-timings", "--out-dir", folder,
+    ])
+    #expect(result.status == 0, "\(result.standardError)")
+    for (index, file) in [demoSpeech, demoPauses].enumerated() {
+      let single = temporaryPath("single-logmel-\(index)-\(UUID().uuidString).jsonl")
+      let alone = try streamrnn([
+        "replay", file, "--model", model, "--pace", "max", "--no-timings", "--out", single,
+      ])
+      #expect(alone.status == 0, "\(alone.standardError)")
+      let expected = try Data(contentsOf: URL(fileURLWithPath: single))
+      #expect(expected.count > 10_000)
+      for session in stride(from: index, to: 20, by: 2) {
+        let name = String(format: "%@/session-%03d.jsonl", folder, session)
+        let actual = try Data(contentsOf: URL(fileURLWithPath: name))
+        #expect(actual == expected, "session \(session) differs from a single replay")
+      }
+    }
+  }
+
   @Test func npySessionsEqualASingleReplay() throws {
     let folder = temporaryPath("streams-npy-\(UUID().uuidString)")
     let result = try streamrnn([

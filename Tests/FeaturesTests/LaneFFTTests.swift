@@ -30,7 +30,9 @@ struct LaneFFTTests {
     }
   }
 
-  func run(_ fft: LaneFFT, _ input: [[Float]], _ window: [Float], power: Bool = false) -> [[Float]] {
+  func run<V: SIMD>(_ fft: LaneFFT<V>, _ input: [[Float]], _ window: [Float], power: Bool = false)
+    -> [[Float]]
+  {
     var outputs = input.map { _ in [Float](repeating: .nan, count: fft.bins) }
     let buffers = outputs.indices.map { _ in UnsafeMutablePointer<Float>.allocate(capacity: fft.bins) }
     defer { buffers.forEach { $0.deallocate() } }
@@ -44,17 +46,20 @@ struct LaneFFTTests {
     frames.withUnsafeBufferPointer { f in
       buffers.withUnsafeBufferPointer { o in
         window.withUnsafeBufferPointer { w in
-          fft.transform(f.baseAddress!, count: input.count, window: w.baseAddress!, outputs: o.baseAddress!, power: power)
+          fft.transform(
+            f.baseAddress!, count: input.count, window: w.baseAddress!, outputs: o.baseAddress!, power: power)
         }
       }
     }
-    for index in outputs.indices { outputs[index] = Array(UnsafeBufferPointer(start: buffers[index], count: fft.bins)) }
+    for index in outputs.indices {
+      outputs[index] = Array(UnsafeBufferPointer(start: buffers[index], count: fft.bins))
+    }
     return outputs
   }
 
   @Test(arguments: [4, 6, 10, 12, 16, 30, 40, 48, 60, 200, 256, 400, 512, 1000, 1024])
   func magnitudesEqualADoubleDFT(size: Int) throws {
-    let fft = try #require(LaneFFT(size: size))
+    let fft = try #require(LaneFFT16(size: size))
     #expect(fft.bins == size / 2 + 1)
     let window = (0..<size).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / Double(size))) }
     let input = frames(16, size, seed: UInt64(size))
@@ -74,7 +79,7 @@ struct LaneFFTTests {
 
   @Test func aFrameAloneEqualsTheSameFrameInAnyBatchBitForBit() throws {
     for size in [256, 400, 30] {
-      let fft = try #require(LaneFFT(size: size))
+      let fft = try #require(LaneFFT16(size: size))
       let window = [Float](repeating: 1, count: size)
       let input = frames(16, size, seed: 7)
       let batch = run(fft, input, window)
@@ -82,14 +87,18 @@ struct LaneFFTTests {
         let part = run(fft, Array(input.suffix(count)), window)
         #expect(part == Array(batch.suffix(count)), "size \(size), \(count) frames")
       }
+      // The narrow transform, one frame at a time and four at a time.
+      let narrow = try #require(LaneFFT4(size: size))
+      for index in [0, 9, 15] { #expect(run(narrow, [input[index]], window) == [batch[index]]) }
+      #expect(run(narrow, Array(input.prefix(4)), window) == Array(batch.prefix(4)))
     }
   }
 
   @Test func sizesItCannotPlanAreRefused() {
-    #expect(LaneFFT(size: 7) == nil)
-    #expect(LaneFFT(size: 14) == nil, "7 is not a radix")
-    #expect(LaneFFT(size: 2) == nil)
-    #expect(LaneFFT(size: 131_072) == nil)
+    #expect(LaneFFT16(size: 7) == nil)
+    #expect(LaneFFT16(size: 14) == nil, "7 is not a radix")
+    #expect(LaneFFT16(size: 2) == nil)
+    #expect(LaneFFT4(size: 131_072) == nil)
   }
 }
 
@@ -156,5 +165,53 @@ struct FrontendFFTTests {
     // Sine rows of mixed sign are not one DFT.
     for n in 0..<64 { flipped[(bins + 2) * 64 + n] = -flipped[(bins + 2) * 64 + n] }
     #expect(!PackedConvFrontend(frontend: try frontend(flipped, size: 64)).stftUsesFFT)
+  }
+}
+
+@Suite("Log-mel frames transformed together")
+struct LogMelBatchTests {
+  @Test func framesWaitAndComeOutAsTheyWouldAlone() throws {
+    var configuration = LogMelConfiguration()
+    configuration.nMels = 40
+    let workspace = try LogMelWorkspace(configuration: configuration)
+    #expect(workspace.batches)
+    let signal = (0..<16_000).map { index -> Float in
+      let t = Double(index)
+      return Float(sin(t * 0.031) * 0.4 + sin(t * 0.41) * 0.1)
+    }
+    // Alone: every frame as it completes.
+    let alone = try LogMelExtractor(configuration: configuration)
+    var expected: [[Float]] = []
+    signal.withUnsafeBufferPointer { alone.push($0) { expected.append(Array($0)) } }
+    // Three streams of the same signal at offsets, hop-sized pushes, frames waiting for a batch.
+    var streams: [LogMelExtractor] = []
+    for _ in 0..<3 { streams.append(try LogMelExtractor(configuration: configuration, workspace: workspace)) }
+    for stream in streams { stream.defersFrames = true }
+    #expect(streams.allSatisfy { $0.defersFrames })
+    var got = [[[Float]]](repeating: [], count: 3)
+    var batches = 0
+    signal.withUnsafeBufferPointer { all in
+      for start in stride(from: 0, to: all.count - 160, by: 160) {
+        for (index, stream) in streams.enumerated() {
+          stream.push(UnsafeBufferPointer(rebasing: all[start..<(start + 160)])) {
+            got[index].append(Array($0))
+          }
+        }
+        let waiting = streams.filter(\.hasDeferredFrame)
+        guard !waiting.isEmpty else { continue }
+        #expect(waiting.count == 3)
+        batches += 1
+        waiting.withUnsafeBufferPointer {
+          LogMelExtractor.processDeferred($0, workspace: workspace) { entry, frame in
+            got[streams.firstIndex { $0 === waiting[entry] }!].append(Array(frame))
+          }
+        }
+      }
+    }
+    #expect(batches > 90)
+    for index in 0..<3 {
+      #expect(got[index] == Array(expected.prefix(got[index].count)), "stream \(index)")
+      #expect(got[index].count >= expected.count - 1)
+    }
   }
 }
