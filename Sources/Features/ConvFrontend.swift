@@ -301,7 +301,7 @@ public final class ConvFrontendExtractor: FeatureExtractor {
       var done = 0
       let total = count * stftFrames
       while done < total {
-        let group = min(LaneFFT16.lanes, total - done)
+        let group = min(fft.lanes, total - done)
         fft.transform(xs + done, count: group, window: fftWindow, outputs: ys + done)
         done += group
       }
@@ -424,7 +424,7 @@ public final class ConvFrontendWorkspace: @unchecked Sendable {
   let spectra: UnsafeMutablePointer<Float>
   /// The real FFT of the STFT windows, when the frontend's basis is a windowed DFT
   /// (``PackedConvFrontend/fftWindow``); its working buffers are this workspace's.
-  let fft: LaneFFT16?
+  let fft: LaneFFT?
   /// A batched product's inputs and outputs, one per time step.
   let xs: UnsafeMutablePointer<UnsafePointer<Float>>
   let ys: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
@@ -462,7 +462,7 @@ public final class ConvFrontendWorkspace: @unchecked Sendable {
     let spectraCount = chunks * packed.stftFrames * packed.stft.paddedRows
     spectra = .allocate(capacity: spectraCount)
     spectra.initialize(repeating: 0, count: spectraCount)
-    fft = packed.fftWindow == nil ? nil : LaneFFT16(size: frontend.window)
+    fft = packed.fftWindow == nil ? nil : LaneFFT(size: frontend.window, lanes: 16)
     let steps = chunks * max(times.max() ?? 1, 1)
     xs = .allocate(capacity: steps)
     xs.initialize(repeating: UnsafePointer(scratch), count: steps)
@@ -536,7 +536,7 @@ public final class PackedConvFrontend: @unchecked Sendable {
     stftFrames = times[0]
     firstPadding = frontend.convs.first?.padding ?? 0
     if let window = Self.dftWindow(basis: basis, bins: frontend.bins, length: window),
-      LaneFFT16(size: frontend.window) != nil
+      LaneFFT(size: frontend.window, lanes: 16) != nil
     {
       let pointer = UnsafeMutablePointer<Float>.allocate(capacity: window.count)
       pointer.initialize(from: window, count: window.count)

@@ -239,7 +239,7 @@ public final class LogMelExtractor: FeatureExtractor {
   }
 
   /// Computes the waiting frames of `extractors` (each ``hasDeferredFrame``, all of
-  /// `workspace`'s configuration, at most ``LaneFFT16/lanes`` of them) together: one batched FFT,
+  /// `workspace`'s configuration, at most 16 of them) together: one batched FFT,
   /// then each frame's mel filterbank and log, bit for bit what computing each alone gives. Frames go
   /// to `emit` with the extractor's position in `extractors`. Does not allocate or lock; one thread
   /// at a time per workspace.
@@ -248,7 +248,7 @@ public final class LogMelExtractor: FeatureExtractor {
     emit: (Int, UnsafeBufferPointer<Float>) -> Void
   ) {
     guard let fft = workspace.batchFFT, extractors.count > 0 else { return }
-    precondition(extractors.count <= LaneFFT16.lanes, "more frames than one batched transform")
+    precondition(extractors.count <= fft.lanes, "more frames than one batched transform")
     let configuration = workspace.configuration
     for index in 0..<extractors.count {
       let extractor = extractors[index]
@@ -326,8 +326,8 @@ public final class LogMelWorkspace: @unchecked Sendable {
   /// The FFT of one frame and of up to 16 at once (``LaneFFT``; the same bits per frame), when
   /// `n_fft` is even with `n_fft / 2` a product of 2, 3 and 5 (256, 400, 512, …); otherwise nil,
   /// and kissfft (``spectrum``) transforms frames one at a time.
-  let singleFFT: LaneFFT4?
-  let batchFFT: LaneFFT16?
+  let singleFFT: LaneFFT?
+  let batchFFT: LaneFFT?
   /// Whether frames of several streams can be transformed together
   /// (``LogMelExtractor/processDeferred(_:workspace:emit:)``).
   public var batches: Bool { batchFFT != nil }
@@ -363,9 +363,9 @@ public final class LogMelWorkspace: @unchecked Sendable {
     output.initialize(repeating: 0, count: configuration.nMels)
     reflected = .allocate(capacity: max(nFFT / 2, 1))
     reflected.initialize(repeating: 0, count: max(nFFT / 2, 1))
-    singleFFT = LaneFFT4(size: nFFT)
-    batchFFT = singleFFT == nil ? nil : LaneFFT16(size: nFFT)
-    let lanes = LaneFFT16.lanes
+    singleFFT = LaneFFT(size: nFFT, lanes: 4)
+    batchFFT = singleFFT == nil ? nil : LaneFFT(size: nFFT, lanes: 16)
+    let lanes = 16
     let bins = nFFT / 2 + 1
     batchPower = .allocate(capacity: lanes * bins)
     batchPower.initialize(repeating: 0, count: lanes * bins)

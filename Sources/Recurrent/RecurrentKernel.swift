@@ -183,3 +183,41 @@ struct KernelFunctions: Sendable {
   let softmax: @Sendable (UnsafeMutablePointer<Float>, Int) -> Void
 
 }
+
+/// The batched real FFT's entry points (RecurrentKernelSource/LaneFFTKernels.swift) of the
+/// ``RecurrentKernel/preferred`` build: `Features.LaneFFT` calls them with its plan.
+public enum LaneFFTKernel {
+  /// Frames, count, window, outputs, power, plan, twiddles, work (see `laneRealFFT16`).
+  public typealias Transform =
+    @Sendable (
+      UnsafePointer<UnsafePointer<Float>>, Int, UnsafePointer<Float>,
+      UnsafePointer<UnsafeMutablePointer<Float>>,
+      Bool, UnsafePointer<Int>, UnsafePointer<Float>, UnsafeMutableRawPointer
+    ) -> Void
+
+  /// 16 frames at once.
+  public static let wide: Transform = {
+    switch RecurrentKernel.preferred {
+    case .portable: return RecurrentKernelsPortable.laneRealFFT16
+    #if arch(x86_64)
+      case .avx2: return RecurrentKernelsAVX2.laneRealFFT16
+      case .avx512: return RecurrentKernelsAVX512.laneRealFFT16
+    #else
+      default: return RecurrentKernelsPortable.laneRealFFT16
+    #endif
+    }
+  }()
+
+  /// Up to 4 frames (one frame at about scalar cost), the same bits per frame as ``wide``.
+  public static let narrow: Transform = {
+    switch RecurrentKernel.preferred {
+    case .portable: return RecurrentKernelsPortable.laneRealFFT4
+    #if arch(x86_64)
+      case .avx2: return RecurrentKernelsAVX2.laneRealFFT4
+      case .avx512: return RecurrentKernelsAVX512.laneRealFFT4
+    #else
+      default: return RecurrentKernelsPortable.laneRealFFT4
+    #endif
+    }
+  }()
+}

@@ -1,0 +1,1 @@
+../RecurrentKernelSource/LaneFFTKernels.swift
