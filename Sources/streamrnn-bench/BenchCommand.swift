@@ -118,6 +118,7 @@ struct BenchCommand: ParsableCommand {
   }
 
   func run() throws {
+    if let streams, environmentVariable("PROBE") != nil { return try probe(streams) }
     if let streams { return try runStreams(streams) }
     var models: [(String, RecurrentModel)] = []
     var chains: [(String, LayerChain)] = []

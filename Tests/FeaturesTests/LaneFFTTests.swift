@@ -35,13 +35,13 @@ struct LaneFFTTests {
   {
     var outputs = input.map { _ in [Float](repeating: .nan, count: fft.bins) }
     let buffers = outputs.indices.map { _ in UnsafeMutablePointer<Float>.allocate(capacity: fft.bins) }
-    defer { buffers.forEach { $0.deallocate() } }
+    defer { for buffer in buffers { buffer.deallocate() } }
     let pointers = input.map { frame -> UnsafeMutablePointer<Float> in
       let copy = UnsafeMutablePointer<Float>.allocate(capacity: frame.count)
       copy.initialize(from: frame, count: frame.count)
       return copy
     }
-    defer { pointers.forEach { $0.deallocate() } }
+    defer { for pointer in pointers { pointer.deallocate() } }
     let frames = pointers.map { UnsafePointer($0) }
     frames.withUnsafeBufferPointer { f in
       buffers.withUnsafeBufferPointer { o in
