@@ -75,6 +75,12 @@ struct BenchCommand: ParsableCommand {
   )
   var findMax = false
 
+  @Flag(
+    help:
+      "With --streams: no pacing: one worker steps the N sessions on the calling thread as fast as it goes, one hop per session per round; prints its nanoseconds per frame (the engine's CPU-bound ceiling)."
+  )
+  var unpaced = false
+
   @Option(help: "With --streams: frames a worker steps together at most (1 to 256; 1: one by one).")
   var maxBatch = 32
 
@@ -98,6 +104,9 @@ struct BenchCommand: ParsableCommand {
     guard pollMicroseconds == 0 || (100...100_000).contains(pollMicroseconds) else {
       throw ValidationError("--poll-us \(pollMicroseconds) is out of range: allowed 0, or 100 to 100000")
     }
+    if unpaced && (streams == nil || findMax) {
+      throw ValidationError("--unpaced goes with --streams N, without --find-max")
+    }
     if let batch, !(1...256).contains(batch) {
       throw ValidationError("--batch \(batch) is out of range: allowed 1 to 256")
     }
@@ -118,7 +127,6 @@ struct BenchCommand: ParsableCommand {
   }
 
   func run() throws {
-    if let streams, environmentVariable("PROBE") != nil { return try probe(streams) }
     if let streams { return try runStreams(streams) }
     var models: [(String, RecurrentModel)] = []
     var chains: [(String, LayerChain)] = []
@@ -360,7 +368,19 @@ struct BenchCommand: ParsableCommand {
       "model": .string(model.first ?? "silero_vad"), "threads": .number(Double(threadCount)),
       "poll_us": .number(Double(pollMicroseconds)),
     ]
-    if findMax {
+    if unpaced {
+      let (nanoseconds, frames) = try bench.unpaced(sessions: streams, seconds: seconds)
+      let hopSeconds = Double(configuration.hopLength) / Double(configuration.sampleRate)
+      let ceiling = hopSeconds * 1e9 / nanoseconds
+      print(
+        formatted(
+          "%d sessions unpaced, one worker on this thread: %.0f ns per frame over %d frames (%.0f frames per second; at most %.0f real-time streams per core counting the worker alone)",
+          streams, nanoseconds, frames, 1e9 / nanoseconds, ceiling))
+      fields["unpaced"] = .object([
+        "sessions": .number(Double(streams)), "nanoseconds_per_frame": .number(nanoseconds),
+        "frames": .number(Double(frames)), "worker_ceiling_streams": .number(ceiling),
+      ])
+    } else if findMax {
       let (best, trials) = try bench.findMax(seconds: seconds, start: streams)
       let perCore = Double(best) / Double(threadCount)
       print(

@@ -139,6 +139,41 @@ struct StreamsBench {
       audioSeconds: audioSeconds, batches: engine.batchStatistics, maxBatch: maxBatch)
   }
 
+  /// The engine's ceiling: `sessions` sessions, each sent one hop at a time for `seconds` of audio,
+  /// stepped by one worker on this thread as fast as it goes (no pacing, no worker thread; the
+  /// delivery thread drains). Returns the worker's nanoseconds per frame (the passes' time over the
+  /// frames, after two warm-up rounds) and the frames counted.
+  func unpaced(sessions: Int, seconds: Double) throws -> (nanosecondsPerFrame: Double, frames: Int) {
+    var options = EngineOptions()
+    options.threads = 1
+    options.maxSessions = sessions
+    options.queueSamples = queueSamples
+    options.maxBatch = maxBatch
+    options.manualWorkers = true
+    let engine = try StreamEngine(model: chain, features: features, options: options)
+    try engine.start()
+    defer { engine.stop() }
+    var handles: [SessionHandle] = []
+    handles.reserveCapacity(sessions)
+    for index in 0..<sessions { handles.append(try engine.open(id: "unpaced-\(index)")) }
+    let hop = features.hopLength
+    let rounds = max(3, Int(seconds * Double(features.sampleRate)) / hop)
+    var total: UInt64 = 0
+    try audio.withUnsafeBufferPointer { all in
+      for round in 0..<rounds {
+        for (index, handle) in handles.enumerated() {
+          let position = ((index * 7919 + round) * hop) % (all.count - hop)
+          _ = try engine.push(handle, UnsafeBufferPointer(rebasing: all[position..<(position + hop)]))
+        }
+        let start = monotonicNow()
+        while engine.workerPass(0) {}
+        if round >= 2 { total &+= monotonicNow() &- start }
+      }
+    }
+    let frames = (rounds - 2) * sessions
+    return (Double(total) / Double(frames), frames)
+  }
+
   /// The largest session count that runs in real time (p99 ≤ 5 ms, no drop), by doubling then
   /// bisecting; every trial's line is printed.
   func findMax(seconds: Double, start: Int) throws -> (best: Int, trials: [Result]) {

@@ -25,6 +25,35 @@ struct BenchCommandTests {
     }
   }
 
+  @Test func streamsBenchKeysPacedAndUnpaced() throws {
+    // The contract, not the speed: every session's frames are counted and the keys are there.
+    let paced = temporaryPath("bench-streams-\(UUID().uuidString).json")
+    let result = try streamrnn([
+      "bench", "--streams", "4", "--threads", "1", "--seconds", "0.5", "--json", paced,
+    ])
+    #expect(result.status == 0, "\(result.standardError)")
+    let document = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: paced))) as? [String: Any])
+    let run = try #require(document["result"] as? [String: Any])
+    // 0.5 s of 32 ms chunks: 15 per session.
+    #expect(run["frames"] as? Int == 4 * 15 && run["dropped_samples"] as? Int == 0)
+    #expect(document["poll_us"] as? Int == 1000)
+    let unpacedJSON = temporaryPath("bench-unpaced-\(UUID().uuidString).json")
+    let unpaced = try streamrnn([
+      "bench", "--streams", "6", "--unpaced", "--seconds", "0.5", "--json", unpacedJSON,
+    ])
+    #expect(unpaced.status == 0, "\(unpaced.standardError)")
+    #expect(unpaced.standardOutput.contains("6 sessions unpaced, one worker on this thread:"))
+    let second = try #require(
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: unpacedJSON)))
+        as? [String: Any])
+    let figures = try #require(second["unpaced"] as? [String: Any])
+    #expect(figures["frames"] as? Int == 6 * 13, "15 rounds less 2 warm-up rounds")
+    #expect((figures["nanoseconds_per_frame"] as? Double ?? 0) > 0)
+    let refused = try streamrnn(["bench", "--unpaced"])
+    #expect(refused.status != 0 && refused.standardError.contains("--unpaced goes with --streams N"))
+  }
+
   @Test func halfWeights() throws {
     let json = temporaryPath("bench-f16-\(UUID().uuidString).json")
     let result = try streamrnn([
