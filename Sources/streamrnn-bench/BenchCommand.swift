@@ -71,7 +71,7 @@ struct BenchCommand: ParsableCommand {
 
   @Flag(
     help:
-      "With --streams: find the most sessions with p99 added latency ≤ 5 ms and no drop (starting from N), printed as real-time streams per core."
+      "With --streams: find the most sessions with p99 added latency ≤ 5 ms and no drop (starting from N; a trial that misses only the p99 runs once more), printed as real-time streams per core."
   )
   var findMax = false
 

@@ -175,14 +175,22 @@ struct StreamsBench {
   }
 
   /// The largest session count that runs in real time (p99 ≤ 5 ms, no drop), by doubling then
-  /// bisecting; every trial's line is printed.
+  /// bisecting; every trial's line is printed. A trial that drops nothing but misses the p99 is
+  /// repeated once, and the count passes if the repeat does.
   func findMax(seconds: Double, start: Int) throws -> (best: Int, trials: [Result]) {
     var trials: [Result] = []
+    // A trial that misses only on latency is run once more: on a shared machine one stall of
+    // another tenant's can push a 4-second trial's p99 past 5 ms. Drops are never retried: a load
+    // that drops is over the limit.
     func realTime(_ count: Int) throws -> Bool {
-      let result = try run(sessions: count, seconds: seconds)
-      print(result.line)
-      trials.append(result)
-      return result.isRealTime
+      for attempt in 0..<2 {
+        let result = try run(sessions: count, seconds: seconds)
+        print(result.line + (attempt == 1 ? " (repeated)" : ""))
+        trials.append(result)
+        if result.isRealTime { return true }
+        if result.droppedSamples > 0 { return false }
+      }
+      return false
     }
     var low = 0
     var high = max(1, start)
