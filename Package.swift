@@ -195,7 +195,7 @@ let package = Package(
       name: "EngineTests",
       dependencies: [
         "Engine", "Pipeline", "StreamCore", "Features", "AudioFile", "Layers", "BundledModels", "Replay",
-        "AllocationCounter",
+        "AllocationCounter", "ModelIO",
       ]),
     .testTarget(
       name: "ALSACaptureTests",

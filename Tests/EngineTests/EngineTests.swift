@@ -5,6 +5,7 @@ import Engine
 import Features
 import Foundation
 import Layers
+import ModelIO
 import Pipeline
 import Replay
 import StreamCore
@@ -412,5 +413,47 @@ struct EngineTests {
     #expect(engine.queuedSamples == 0)
     try engine.close(handle)
     engine.waitUntilClosed(handle)
+  }
+
+  @Test func logMelSessionsBatchTheirFFTsWithoutAllocating() throws {
+    let loaded = try ModelLoader.loadChain(path: root + "/Examples/demo/gru2x64-head2.safetensors")
+    let features = try #require(loaded.features)
+    var options = EngineOptions()
+    options.threads = 1
+    options.maxSessions = 300
+    options.queueSamples = 4096
+    options.manualWorkers = true
+    let engine = try StreamEngine(model: loaded.chain, features: features, options: options)
+    try engine.start()
+    defer { engine.stop() }
+    let handles = try (0..<300).map { _ in try engine.open() }
+    let audio = try samples(demoSpeech)
+    let hop = features.hopLength
+    func round(_ chunk: Int) throws {
+      for (index, handle) in handles.enumerated() {
+        let start = (chunk * hop + index * 37) % (audio.count - hop)
+        _ = try audio.withUnsafeBufferPointer {
+          try engine.push(handle, UnsafeBufferPointer(rebasing: $0[start..<(start + hop)]))
+        }
+      }
+    }
+    // Warm-up: the first frames need a whole 512-sample window (4 hops).
+    for chunk in 0..<5 {
+      try round(chunk)
+      while engine.workerPass(0) {}
+    }
+    let before = engine.batchStatistics
+    try round(5)
+    allocation_counter_start()
+    var passes = 0
+    while engine.workerPass(0) { passes += 1 }
+    let counted = allocation_counter_stop()
+    #expect(passes >= 1)
+    #expect(counted == 0, "\(counted) allocations stepping 300 log-mel sessions")
+    let after = engine.batchStatistics
+    #expect(after.frames - before.frames == 300, "one frame per session")
+    #expect(after.largest == options.maxBatch)
+    usleep(50_000)
+    #expect(engine.deliveredRecords.load(ordering: .relaxed) == 300 * 3)
   }
 }
