@@ -217,12 +217,10 @@ public final class LogMelExtractor: FeatureExtractor {
   /// multi-stream engine's worker sets it); the next `push` or `finish` computes it first. Frames
   /// are the same bits either way. The frame waits where the frame assembler put it (no copy, no
   /// memory of its own). It needs a workspace whose FFT plan batches (``LogMelWorkspace/batches``),
-  /// and stays false otherwise. Default false.
+  /// and stays false otherwise. Turned off while a frame waits, that frame still comes out first at
+  /// the next `push` or `finish`. Default false.
   public var defersFrames = false {
-    didSet {
-      if !workspace.batches { defersFrames = false }
-      if !defersFrames, hasDeferredFrame { preconditionFailure("a frame is waiting") }
-    }
+    didSet { if !workspace.batches { defersFrames = false } }
   }
 
   /// A completed frame waits to be computed (see ``defersFrames``).
