@@ -19,14 +19,14 @@ import Recurrent
 /// Twiddles are computed in Double and rounded once. The butterflies run in the recurrent kernels'
 /// build for this CPU (``LaneFFTKernel``: AVX-512, AVX2 or portable), with separate multiplications
 /// and additions only, so a frame's bits do not depend on the lanes it shares a transform with, nor
-/// on the plan's width: a frame transformed alone by a 4-lane plan equals the same frame in a
-/// 16-lane batch, bit for bit.
+/// on the plan's width: a frame transformed alone by a 1-lane (scalar) plan equals the same frame in
+/// a 16-lane batch, bit for bit.
 public final class LaneFFT: @unchecked Sendable {
   /// Real points per frame `N`.
   public let size: Int
   /// Bins per frame, `N/2 + 1`.
   public var bins: Int { half + 1 }
-  /// Frames per transform at most: 16, or 4 for a plan meant for one frame at a time.
+  /// Frames per transform at most: 16, or 1 (scalar arithmetic, for frames one at a time).
   public let lanes: Int
   /// Complex points `N/2`.
   let half: Int
@@ -38,12 +38,14 @@ public final class LaneFFT: @unchecked Sendable {
   /// Two ping-pong buffers of `N/2` complex vectors of ``lanes`` floats.
   let work: UnsafeMutableRawPointer
   let kernel: LaneFFTKernel.Transform
+  /// Lanes the last transform filled (the others are zeros in the first buffer).
+  private var usedLanes = 0
 
   /// A plan for `size`-point frames (even, `size/2` a product of 2, 3 and 5, at most 65,536) and
-  /// `lanes` (16 or 4) frames per transform, or nil when they do not fit. Allocates its tables and
+  /// `lanes` (16 or 1) frames per transform, or nil when they do not fit. Allocates its tables and
   /// working buffers here, nothing later.
   public init?(size: Int, lanes: Int = 16) {
-    guard size >= 4, size <= 65_536, size % 2 == 0, lanes == 16 || lanes == 4 else { return nil }
+    guard size >= 4, size <= 65_536, size % 2 == 0, lanes == 16 || lanes == 1 else { return nil }
     let half = size / 2
     var radices: [Int] = []
     var rest = half
@@ -101,6 +103,15 @@ public final class LaneFFT: @unchecked Sendable {
     outputs: UnsafePointer<UnsafeMutablePointer<Float>>, power: Bool = false
   ) {
     precondition(count >= 1 && count <= lanes, "1 to \(lanes) frames per transform")
+    if count < usedLanes {
+      // Lanes that held frames and hold none now start from zeros (lanes do not mix, but what a
+      // frame left could be slow denormals); zero lanes stay zero through every stage.
+      let real = work.assumingMemoryBound(to: Float.self)
+      for row in 0..<(2 * half) {
+        for lane in count..<usedLanes { real[row * lanes + lane] = 0 }
+      }
+    }
+    usedLanes = count
     kernel(frames, count, window, outputs, power, plan, twiddles, work)
   }
 }

@@ -361,7 +361,7 @@ public final class LogMelWorkspace: @unchecked Sendable {
     output.initialize(repeating: 0, count: configuration.nMels)
     reflected = .allocate(capacity: max(nFFT / 2, 1))
     reflected.initialize(repeating: 0, count: max(nFFT / 2, 1))
-    singleFFT = LaneFFT(size: nFFT, lanes: 4)
+    singleFFT = LaneFFT(size: nFFT, lanes: 1)
     batchFFT = singleFFT == nil ? nil : LaneFFT(size: nFFT, lanes: 16)
     let lanes = 16
     let bins = nFFT / 2 + 1

@@ -208,15 +208,15 @@ public enum LaneFFTKernel {
     }
   }()
 
-  /// Up to 4 frames (one frame at about scalar cost), the same bits per frame as ``wide``.
+  /// One frame, in scalar arithmetic: the same bits as that frame in ``wide``.
   public static let narrow: Transform = {
     switch RecurrentKernel.preferred {
-    case .portable: return RecurrentKernelsPortable.laneRealFFT4
+    case .portable: return RecurrentKernelsPortable.laneRealFFT1
     #if arch(x86_64)
-      case .avx2: return RecurrentKernelsAVX2.laneRealFFT4
-      case .avx512: return RecurrentKernelsAVX512.laneRealFFT4
+      case .avx2: return RecurrentKernelsAVX2.laneRealFFT1
+      case .avx512: return RecurrentKernelsAVX512.laneRealFFT1
     #else
-      default: return RecurrentKernelsPortable.laneRealFFT4
+      default: return RecurrentKernelsPortable.laneRealFFT1
     #endif
     }
   }()

@@ -17,43 +17,60 @@ public func laneRealFFT16(
   laneRealFFT(SIMD16<Float>.self, frames, count, window, outputs, power, plan, twiddles, work)
 }
 
-/// ``laneRealFFT16`` with 4 lanes (`work`: `4 · half · 4` floats): one frame costs about what
-/// scalar code would.
+/// ``laneRealFFT16`` for one frame, in scalar arithmetic (`work`: `4 · half` floats): the same
+/// operations on the same values as the frame's lane of a 16-lane transform, so the same bits.
 @inline(never)
-public func laneRealFFT4(
+public func laneRealFFT1(
   _ frames: UnsafePointer<UnsafePointer<Float>>, _ count: Int, _ window: UnsafePointer<Float>,
   _ outputs: UnsafePointer<UnsafeMutablePointer<Float>>, _ power: Bool, _ plan: UnsafePointer<Int>,
   _ twiddles: UnsafePointer<Float>, _ work: UnsafeMutableRawPointer
 ) {
-  laneRealFFT(SIMD4<Float>.self, frames, count, window, outputs, power, plan, twiddles, work)
+  laneRealFFT(Float.self, frames, count, window, outputs, power, plan, twiddles, work)
+}
+
+/// The values one butterfly works on: a vector of frames' values (`SIMD16<Float>`) or one frame's
+/// (`Float`), with the same arithmetic lane by lane.
+protocol FFTLanes {
+  static var laneCount: Int { get }
+  init(repeating value: Float)
+  static func + (a: Self, b: Self) -> Self
+  static func - (a: Self, b: Self) -> Self
+  static func * (a: Self, b: Self) -> Self
+  static prefix func - (a: Self) -> Self
+  func squareRoot() -> Self
+  subscript(lane lane: Int) -> Float { get }
+}
+
+extension SIMD16: FFTLanes where Scalar == Float {
+  static var laneCount: Int { 16 }
+  subscript(lane lane: Int) -> Float { self[lane] }
+}
+
+extension Float: FFTLanes {
+  static var laneCount: Int { 1 }
+  @_transparent init(repeating value: Float) { self = value }
+  subscript(lane lane: Int) -> Float { self }
 }
 
 @inline(__always)
-func laneRealFFT<Lanes: SIMD>(
+func laneRealFFT<Lanes: FFTLanes>(
   _: Lanes.Type, _ frames: UnsafePointer<UnsafePointer<Float>>, _ count: Int, _ window: UnsafePointer<Float>,
   _ outputs: UnsafePointer<UnsafeMutablePointer<Float>>, _ power: Bool, _ plan: UnsafePointer<Int>,
   _ twiddles: UnsafePointer<Float>, _ work: UnsafeMutableRawPointer
-) where Lanes.Scalar == Float {
-  let lanes = Lanes.scalarCount
+) {
+  let lanes = Lanes.laneCount
   let half = plan[0]
   let stages = plan[1]
   let vectors = work.assumingMemoryBound(to: Lanes.self)
-  // Even samples become real parts, odd ones imaginary parts, one frame per lane; lanes past
-  // `count` are zeros (lanes do not mix, but leftovers could be slow denormals).
+  // Even samples become real parts, odd ones imaginary parts, one frame per lane (lanes past
+  // `count` are left as they are: lanes do not mix; the caller zeroes them when they held frames).
   let real = work.assumingMemoryBound(to: Float.self)
   let imaginary = UnsafeMutableRawPointer(vectors + half).assumingMemoryBound(to: Float.self)
-  for lane in 0..<lanes {
-    if lane < count {
-      let frame = frames[lane]
-      for n in 0..<half {
-        real[n &* lanes &+ lane] = frame[2 &* n] * window[2 &* n]
-        imaginary[n &* lanes &+ lane] = frame[2 &* n &+ 1] * window[2 &* n &+ 1]
-      }
-    } else {
-      for n in 0..<half {
-        real[n &* lanes &+ lane] = 0
-        imaginary[n &* lanes &+ lane] = 0
-      }
+  for lane in 0..<count {
+    let frame = frames[lane]
+    for n in 0..<half {
+      real[n &* lanes &+ lane] = frame[2 &* n] * window[2 &* n]
+      imaginary[n &* lanes &+ lane] = frame[2 &* n &+ 1] * window[2 &* n &+ 1]
     }
   }
   // The complex transform, ping-ponging between the two halves of `work`.
@@ -106,24 +123,23 @@ func laneRealFFT<Lanes: SIMD>(
     let xi = ei + (or * wi + oi * wr)
     var value = xr * xr + xi * xi
     if !power { value = value.squareRoot() }
-    for lane in 0..<count { outputs[lane][k] = value[lane] }
+    for lane in 0..<count { outputs[lane][k] = value[lane: lane] }
   }
 }
 
 /// `(r, i) × (wr, wi)`.
 @_transparent
-func fftRotate<Lanes: SIMD>(_ r: Lanes, _ i: Lanes, _ table: UnsafePointer<Float>) -> (Lanes, Lanes)
-where Lanes.Scalar == Float {
+func fftRotate<Lanes: FFTLanes>(_ r: Lanes, _ i: Lanes, _ table: UnsafePointer<Float>) -> (Lanes, Lanes) {
   let wr = Lanes(repeating: table[0])
   let wi = Lanes(repeating: table[1])
   return (r * wr - i * wi, r * wi + i * wr)
 }
 
 @inline(__always)
-func fftRadix2<Lanes: SIMD>(
+func fftRadix2<Lanes: FFTLanes>(
   _ sr: UnsafeMutablePointer<Lanes>, _ si: UnsafeMutablePointer<Lanes>, _ tr: UnsafeMutablePointer<Lanes>,
   _ ti: UnsafeMutablePointer<Lanes>, m: Int, stride s: Int, table: UnsafePointer<Float>
-) where Lanes.Scalar == Float {
+) {
   for j in 0..<m {
     let w = table + 2 * j
     for q in 0..<s {
@@ -140,10 +156,10 @@ func fftRadix2<Lanes: SIMD>(
 }
 
 @inline(__always)
-func fftRadix4<Lanes: SIMD>(
+func fftRadix4<Lanes: FFTLanes>(
   _ sr: UnsafeMutablePointer<Lanes>, _ si: UnsafeMutablePointer<Lanes>, _ tr: UnsafeMutablePointer<Lanes>,
   _ ti: UnsafeMutablePointer<Lanes>, m: Int, stride s: Int, table: UnsafePointer<Float>
-) where Lanes.Scalar == Float {
+) {
   for j in 0..<m {
     let w = table + 6 * j
     for q in 0..<s {
@@ -177,10 +193,10 @@ func fftRadix4<Lanes: SIMD>(
 }
 
 @inline(__always)
-func fftRadix3<Lanes: SIMD>(
+func fftRadix3<Lanes: FFTLanes>(
   _ sr: UnsafeMutablePointer<Lanes>, _ si: UnsafeMutablePointer<Lanes>, _ tr: UnsafeMutablePointer<Lanes>,
   _ ti: UnsafeMutablePointer<Lanes>, m: Int, stride s: Int, table: UnsafePointer<Float>
-) where Lanes.Scalar == Float {
+) {
   let half = Lanes(repeating: 0.5)
   let sine = Lanes(repeating: Float(3.0.squareRoot() / 2))
   for j in 0..<m {
@@ -209,10 +225,10 @@ func fftRadix3<Lanes: SIMD>(
 }
 
 @inline(__always)
-func fftRadix5<Lanes: SIMD>(
+func fftRadix5<Lanes: FFTLanes>(
   _ sr: UnsafeMutablePointer<Lanes>, _ si: UnsafeMutablePointer<Lanes>, _ tr: UnsafeMutablePointer<Lanes>,
   _ ti: UnsafeMutablePointer<Lanes>, m: Int, stride s: Int, table: UnsafePointer<Float>
-) where Lanes.Scalar == Float {
+) {
   // cos and sin of 2π/5 and 4π/5.
   let c1 = Lanes(repeating: 0.309_016_994_374_947_45)
   let c2 = Lanes(repeating: -0.809_016_994_374_947_5)
