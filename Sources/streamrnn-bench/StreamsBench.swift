@@ -77,21 +77,35 @@ struct StreamsBench {
     }
   }
 
-  /// Runs `sessions` sessions for `seconds` of audio each.
-  func run(sessions: Int, seconds: Double) throws -> Result {
+  /// A started engine for `sessions` sessions with this bench's options: ``threads`` worker threads
+  /// polling every ``pollMicroseconds``, or (`manual`) one worker the caller steps itself.
+  private func startEngine(sessions: Int, manual: Bool) throws -> StreamEngine {
     var options = EngineOptions()
-    options.threads = threads
+    options.threads = manual ? 1 : threads
     options.maxSessions = sessions
     options.queueSamples = queueSamples
     options.maxBatch = maxBatch
-    options.pollMicroseconds = pollMicroseconds
+    options.pollMicroseconds = manual ? nil : pollMicroseconds
+    options.manualWorkers = manual
     let engine = try StreamEngine(model: chain, features: features, options: options)
     try engine.start()
+    return engine
+  }
+
+  /// Opens `count` sessions named `bench-i`.
+  private func open(_ count: Int, on engine: StreamEngine) throws -> [SessionHandle] {
+    var handles: [SessionHandle] = []
+    handles.reserveCapacity(count)
+    for index in 0..<count { handles.append(try engine.open(id: "bench-\(index)")) }
+    return handles
+  }
+
+  /// Runs `sessions` sessions for `seconds` of audio each.
+  func run(sessions: Int, seconds: Double) throws -> Result {
+    let engine = try startEngine(sessions: sessions, manual: false)
     defer { engine.stop() }
     let heapBefore = heapBytes()
-    var handles: [SessionHandle] = []
-    handles.reserveCapacity(sessions)
-    for index in 0..<sessions { handles.append(try engine.open(id: "bench-\(index)")) }
+    let handles = try open(sessions, on: engine)
     let bytesPerSession = Double(heapBytes() - heapBefore) / Double(sessions) - Double(queueSamples * 4)
     let hop = features.hopLength
     let period = UInt64(Double(hop) * 1e9 / Double(features.sampleRate))
@@ -144,18 +158,9 @@ struct StreamsBench {
   /// delivery thread drains). Returns the worker's nanoseconds per frame (the passes' time over the
   /// frames, after two warm-up rounds) and the frames counted.
   func unpaced(sessions: Int, seconds: Double) throws -> (nanosecondsPerFrame: Double, frames: Int) {
-    var options = EngineOptions()
-    options.threads = 1
-    options.maxSessions = sessions
-    options.queueSamples = queueSamples
-    options.maxBatch = maxBatch
-    options.manualWorkers = true
-    let engine = try StreamEngine(model: chain, features: features, options: options)
-    try engine.start()
+    let engine = try startEngine(sessions: sessions, manual: true)
     defer { engine.stop() }
-    var handles: [SessionHandle] = []
-    handles.reserveCapacity(sessions)
-    for index in 0..<sessions { handles.append(try engine.open(id: "unpaced-\(index)")) }
+    let handles = try open(sessions, on: engine)
     let hop = features.hopLength
     let rounds = max(3, Int(seconds * Double(features.sampleRate)) / hop)
     var total: UInt64 = 0

@@ -71,6 +71,33 @@ func feed(
   return position
 }
 
+/// A started engine whose one worker the test steps itself (``StreamEngine/workerPass(_:)``), with
+/// `sessions` sessions open.
+func manualEngine(_ model: LayerChain, _ features: FeatureConfiguration, sessions: Int) throws -> (
+  StreamEngine, [SessionHandle]
+) {
+  var options = EngineOptions()
+  options.threads = 1
+  options.maxSessions = sessions
+  options.queueSamples = 4096
+  options.manualWorkers = true
+  let engine = try StreamEngine(model: model, features: features, options: options)
+  try engine.start()
+  return (engine, try (0..<sessions).map { _ in try engine.open() })
+}
+
+/// One hop of `audio` to every session: session `i` gets chunk `chunk` of its own place in it.
+func pushRound(_ engine: StreamEngine, _ handles: [SessionHandle], _ audio: [Float], chunk: Int, hop: Int)
+  throws
+{
+  for (index, handle) in handles.enumerated() {
+    let start = (chunk * hop + index * 37) % (audio.count - hop)
+    _ = try audio.withUnsafeBufferPointer {
+      try engine.push(handle, UnsafeBufferPointer(rebasing: $0[start..<(start + hop)]))
+    }
+  }
+}
+
 @Suite("The multi-stream engine", .serialized)
 struct EngineTests {
   let vad: BundledModel
@@ -310,24 +337,10 @@ struct EngineTests {
   }
 
   @Test func theWorkerPathAllocatesNothingWithAThousandSessionsOpen() throws {
-    var options = EngineOptions()
-    options.threads = 1
-    options.maxSessions = 1000
-    options.queueSamples = 4096
-    options.manualWorkers = true
-    let engine = try StreamEngine(model: try chain(), features: vad.features, options: options)
-    try engine.start()
+    let (engine, handles) = try manualEngine(try chain(), vad.features, sessions: 1000)
     defer { engine.stop() }
-    let handles = try (0..<1000).map { _ in try engine.open() }
     let audio = try samples(sileroSpeech)
-    func round(_ chunk: Int) throws {
-      for (index, handle) in handles.enumerated() {
-        let start = (chunk * 512 + index * 37) % (audio.count - 512)
-        _ = try audio.withUnsafeBufferPointer {
-          try engine.push(handle, UnsafeBufferPointer(rebasing: $0[start..<(start + 512)]))
-        }
-      }
-    }
+    func round(_ chunk: Int) throws { try pushRound(engine, handles, audio, chunk: chunk, hop: 512) }
     // Warm-up: the first frames set up runtime metadata.
     for chunk in 0..<2 {
       try round(chunk)
@@ -340,21 +353,14 @@ struct EngineTests {
     let counted = allocation_counter_stop()
     #expect(passes >= 1)
     #expect(counted == 0, "\(counted) allocations stepping 1,000 sessions")
-    #expect(engine.batchStatistics.largest == options.maxBatch, "the sessions stepped in full batches")
+    #expect(engine.batchStatistics.largest == engine.options.maxBatch, "the sessions stepped in full batches")
     usleep(50_000)
     #expect(engine.deliveredRecords.load(ordering: .relaxed) == 3000)
   }
 
   @Test func aPassVisitsOnlyTheSessionsThatGotWork() throws {
-    var options = EngineOptions()
-    options.threads = 1
-    options.maxSessions = 1000
-    options.queueSamples = 4096
-    options.manualWorkers = true
-    let engine = try StreamEngine(model: try chain(), features: vad.features, options: options)
-    try engine.start()
+    let (engine, handles) = try manualEngine(try chain(), vad.features, sessions: 1000)
     defer { engine.stop() }
-    let handles = try (0..<1000).map { _ in try engine.open() }
     let block = [Float](repeating: 0.01, count: 512)
     while engine.workerPass(0) {}
     let before = engine.workerVisits(0)
@@ -418,24 +424,11 @@ struct EngineTests {
   @Test func logMelSessionsBatchTheirFFTsWithoutAllocating() throws {
     let loaded = try ModelLoader.loadChain(path: root + "/Examples/demo/gru2x64-head2.safetensors")
     let features = try #require(loaded.features)
-    var options = EngineOptions()
-    options.threads = 1
-    options.maxSessions = 300
-    options.queueSamples = 4096
-    options.manualWorkers = true
-    let engine = try StreamEngine(model: loaded.chain, features: features, options: options)
-    try engine.start()
+    let (engine, handles) = try manualEngine(loaded.chain, features, sessions: 300)
     defer { engine.stop() }
-    let handles = try (0..<300).map { _ in try engine.open() }
     let audio = try samples(demoSpeech)
-    let hop = features.hopLength
     func round(_ chunk: Int) throws {
-      for (index, handle) in handles.enumerated() {
-        let start = (chunk * hop + index * 37) % (audio.count - hop)
-        _ = try audio.withUnsafeBufferPointer {
-          try engine.push(handle, UnsafeBufferPointer(rebasing: $0[start..<(start + hop)]))
-        }
-      }
+      try pushRound(engine, handles, audio, chunk: chunk, hop: features.hopLength)
     }
     // Warm-up: the first frames need a whole 512-sample window (4 hops).
     for chunk in 0..<5 {
@@ -452,7 +445,7 @@ struct EngineTests {
     #expect(counted == 0, "\(counted) allocations stepping 300 log-mel sessions")
     let after = engine.batchStatistics
     #expect(after.frames - before.frames == 300, "one frame per session")
-    #expect(after.largest == options.maxBatch)
+    #expect(after.largest == engine.options.maxBatch)
     usleep(50_000)
     #expect(engine.deliveredRecords.load(ordering: .relaxed) == 300 * 3)
   }
