@@ -379,8 +379,7 @@ public final class StreamEngine: @unchecked Sendable {
     guard let session = session(handle) else { throw .unknownSession }
     let hop = features.hopLength
     session.requestReset(beforeFrame: (session.pushedSamples + hop - 1) / hop)
-    session.worker.markReady(session.position)
-    session.worker.wakeup.wake()
+    session.worker.signal(session.position)
   }
 
   /// Ends the session: the worker steps the audio already queued, flushes the extractor and the
@@ -390,8 +389,7 @@ public final class StreamEngine: @unchecked Sendable {
   public func close(_ handle: SessionHandle) throws(EngineError) {
     guard let session = session(handle) else { throw .unknownSession }
     session.closeRequested.store(true, ordering: .releasing)
-    session.worker.markReady(session.position)
-    session.worker.wakeup.wake()
+    session.worker.signal(session.position)
   }
 
   /// Waits (sleeping in 1-ms steps) until the session's slot has been freed or the engine stops.

@@ -134,16 +134,14 @@ final class Worker: @unchecked Sendable {
       carried = false
       pass()
       if carried { continue }
-      wakeup.prepareToSleep()
       if let poll {
         let elapsed = monotonicNow() &- start
-        guard elapsed < poll else {
-          wakeup.cancelSleep()
-          continue
-        }
+        guard elapsed < poll else { continue }
+        wakeup.prepareToSleep()
         wakeup.sleep(nanoseconds: poll - elapsed)
       } else {
-        if hasWork() {
+        wakeup.prepareToSleep()
+        if ready.anySet() {
           wakeup.cancelSleep()
           continue
         }
@@ -178,34 +176,22 @@ final class Worker: @unchecked Sendable {
 
   /// Marks `position` of ``cells`` ready (any thread; one atomic OR, no allocation or lock).
   @inline(__always)
-  func markReady(_ position: Int) {
-    ready[position >> 6].bits.bitwiseOr(UInt64(1) << UInt64(position & 63), ordering: .releasing)
+  func markReady(_ position: Int) { ready.set(position) }
+
+  /// Marks `position` ready and wakes the worker if it sleeps: a request (reset, close) that must
+  /// not wait for the next poll.
+  func signal(_ position: Int) {
+    ready.set(position)
+    wakeup.wake()
   }
 
   /// Marks `position` of ``cells`` for the delivery thread.
   @inline(__always)
-  func markDeliverable(_ position: Int) {
-    deliverable[position >> 6].bits.bitwiseOr(UInt64(1) << UInt64(position & 63), ordering: .releasing)
-  }
-
-  /// Whether any of its sessions has records for the delivery thread.
-  func hasDeliverable() -> Bool {
-    for word in 0..<deliverable.count where deliverable[word].bits.load(ordering: .acquiring) != 0 {
-      return true
-    }
-    return false
-  }
+  func markDeliverable(_ position: Int) { deliverable.set(position) }
 
   /// Marks position `position` of ``cells`` as holding a session (opening thread) or not
   /// (delivery thread).
-  func setOccupied(_ position: Int, _ value: Bool) {
-    let mask = UInt64(1) << UInt64(position & 63)
-    if value {
-      occupied[position >> 6].bits.bitwiseOr(mask, ordering: .releasing)
-    } else {
-      occupied[position >> 6].bits.bitwiseAnd(~mask, ordering: .releasing)
-    }
-  }
+  func setOccupied(_ position: Int, _ value: Bool) { occupied.set(position, value) }
 
   /// One slot of a pass: feeds its session and adds its oldest frame to the batch. The cell and the
   /// session are read unretained: a session stays in its cell until the delivery thread frees it,
@@ -283,36 +269,26 @@ final class Worker: @unchecked Sendable {
   private func computeFrontends() {
     let count = frontendCount
     frontendCount = 0
+    // Each computed frame goes to its session's pending frames.
+    func queueFrame(_ entry: Int, _ frame: UnsafeBufferPointer<Float>) {
+      current = frontendSessions[entry].takeUnretainedValue()
+      queue(frame)
+    }
     if let workspace = workspace?.frontend {
       ConvFrontendExtractor.processDeferred(
-        UnsafeBufferPointer(start: frontendExtractors, count: count), workspace: workspace
-      ) { entry, frame in
-        current = frontendSessions[entry].takeUnretainedValue()
-        queue(frame)
-      }
-      current = nil
+        UnsafeBufferPointer(start: frontendExtractors, count: count), workspace: workspace, emit: queueFrame)
       frontendExtractors.deinitialize(count: count)
     } else if let workspace = workspace?.logMel {
       LogMelExtractor.processDeferred(
-        UnsafeBufferPointer(start: logMelExtractors, count: count), workspace: workspace
-      ) { entry, frame in
-        current = frontendSessions[entry].takeUnretainedValue()
-        queue(frame)
-      }
-      current = nil
+        UnsafeBufferPointer(start: logMelExtractors, count: count), workspace: workspace, emit: queueFrame)
       logMelExtractors.deinitialize(count: count)
     }
+    current = nil
     for entry in 0..<count {
       unowned(unsafe) let session = frontendSessions[entry].takeUnretainedValue()
       _ = enqueueStep(session)
       carryOver(session, frontendPositions[entry])
     }
-  }
-
-  /// Whether a pass would find anything (checked after announcing a sleep).
-  private func hasWork() -> Bool {
-    for word in 0..<ready.count where ready[word].bits.load(ordering: .acquiring) != 0 { return true }
-    return false
   }
 
   /// Turns up to one hop of the session's queued audio into pending frames, when it has none
@@ -481,7 +457,7 @@ final class DeliveryLoop: @unchecked Sendable {
       }
       if worked { continue }
       wakeup.prepareToSleep()
-      if workers.contains(where: { $0.hasDeliverable() }) {
+      if workers.contains(where: { $0.deliverable.anySet() }) {
         wakeup.cancelSleep()
         continue
       }
@@ -520,8 +496,7 @@ final class DeliveryLoop: @unchecked Sendable {
     atomicMemoryFence(ordering: .sequentiallyConsistent)
     if requested || session.outputBlocked.load(ordering: .relaxed) {
       session.outputBlocked.store(false, ordering: .relaxed)
-      session.worker.markReady(session.position)
-      session.worker.wakeup.wake()
+      session.worker.signal(session.position)
     }
     return any
   }
@@ -548,15 +523,34 @@ final class DeliveryLoop: @unchecked Sendable {
         let last = session.lastActivity.load(ordering: .relaxed)
         if now > last, now &- last > limit {
           session.closeRequested.store(true, ordering: .releasing)
-          worker.markReady(session.position)
-          worker.wakeup.wake()
+          worker.signal(session.position)
         }
       }
     }
   }
 }
 
-/// 64 slots' occupancy bits (a class, so that a buffer of them can be shared between threads).
+/// 64 slots' bits — occupied, ready or deliverable (a class, so that a buffer of them can be shared
+/// between threads).
 final class OccupancyWord: @unchecked Sendable {
   let bits = Atomic<UInt64>(0)
+}
+
+extension UnsafeMutableBufferPointer where Element == OccupancyWord {
+  /// Sets (or clears) slot `position`'s bit: one atomic OR (AND), any thread.
+  @inline(__always)
+  func set(_ position: Int, _ value: Bool = true) {
+    let mask = UInt64(1) << UInt64(position & 63)
+    if value {
+      self[position >> 6].bits.bitwiseOr(mask, ordering: .releasing)
+    } else {
+      self[position >> 6].bits.bitwiseAnd(~mask, ordering: .releasing)
+    }
+  }
+
+  /// Whether any slot's bit is set.
+  func anySet() -> Bool {
+    for word in self where word.bits.load(ordering: .acquiring) != 0 { return true }
+    return false
+  }
 }
