@@ -535,8 +535,8 @@ public final class PackedConvFrontend: @unchecked Sendable {
     layerCount = frontend.convs.count
     stftFrames = times[0]
     firstPadding = frontend.convs.first?.padding ?? 0
-    if let window = Self.dftWindow(basis: basis, bins: frontend.bins, length: window),
-      LaneFFT(size: frontend.window, lanes: 16) != nil
+    if LaneFFT.plans(size: frontend.window),
+      let window = Self.dftWindow(basis: basis, bins: frontend.bins, length: window)
     {
       let pointer = UnsafeMutablePointer<Float>.allocate(capacity: window.count)
       pointer.initialize(from: window, count: window.count)

@@ -45,17 +45,8 @@ public final class LaneFFT: @unchecked Sendable {
   /// `lanes` (16 or 1) frames per transform, or nil when they do not fit. Allocates its tables and
   /// working buffers here, nothing later.
   public init?(size: Int, lanes: Int = 16) {
-    guard size >= 4, size <= 65_536, size % 2 == 0, lanes == 16 || lanes == 1 else { return nil }
+    guard lanes == 16 || lanes == 1, let radices = Self.radices(size: size) else { return nil }
     let half = size / 2
-    var radices: [Int] = []
-    var rest = half
-    for radix in [4, 2, 3, 5] {
-      while rest % radix == 0 {
-        radices.append(radix)
-        rest /= radix
-      }
-    }
-    guard rest == 1 else { return nil }
     self.size = size
     self.half = half
     self.lanes = lanes
@@ -86,6 +77,24 @@ public final class LaneFFT: @unchecked Sendable {
     let floats = 4 * half * lanes
     work = .allocate(byteCount: floats * 4, alignment: 64)
     work.initializeMemory(as: Float.self, repeating: 0, count: floats)
+  }
+
+  /// Whether ``init(size:lanes:)`` plans `size`-point frames (without building the plan).
+  public static func plans(size: Int) -> Bool { radices(size: size) != nil }
+
+  /// The stages of a `size`-point transform's complex half (radix 4 first, then 2, 3, 5), or nil
+  /// when `size` is odd, outside 4…65,536, or its half has another prime factor.
+  private static func radices(size: Int) -> [Int]? {
+    guard size >= 4, size <= 65_536, size % 2 == 0 else { return nil }
+    var radices: [Int] = []
+    var rest = size / 2
+    for radix in [4, 2, 3, 5] {
+      while rest % radix == 0 {
+        radices.append(radix)
+        rest /= radix
+      }
+    }
+    return rest == 1 ? radices : nil
   }
 
   deinit {

@@ -94,7 +94,6 @@ public final class LogMelExtractor: FeatureExtractor {
   /// one shared by every extractor of this configuration that one thread runs.
   public let workspace: LogMelWorkspace
   private var spectrum: PowerSpectrum { workspace.spectrum }
-  private var filterbank: MelFilterbank { workspace.filterbank }
   private var window: UnsafeMutablePointer<Float> { workspace.window }
   private var windowed: UnsafeMutablePointer<Float> { workspace.windowed }
   private var power: UnsafeMutablePointer<Float> { workspace.power }
@@ -142,8 +141,6 @@ public final class LogMelExtractor: FeatureExtractor {
 
   /// Feeds mono samples at `sample_rate`. Does not allocate or lock.
   public func push(_ samples: UnsafeBufferPointer<Float>, emit: (UnsafeBufferPointer<Float>) -> Void) {
-    // A frame left waiting goes first.
-    if hasDeferredFrame { computeDeferredFrame(emit: emit) }
     guard let base = samples.baseAddress, samples.count > 0 else { return }
     guard configuration.center else {
       feed(base, count: samples.count, emit: emit)
@@ -263,8 +260,8 @@ public final class LogMelExtractor: FeatureExtractor {
     }
   }
 
-  /// From a frame's FFT output (`|X|²` when `power` is 2, `|X|` otherwise) to `output`:
-  /// `|X|^power`, the mel filterbank, the log.
+  /// From a frame's ``LaneFFT`` output (`|X|²` when `power` is 2, `|X|` otherwise) to `output`:
+  /// `|X|^power`, then ``melLog(_:workspace:)``.
   @inline(__always)
   private static func finishFrame(_ spectrum: UnsafeMutablePointer<Float>, workspace: LogMelWorkspace) {
     let configuration = workspace.configuration
@@ -272,6 +269,13 @@ public final class LogMelExtractor: FeatureExtractor {
     if power != 2 && power != 1 {
       for bin in 0..<(configuration.nFFT / 2 + 1) { spectrum[bin] = powf(spectrum[bin], power) }
     }
+    melLog(spectrum, workspace: workspace)
+  }
+
+  /// `log(mel(spectrum) + offset)` into `output`, from `|X|^power`.
+  @inline(__always)
+  private static func melLog(_ spectrum: UnsafeMutablePointer<Float>, workspace: LogMelWorkspace) {
+    let configuration = workspace.configuration
     workspace.filterbank.apply(spectrum, into: workspace.output)
     let offset = configuration.logOffset
     let output = workspace.output
@@ -281,23 +285,19 @@ public final class LogMelExtractor: FeatureExtractor {
   /// `log(mel(|FFT(frame · window)|^power) + offset)` into `output`.
   private func computeFrame(_ frame: UnsafePointer<Float>) {
     if let fft = workspace.singleFFT {
-      // The same transform as a batch's, one lane used: the frame's bits do not depend on whether it
-      // was batched.
+      // The same arithmetic as a batch's lane: the frame's bits do not depend on whether it was
+      // batched.
       workspace.framePointers[0] = frame
-      workspace.powerPointers[0] = power
       fft.transform(
-        workspace.framePointers, count: 1, window: window, outputs: workspace.powerPointers,
+        workspace.framePointers, count: 1, window: window, outputs: workspace.singlePower,
         power: configuration.power == 2)
-      workspace.powerPointers[0] = workspace.batchPower
       Self.finishFrame(power, workspace: workspace)
       return
     }
     let nFFT = configuration.nFFT
     for index in 0..<nFFT { windowed[index] = frame[index] * window[index] }
     spectrum.compute(windowed, into: power)
-    filterbank.apply(power, into: output)
-    let offset = configuration.logOffset
-    for mel in 0..<configuration.nMels { output[mel] = logf(output[mel] + offset) }
+    Self.melLog(power, workspace: workspace)
   }
 }
 
@@ -334,6 +334,8 @@ public final class LogMelWorkspace: @unchecked Sendable {
   /// `[16]` each: a transform's frames and spectra.
   let framePointers: UnsafeMutablePointer<UnsafePointer<Float>>
   let powerPointers: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+  /// `[1]`: a lone frame's spectrum, ``power``.
+  let singlePower: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
 
   /// Buffers for `configuration` (checked).
   public init(configuration: LogMelConfiguration) throws(FeatureConfigurationError) {
@@ -371,11 +373,14 @@ public final class LogMelWorkspace: @unchecked Sendable {
     framePointers.initialize(repeating: UnsafePointer(windowed), count: lanes)
     powerPointers = .allocate(capacity: lanes)
     for lane in 0..<lanes { (powerPointers + lane).initialize(to: batchPower + lane * bins) }
+    singlePower = .allocate(capacity: 1)
+    singlePower.initialize(to: power)
   }
 
   deinit {
     for buffer in [window, windowed, power, output, reflected, batchPower] { buffer.deallocate() }
     framePointers.deallocate()
     powerPointers.deallocate()
+    singlePower.deallocate()
   }
 }

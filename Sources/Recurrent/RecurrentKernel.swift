@@ -74,7 +74,8 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
         gruOneVectorBatch: RecurrentKernelsPortable.stepGRUOneVectorBatch,
         lstm: RecurrentKernelsPortable.updateLSTM,
         rnn: RecurrentKernelsPortable.updateRNN, activation: RecurrentKernelsPortable.applyActivation,
-        softmax: RecurrentKernelsPortable.softmax)
+        softmax: RecurrentKernelsPortable.softmax,
+        fft16: RecurrentKernelsPortable.laneRealFFT16, fft1: RecurrentKernelsPortable.laneRealFFT1)
     case .avx2:
       #if arch(x86_64)
         return KernelFunctions(
@@ -88,7 +89,8 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
           gruOneVectorBatch: RecurrentKernelsAVX2.stepGRUOneVectorBatch,
           lstm: RecurrentKernelsAVX2.updateLSTM,
           rnn: RecurrentKernelsAVX2.updateRNN, activation: RecurrentKernelsAVX2.applyActivation,
-          softmax: RecurrentKernelsAVX2.softmax)
+          softmax: RecurrentKernelsAVX2.softmax,
+          fft16: RecurrentKernelsAVX2.laneRealFFT16, fft1: RecurrentKernelsAVX2.laneRealFFT1)
       #else
         return RecurrentKernel.portable.functions
       #endif
@@ -105,7 +107,8 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
           gruOneVectorBatch: RecurrentKernelsAVX512.stepGRUOneVectorBatch,
           lstm: RecurrentKernelsAVX512.updateLSTM,
           rnn: RecurrentKernelsAVX512.updateRNN, activation: RecurrentKernelsAVX512.applyActivation,
-          softmax: RecurrentKernelsAVX512.softmax)
+          softmax: RecurrentKernelsAVX512.softmax,
+          fft16: RecurrentKernelsAVX512.laneRealFFT16, fft1: RecurrentKernelsAVX512.laneRealFFT1)
       #else
         return RecurrentKernel.portable.functions
       #endif
@@ -181,7 +184,9 @@ struct KernelFunctions: Sendable {
   let rnn: @Sendable (UnsafePointer<Float>, Int, Bool, UnsafeMutablePointer<Float>) -> Void
   let activation: @Sendable (UnsafeMutablePointer<Float>, Int, Bool) -> Void
   let softmax: @Sendable (UnsafeMutablePointer<Float>, Int) -> Void
-
+  /// `laneRealFFT16` and `laneRealFFT1` (``LaneFFTKernel``).
+  let fft16: LaneFFTKernel.Transform
+  let fft1: LaneFFTKernel.Transform
 }
 
 /// The batched real FFT's entry points (RecurrentKernelSource/LaneFFTKernels.swift) of the
@@ -196,28 +201,8 @@ public enum LaneFFTKernel {
     ) -> Void
 
   /// 16 frames at once.
-  public static let wide: Transform = {
-    switch RecurrentKernel.preferred {
-    case .portable: return RecurrentKernelsPortable.laneRealFFT16
-    #if arch(x86_64)
-      case .avx2: return RecurrentKernelsAVX2.laneRealFFT16
-      case .avx512: return RecurrentKernelsAVX512.laneRealFFT16
-    #else
-      default: return RecurrentKernelsPortable.laneRealFFT16
-    #endif
-    }
-  }()
+  public static let wide: Transform = RecurrentKernel.preferred.functions.fft16
 
   /// One frame, in scalar arithmetic: the same bits as that frame in ``wide``.
-  public static let narrow: Transform = {
-    switch RecurrentKernel.preferred {
-    case .portable: return RecurrentKernelsPortable.laneRealFFT1
-    #if arch(x86_64)
-      case .avx2: return RecurrentKernelsAVX2.laneRealFFT1
-      case .avx512: return RecurrentKernelsAVX512.laneRealFFT1
-    #else
-      default: return RecurrentKernelsPortable.laneRealFFT1
-    #endif
-    }
-  }()
+  public static let narrow: Transform = RecurrentKernel.preferred.functions.fft1
 }

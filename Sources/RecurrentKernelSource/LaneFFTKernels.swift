@@ -1,7 +1,7 @@
 // Real FFTs of several frames at once, one frame per SIMD lane (see Features/LaneFFT.swift for
 // the algorithm and the plan). Compiled per instruction set with Kernels.swift (linked into each
 // kernel target), so a 16-lane vector is one AVX-512 register where the CPU has them. Only separate
-// multiplications and additions: every build, and the 4- and 16-lane entry points, give a lane the
+// multiplications and additions: every build, and the 1- and 16-lane entry points, give a lane the
 // same bits. Nothing here allocates, locks or throws.
 
 /// The transform of `count` frames (at most 16), 16 lanes. `plan`: `[half, stageCount, splitOffset,
