@@ -47,6 +47,7 @@ let package = Package(
     .executable(name: "streamrnn", targets: ["streamrnn"]),
     .executable(name: "streamrnn-bench", targets: ["streamrnn-bench"]),
     .executable(name: "streamrnn-serve", targets: ["streamrnn-serve"]),
+    .executable(name: "streamrnn-loadgen", targets: ["streamrnn-loadgen"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -136,19 +137,38 @@ let package = Package(
       name: "StreamRNNCommands",
       dependencies: [
         "Recurrent", "Layers", "ModelIO", "Features", "AudioFile", "StreamCore", "Pipeline", "Replay",
-        "ALSACapture", "BundledModels", "Engine", "Report",
+        "ALSACapture", "BundledModels", "Engine", "Report", "CommandLineMain",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     .executableTarget(name: "streamrnn", dependencies: ["StreamRNNCommands"]),
+    // How every executable parses its command line and reports errors (one line).
+    .target(
+      name: "CommandLineMain",
+      dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]),
     // The server (`streamrnn serve` runs it): an executable of its own, so that the server's
     // libraries (and the Foundation they link) stay out of `streamrnn`.
     .executableTarget(
       name: "streamrnn-serve",
       dependencies: [
         "Server", "BundledModels", "ModelIO", "Layers", "Recurrent", "Pipeline", "StreamCore",
+        "CommandLineMain",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ]),
+    // The load generator for the server (`streamrnn loadgen` runs it): SwiftNIO directly, one
+    // event loop for every connection, so that it costs little beside the server it loads.
+    .executableTarget(
+      name: "streamrnn-loadgen",
+      dependencies: [
+        "AudioFile", "Pipeline", "StreamCore", "CommandLineMain",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOWebSocket", package: "swift-nio"),
       ]),
     // The benchmark, with malloc counting (AllocationCounter): an executable of its own.
     .executableTarget(
@@ -220,6 +240,9 @@ let package = Package(
       dependencies: ["Report", "Pipeline", "StreamCore", "Features", "AllocationCounter"]),
     .testTarget(
       name: "CLITests",
-      dependencies: ["streamrnn", "streamrnn-bench", "streamrnn-serve", "ModelIO", "Recurrent", "Pipeline"]),
+      dependencies: [
+        "streamrnn", "streamrnn-bench", "streamrnn-serve", "streamrnn-loadgen", "ModelIO", "Recurrent",
+        "Pipeline",
+      ]),
   ] + simdKernels
 )

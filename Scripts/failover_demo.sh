@@ -4,13 +4,11 @@
 # its sessions see the connection close and reconnect through HAProxy to the survivor (fresh
 # state); the survivor's sessions run to the end and lose nothing.
 #   Scripts/failover_demo.sh [STREAMS (default 40)] [SECONDS (default 20)]
-# Needs haproxy (apt-get install haproxy), a release build (swift build -c release) and a Python
-# with `websockets` (PYTHON, default python3).
+# Needs haproxy (apt-get install haproxy) and a release build (swift build -c release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 streams="${1:-40}"
 seconds="${2:-20}"
-python="${PYTHON:-python3}"
 binary=.build/release/streamrnn
 dir="$(mktemp -d /tmp/streamrnn-failover.XXXXXX)"
 front=18080 one=18081 two=18082
@@ -26,7 +24,7 @@ for port in $one $two; do
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 done
 sleep 2.5  # the health checks mark both up
-"$python" Scripts/loadgen.py "ws://127.0.0.1:$front/v1/stream" --streams "$streams" --seconds "$seconds" \
+"$binary" loadgen "ws://127.0.0.1:$front/v1/stream" --streams "$streams" --seconds "$seconds" \
   --file Sources/CBundledModels/demo_speech_16k.wav --reconnect --json "$dir/summary.json" &
 loadgen=$!
 sleep "$(echo "$seconds / 3" | bc -l)"

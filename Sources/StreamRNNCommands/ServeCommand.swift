@@ -21,3 +21,19 @@ struct ServeCommand: ParsableCommand {
     try execSibling("streamrnn-serve", arguments)
   }
 }
+
+/// `streamrnn loadgen`: runs the `streamrnn-loadgen` executable installed beside `streamrnn` with
+/// the same arguments (it is built on SwiftNIO, which `streamrnn` itself does without).
+struct LoadGenCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "loadgen",
+    abstract: "Load a streamrnn server with real-time WebSocket audio streams (runs streamrnn-loadgen).",
+    discussion: "Every argument goes to streamrnn-loadgen: see `streamrnn loadgen --help`.")
+
+  @Argument(parsing: .captureForPassthrough, help: "Arguments for streamrnn-loadgen.")
+  var arguments: [String] = []
+
+  func run() throws {
+    try execSibling("streamrnn-loadgen", arguments)
+  }
+}

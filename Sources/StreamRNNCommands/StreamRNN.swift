@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineMain
 import Pipeline
 import Recurrent
 
@@ -18,47 +19,17 @@ public struct StreamRNN: ParsableCommand {
     version: version,
     subcommands: [
       StepCommand.self, FeaturesCommand.self, DevicesCommand.self, CaptureCommand.self, ReplayCommand.self,
-      BenchCommand.self, ServeCommand.self, ReportCommand.self,
+      BenchCommand.self, ServeCommand.self, LoadGenCommand.self, ReportCommand.self,
     ])
 
   /// Required by ArgumentParser; the command is built by parsing.
   public init() {}
 
-  /// Parses the command line and runs the command. Help and `--version` go to standard output
-  /// with exit 0; every error is one line on standard error (`streamrnn: …`, control characters
-  /// replaced, at most 400 characters) with a non-zero exit below 128.
+  /// Parses the command line and runs the command (``runCommandLine(_:prepare:)``: one line on
+  /// standard error for every error).
   public static func runMain() -> Never {
-    do {
-      var command = try parseAsRoot()
-      try command.run()
-      Glibc.exit(0)
-    } catch {
-      let code = exitCode(for: error)
-      if code == .success {
-        print(fullMessage(for: error))
-        Glibc.exit(0)
-      }
-      writeToStandardError("streamrnn: \(oneLine(message(for: error)))\n")
-      Glibc.exit(code.rawValue > 0 && code.rawValue < 128 ? code.rawValue : 1)
-    }
+    runCommandLine(self)
   }
-}
-
-/// `text` as one printable line of at most `limit` characters: control characters become spaces,
-/// runs of spaces fold, and a longer text is cut with "…".
-func oneLine(_ text: String, limit: Int = 400) -> String {
-  var result = ""
-  var lastWasSpace = false
-  for scalar in text.unicodeScalars {
-    let isControl = scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
-    let isSpace = isControl || scalar == " "
-    if isSpace && (lastWasSpace || result.isEmpty) { continue }
-    result.unicodeScalars.append(isSpace ? " " : scalar)
-    lastWasSpace = isSpace
-  }
-  while result.last == " " { result.removeLast() }
-  guard result.count > limit else { return result }
-  return String(result.prefix(limit - 1)) + "…"
 }
 
 extension RecurrentKind: ExpressibleByArgument {}

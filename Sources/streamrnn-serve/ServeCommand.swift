@@ -1,9 +1,12 @@
 import ArgumentParser
 import BundledModels
+import CommandLineMain
 import Dispatch
 import Layers
 import Logging
 import ModelIO
+import NIOCore
+import NIOPosix
 import Pipeline
 import Recurrent
 import Server
@@ -63,6 +66,12 @@ struct ServeCommand: ParsableCommand {
 
   @Option(help: "On SIGTERM, how long open sessions may go on before they are closed with 1001, seconds.")
   var drainSeconds = 30.0
+
+  @Option(
+    help:
+      "Network threads (1 to 256; default: one per core). They also run the connections' Swift tasks (the SwiftNIO event loops are installed as the concurrency executor)."
+  )
+  var ioThreads: Int?
 
   @Flag(help: "Allow a non-loopback --host without --token-file.")
   var insecure = false
@@ -151,20 +160,18 @@ extension ServeCommand {
   /// one line on standard error (`streamrnn: …`, control characters replaced, at most 400
   /// characters) with exit 1–127, as `streamrnn` reports its own.
   static func main() {
-    do {
-      var command = try parseAsRoot()
-      try command.run()
-      Glibc.exit(0)
-    } catch {
-      let code = exitCode(for: error)
-      if code == .success {
-        print(fullMessage(for: error))
-        Glibc.exit(0)
+    runCommandLine(self) { command in
+      guard let serve = command as? ServeCommand else { return }
+      // Before anything asynchronous: the connections' tasks then run on the event loop that
+      // reads their socket, instead of hopping to Swift's own thread pool and back for every
+      // message (a thread switch each way).
+      if let count = serve.ioThreads {
+        guard (1...256).contains(count) else {
+          throw CommandError(description: "--io-threads must be 1 to 256")
+        }
+        NIOSingletons.groupLoopCountSuggestion = count
       }
-      let text = message(for: error).unicodeScalars.map { $0.value < 0x20 ? " " : String($0) }.joined()
-      let line = text.count > 400 ? String(text.prefix(399)) + "…" : text
-      writeToStandardError("streamrnn: \(line)\n")
-      Glibc.exit(code.rawValue > 0 && code.rawValue < 128 ? code.rawValue : 1)
+      NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
     }
   }
 }
