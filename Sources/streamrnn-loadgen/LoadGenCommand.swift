@@ -22,10 +22,11 @@ struct LoadGenCommand: ParsableCommand {
     abstract: "Load a streamrnn server with N real-time WebSocket audio streams and measure latency.",
     discussion: """
       Each session sends the recording (16-bit PCM, looped) in 20 ms binary messages at real-time \
-      pace with per-frame outputs, then eof. Prints one JSON line: frames expected and received, \
-      per-frame latency (last sample of the frame sent → its result received: p50/p99/max, ms), \
-      frames later than 20 ms, close codes, and the CPU (cores) of this process and, with \
-      --server-pid, of the server.
+      pace, then eof. Prints one JSON line: frames expected and received, per-frame latency (last \
+      sample of the frame sent → its result received: p50/p99/max, ms; with --outputs frames), \
+      frames later than 20 ms, events, close codes, the largest p99 a session's stats reported \
+      (server_p99_us_max), and the CPU (cores) of this process and, with --server-pid, of the \
+      server.
       """)
 
   @Argument(help: "The server's endpoint, ws://HOST:PORT/v1/stream.")
@@ -49,6 +50,12 @@ struct LoadGenCommand: ParsableCommand {
   @Flag(help: "Reopen a session the server closed with a code other than 1000 (fresh state).")
   var reconnect = false
 
+  @Option(
+    help:
+      "frames (per-frame outputs; every frame's latency measured) or events (the protocol's default; frames counted from stats)."
+  )
+  var outputs = "frames"
+
   @Option(help: "Also write the summary JSON here.")
   var json: String?
 
@@ -62,6 +69,9 @@ struct LoadGenCommand: ParsableCommand {
     guard (1...100_000).contains(streams) else { throw ValidationError("--streams must be 1 to 100000") }
     guard seconds.isFinite, seconds >= 0.1, seconds <= 86_400 else {
       throw ValidationError("--seconds must be 0.1 to 86400")
+    }
+    guard outputs == "frames" || outputs == "events" else {
+      throw ValidationError("--outputs must be frames or events")
     }
     guard (1...10_000).contains(connectingAtOnce) else {
       throw ValidationError("--connecting-at-once must be 1 to 10000")
@@ -103,7 +113,7 @@ struct LoadGenCommand: ParsableCommand {
     let settings = LoadRun.Settings(
       host: host, port: port, path: path, token: token, streams: streams, seconds: seconds,
       reconnect: reconnect,
-      connectingAtOnce: connectingAtOnce)
+      outputs: outputs, connectingAtOnce: connectingAtOnce)
     let serverBefore = serverPid.flatMap(processCPUSeconds)
     let ownBefore = processCPUSeconds(getpid())
     let run = LoadRun(settings: settings, group: group, pcm: pcm, sampleRate: reader.sampleRate)
@@ -136,6 +146,8 @@ struct LoadGenCommand: ParsableCommand {
       "\"events\":\(totals.events)", "\"failed_sessions\":\(totals.failed)",
       "\"reconnects\":\(totals.reconnects)",
       "\"close_codes\":{\(codes.joined(separator: ","))}", "\"messages_sent\":\(totals.messagesSent)",
+      "\"outputs\":\"\(outputs)\"",
+      "\"server_p99_us_max\":\(totals.serverP99Microseconds.map { fixed($0, 1) } ?? "null")",
     ]
     if let ownBefore, let own = processCPUSeconds(getpid()) {
       fields.append("\"client_cpu_cores\":\(fixed((own - ownBefore) / wall, 3))")

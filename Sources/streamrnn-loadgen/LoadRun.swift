@@ -23,6 +23,9 @@ struct LoadTotals {
   var closeCodes: [Int: Int] = [:]
   /// Binary messages sent.
   var messagesSent = 0
+  /// The largest p99 of the server's own latency (frame complete → result delivered, µs) that a
+  /// session's `stats` reported.
+  var serverP99Microseconds: Double?
 }
 
 /// One load-generating run: `streams` WebSocket sessions on one event loop, each sending the
@@ -40,6 +43,9 @@ final class LoadRun: @unchecked Sendable {
     var streams: Int
     var seconds: Double
     var reconnect: Bool
+    /// `frames` (per-frame outputs: every frame's latency is measured) or `events` (the
+    /// protocol's default: frames are counted from `stats`).
+    var outputs: String
     /// Connections being set up at once (a burst of thousands overflows a listen backlog).
     var connectingAtOnce: Int
   }
@@ -206,7 +212,7 @@ final class LoadRun: @unchecked Sendable {
   func opened(_ client: Client) {
     client.phase = .awaitingReady
     sendText(
-      "{\"type\":\"config\",\"sample_rate\":\(sampleRate),\"encoding\":\"pcm_s16le\",\"outputs\":\"frames\"}",
+      "{\"type\":\"config\",\"sample_rate\":\(sampleRate),\"encoding\":\"pcm_s16le\",\"outputs\":\"\(settings.outputs)\"}",
       client: client)
   }
 
@@ -230,6 +236,13 @@ final class LoadRun: @unchecked Sendable {
       if latency > 20_000_000 { totals.late += 1 }
     }
     client.framesSeen += count
+  }
+
+  /// `stats`: with `outputs: events` its frame count is the frames received; its p99 is the
+  /// server's own.
+  func stats(_ client: Client, frames: Int?, p99: Double?) {
+    if settings.outputs != "frames", let frames { client.framesSeen = frames }
+    if let p99 { totals.serverP99Microseconds = max(totals.serverP99Microseconds ?? 0, p99) }
   }
 
   /// The connection is gone (close frame or not): count it, reconnect or finish.
@@ -392,6 +405,8 @@ final class StreamHandler: ChannelInboundHandler, RemovableChannelHandler {
       run.ready(client, frameSeconds: numberField("frame_seconds", in: bytes) ?? 0.032)
     case "start", "segment", "discard", "onset", "offset", "event":
       run.totals.events += 1
+    case "stats":
+      run.stats(client, frames: integerField("frames", in: bytes), p99: numberField("p99", in: bytes))
     default:
       break
     }
