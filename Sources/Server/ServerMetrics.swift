@@ -40,6 +40,8 @@ public final class ServerMetrics: Sendable {
   let largestBatch: Gauge
   let latency: ValueHistogram
   let rejected: [RejectionReason: Counter]
+  /// Binary messages pushed on the event loop (``AudioFastPath``) rather than by the connection.
+  let fastPathMessages: Counter
   /// The engines' totals at the last scrape (their counters only grow).
   private let scraped = Mutex<(frames: Int, dropped: Int, batches: Int, batched: Int)>((0, 0, 0, 0))
 
@@ -58,6 +60,10 @@ public final class ServerMetrics: Sendable {
     queuedSamples = registry.makeGauge(
       descriptor: name("queue_depth", "samples", "Audio samples waiting in session input queues now."))
     batches = registry.makeCounter(descriptor: name("batches", "total", "Batched model steps."))
+    fastPathMessages = registry.makeCounter(
+      descriptor: name(
+        "fast_path_messages", "total", "Audio messages pushed on the event loop that read them (no task hop)."
+      ))
     batchedFrames = registry.makeCounter(
       descriptor: name(
         "batched_frames", "total", "Frames stepped in batches (divided by batches: the mean batch size)."))

@@ -45,6 +45,9 @@ public struct ServerOptions: Sendable {
   public var insecure = false
   /// Messages a session may have waiting for a slow reader before it is closed (with 1008).
   public var outboundMessages = 1024
+  /// Push a streaming session's binary messages on the event loop that read them
+  /// (`AudioFastPath`); false: every message goes through the connection's tasks.
+  public var audioFastPath = true
 
   /// The defaults.
   public init() {}

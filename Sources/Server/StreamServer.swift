@@ -2,6 +2,8 @@ import Engine
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import NIOCore
+import NIOWebSocket
 import ServiceLifecycle
 import StreamCore
 import Synchronization
@@ -100,7 +102,7 @@ public final class StreamServer: Sendable {
         status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
         body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))
     }
-    let webSocketRouter = Router(context: BasicWebSocketRequestContext.self)
+    let webSocketRouter = Router(context: StreamRequestContext.self)
     webSocketRouter.ws("/v1/stream") { [self] request, _ in
       if draining.load(ordering: .relaxed) {
         metrics.reject(.draining)
@@ -112,7 +114,9 @@ public final class StreamServer: Sendable {
       }
       return .upgrade([:])
     } onUpgrade: { [self] inbound, outbound, context in
-      try await serve(inbound: inbound, outbound: outbound, logger: context.logger)
+      try await serve(
+        inbound: inbound, outbound: outbound, logger: context.logger,
+        fastPath: await installFastPath(context.requestContext.channel))
     }
     // A frame up to twice the message limit is read, so that an oversized message is answered
     // with an error line (and counted) before close 1009; a frame beyond that is refused by the
@@ -131,9 +135,24 @@ public final class StreamServer: Sendable {
       logger: logger)
   }
 
+  /// An ``AudioFastPath`` just after the WebSocket frame decoder of `channel`, or nil (then all
+  /// audio takes the usual way) when the pipeline is not as expected.
+  private func installFastPath(_ channel: any Channel) async -> AudioFastPath? {
+    guard options.audioFastPath else { return nil }
+    let fastPath = AudioFastPath(eventLoop: channel.eventLoop, counter: metrics.fastPathMessages)
+    let installed: Void? = try? await channel.eventLoop.submit {
+      let decoder = try channel.pipeline.syncOperations.context(
+        handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+      try channel.pipeline.syncOperations.addHandler(fastPath, position: .after(decoder.handler))
+    }.get()
+    return installed == nil ? nil : fastPath
+  }
+
   /// One WebSocket connection, counted towards ``ServerOptions/maxSessions`` from here.
-  func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async throws
-  {
+  func serve(
+    inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger,
+    fastPath: AudioFastPath?
+  ) async throws {
     let admitted = connections.add(1, ordering: .relaxed).newValue
     defer { connections.subtract(1, ordering: .relaxed) }
     guard admitted <= options.maxSessions else {
@@ -143,7 +162,8 @@ public final class StreamServer: Sendable {
       try? await outbound.close(.policyViolation, reason: nil)
       return
     }
-    try await WireConnection(server: self, outbound: outbound, logger: logger).run(inbound: inbound)
+    try await WireConnection(server: self, outbound: outbound, logger: logger, fastPath: fastPath).run(
+      inbound: inbound)
   }
 
   /// Serves until SIGTERM or SIGINT, then drains (see the type's description) and stops the
@@ -201,5 +221,19 @@ struct DrainService: Service {
       try? await Task.sleep(for: .milliseconds(50))
     }
     server.logger.notice("drained", metadata: ["still_open": "\(server.openConnections)"])
+  }
+}
+
+/// The WebSocket route's request context: Hummingbird's, plus the connection's channel (for the
+/// ``AudioFastPath``).
+struct StreamRequestContext: RequestContext, WebSocketRequestContext {
+  var coreContext: CoreRequestContextStorage
+  let webSocket: WebSocketHandlerReference<Self>
+  let channel: any Channel
+
+  init(source: ApplicationRequestContextSource) {
+    coreContext = .init(source: source)
+    webSocket = .init()
+    channel = source.channel
   }
 }

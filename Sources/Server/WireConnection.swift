@@ -21,6 +21,7 @@ final class WireConnection: @unchecked Sendable {
   private let server: StreamServer
   private let outbound: WebSocketOutboundWriter
   private let logger: Logger
+  private let fastPath: AudioFastPath?
   private let events: AsyncStream<ConnectionEvent>
   private let continuation: AsyncStream<ConnectionEvent>.Continuation
   /// Monotonic ns when the main loop started its current write, 0 when not writing.
@@ -60,10 +61,11 @@ final class WireConnection: @unchecked Sendable {
     }
   }
 
-  init(server: StreamServer, outbound: WebSocketOutboundWriter, logger: Logger) {
+  init(server: StreamServer, outbound: WebSocketOutboundWriter, logger: Logger, fastPath: AudioFastPath?) {
     self.server = server
     self.outbound = outbound
     self.logger = logger
+    self.fastPath = fastPath
     (events, continuation) = AsyncStream.makeStream(of: ConnectionEvent.self)
   }
 
@@ -72,6 +74,7 @@ final class WireConnection: @unchecked Sendable {
   func run(inbound: WebSocketInboundStream) async throws {
     let maxBytes = server.options.maxMessageBytes
     let continuation = self.continuation
+    let fastPath = self.fastPath
     /// How each task ended.
     enum Ended: Sendable {
       case reader
@@ -86,6 +89,8 @@ final class WireConnection: @unchecked Sendable {
           // (A message of one frame is not held to `maxSize` by the WebSocket layer: checked here.)
           for try await message in inbound.messages(maxSize: maxBytes) {
             switch message {
+            case .text(let text) where fastPath?.markerEpoch(text) != nil:
+              continuation.yield(.armMarker(fastPath?.markerEpoch(text) ?? -1))
             case .text(let text) where text.utf8.count > maxBytes:
               continuation.yield(.tooLarge)
               return .reader
@@ -135,6 +140,7 @@ final class WireConnection: @unchecked Sendable {
     continuation.finish()
     if let session {
       // The client went away, or stopped reading: the session ends without sending anything.
+      await fastPath?.disarm()
       try? session.engine.close(session.handle)
       if stuckWriter { server.metrics.reject(.slowReader) }
       logClose(session, reason: stuckWriter ? "slow reader" : "connection lost")
@@ -149,9 +155,17 @@ final class WireConnection: @unchecked Sendable {
       case .text(let text):
         lastReceived = monotonicNow()
         try await receive(text: text)
+        askForFastPath()
       case .binary(let bytes):
         lastReceived = monotonicNow()
         try await receive(binary: bytes)
+        askForFastPath()
+      case .armMarker(let epoch):
+        if let fastPath, let session, streamsThroughFastPath(session) {
+          fastPath.arm(
+            epoch: epoch,
+            target: .init(engine: session.engine, handle: session.handle, encoding: session.config.encoding))
+        }
       case .outbound(let message):
         session?.sink.pending.subtract(1, ordering: .relaxed)
         try await write(message)
@@ -182,6 +196,19 @@ final class WireConnection: @unchecked Sendable {
       }
       if done { return }
     }
+  }
+
+  // MARK: The fast path
+
+  /// Whether `session`'s audio may go through the ``AudioFastPath`` now: streaming, at the
+  /// model's rate (a resampled session's audio always comes here).
+  private func streamsThroughFastPath(_ session: OpenSession) -> Bool {
+    finishing == nil && !done && session.resampler == nil
+  }
+
+  /// After a message handled here: the fast path may take the next ones (once its marker is here).
+  private func askForFastPath() {
+    if let fastPath, let session, streamsThroughFastPath(session) { fastPath.requestArming() }
   }
 
   // MARK: Messages from the client
@@ -378,7 +405,8 @@ final class WireConnection: @unchecked Sendable {
       }
       return
     }
-    let idle = Double(monotonicNow() &- lastReceived) / 1e9 > server.options.idleTimeout
+    let last = max(lastReceived, fastPath?.lastReceived.load(ordering: .relaxed) ?? 0)
+    let idle = Double(monotonicNow() &- last) / 1e9 > server.options.idleTimeout
     let forced = server.drainDeadlinePassed
     guard idle || forced else { return }
     let code: WebSocketErrorCode = forced ? .goingAway : .normalClosure
@@ -394,6 +422,7 @@ final class WireConnection: @unchecked Sendable {
   private func beginFinish(code: WebSocketErrorCode) async throws {
     guard let session, finishing == nil else { return }
     finishing = code
+    await fastPath?.disarm()
     if let resampler = session.resampler {
       session.converted.removeAll(keepingCapacity: true)
       try resampler.finish { session.converted.append(contentsOf: $0) }
@@ -436,6 +465,7 @@ final class WireConnection: @unchecked Sendable {
       metadata: ["session": "\(session?.id ?? "-")", "reason": "\(reason.rawValue)", "message": "\(message)"])
     if let session {
       finishing = code
+      await fastPath?.disarm()
       try? session.engine.close(session.handle)
       logClose(session, reason: reason.rawValue)
       self.session = nil
@@ -456,7 +486,9 @@ final class WireConnection: @unchecked Sendable {
     logger.info(
       "session closed",
       metadata: [
-        "session": "\(session.id)", "reason": "\(reason)", "received_samples": "\(session.receivedSamples)",
+        "session": "\(session.id)", "reason": "\(reason)",
+        "received_samples":
+          "\(session.receivedSamples + (fastPath?.receivedSamples.load(ordering: .relaxed) ?? 0))",
         "frames": "\(summary.map { "\($0.delivered)" } ?? "-")",
         "dropped_samples": "\(summary.map { "\($0.droppedSamples)" } ?? "-")",
       ])

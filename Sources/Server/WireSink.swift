@@ -22,6 +22,9 @@ package enum ConnectionEvent: Sendable {
   case sessionEnded
   /// Time passes (idle timeout, drain).
   case tick
+  /// The connection's `AudioFastPath` marker of this epoch came through: everything the client
+  /// sent before it has been handled.
+  case armMarker(Int)
 }
 
 /// A session's results as protocol messages: records into `frames` messages (one per delivery

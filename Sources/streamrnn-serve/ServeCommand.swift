@@ -73,6 +73,12 @@ struct ServeCommand: ParsableCommand {
   )
   var ioThreads: Int?
 
+  @Flag(
+    help:
+      "Send every audio message through the connection's tasks instead of pushing it on the event loop that read it (for comparison)."
+  )
+  var noFastPath = false
+
   @Flag(help: "Allow a non-loopback --host without --token-file.")
   var insecure = false
 
@@ -86,6 +92,7 @@ struct ServeCommand: ParsableCommand {
     options.maxMessageBytes = maxMessageBytes
     options.drainSeconds = drainSeconds
     options.insecure = insecure
+    options.audioFastPath = !noFastPath
     if let tokenFile {
       let bytes = try FileBytes.read(tokenFile)
       guard bytes.count <= 1 << 20 else {

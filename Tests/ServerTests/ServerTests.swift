@@ -144,8 +144,11 @@ func transcriptEvents(_ transcript: Transcript) -> [String] {
   }
 }
 
-/// Sends `bytes` in messages of random whole-sample sizes (1 to 4,000 samples).
-func sendInPieces(_ bytes: [UInt8], _ outbound: WebSocketOutboundWriter, seed: UInt64) async throws {
+/// Sends `bytes` in messages of random whole-sample sizes (1 to 4,000 samples), with `pause`
+/// after each when given.
+func sendInPieces(
+  _ bytes: [UInt8], _ outbound: WebSocketOutboundWriter, seed: UInt64, pause: Duration? = nil
+) async throws {
   var random = seed
   var position = 0
   while position < bytes.count {
@@ -154,6 +157,7 @@ func sendInPieces(_ bytes: [UInt8], _ outbound: WebSocketOutboundWriter, seed: U
     let end = min(bytes.count, position + 2 * samples)
     try await outbound.write(.binary(ByteBuffer(bytes: bytes[position..<end])))
     position = end
+    if let pause { try await Task.sleep(for: pause) }
   }
 }
 
@@ -254,6 +258,46 @@ struct ServerTests {
     #expect(segments.contains { $0["end_sample"] as? Int == 94 * 512 }, "the open segment ends at the reset")
     #expect(transcript.frames.count == 287, "frame numbering goes on")
     #expect(transcript.closeCode == .normalClosure)
+  }
+
+  /// Audio pushed on the event loop (``AudioFastPath``) keeps its place around the client's other
+  /// messages: with resets between random-sized pieces, every frame and event equals a server
+  /// whose audio all goes through the connection's tasks — and most messages took the fast path.
+  @Test func theFastPathKeepsTheOrderOfAudioAndResets() async throws {
+    let bytes = try pcmBytes(demoSpeech)
+    let cuts = [0, 20_000, 48_000, 48_100, 70_000, bytes.count / 2].map { $0 * 2 }
+    func run(fastPath: Bool) async throws -> (Transcript, String) {
+      let running = try await RunningServer.start { $0.audioFastPath = fastPath }
+      let transcript = try await converse(running.url) { outbound in
+        try await outbound.write(.text("{\"type\":\"config\",\"outputs\":\"frames\"}"))
+        for (index, start) in cuts.dropLast().enumerated() {
+          if index > 0 { try await outbound.write(.text("{\"type\":\"reset\"}")) }
+          // (Paced a little, as a live client is: the fast path arms between messages.)
+          try await sendInPieces(
+            Array(bytes[start..<cuts[index + 1]]), outbound, seed: UInt64(index + 11),
+            pause: .milliseconds(20))
+        }
+        try await outbound.write(.text("{\"type\":\"eof\"}"))
+      }
+      let metrics = try await httpGet(running.port, "/metrics")
+      await running.stop()
+      return (transcript, metrics)
+    }
+    let (fast, fastMetrics) = try await run(fastPath: true)
+    let (slow, slowMetrics) = try await run(fastPath: false)
+    #expect(fast.frames.count == slow.frames.count && fast.frames.count > 200)
+    #expect(fast.frames == slow.frames, "every frame's outputs equal the slow path's")
+    #expect(transcriptEvents(fast) == transcriptEvents(slow))
+    #expect(fast.of(type: "segment").count >= 3)
+    #expect(fast.closeCode == .normalClosure)
+    func fastMessages(_ text: String) -> Int {
+      text.split(separator: "\n").first { $0.hasPrefix("streamrnn_fast_path_messages_total ") }
+        .flatMap { Int($0.split(separator: " ").last ?? "") } ?? -1
+    }
+    #expect(fastMessages(slowMetrics) == 0)
+    // About 75 pieces of 1–4,000 samples: most come while the fast path is armed (all but the
+    // first after the config and after each reset, unless the machine stalls).
+    #expect(fastMessages(fastMetrics) > 40, "\(fastMessages(fastMetrics)) messages took the fast path")
   }
 
   @Test func protocolErrorsGetOneLineAndTheirCloseCode() async throws {
