@@ -52,7 +52,7 @@ struct LoadGenCommand: ParsableCommand {
 
   @Option(
     help:
-      "frames (per-frame outputs; every frame's latency measured) or events (the protocol's default; frames counted from stats)."
+      "frames (per-frame outputs; every frame's latency measured) or events (the protocol's default: frames counted from stats; each event's latency from the last sample of the frame that decided it, learnt by a calibration session first)."
   )
   var outputs = "frames"
 
@@ -146,7 +146,8 @@ struct LoadGenCommand: ParsableCommand {
       "\"events\":\(totals.events)", "\"failed_sessions\":\(totals.failed)",
       "\"reconnects\":\(totals.reconnects)",
       "\"close_codes\":{\(codes.joined(separator: ","))}", "\"messages_sent\":\(totals.messagesSent)",
-      "\"outputs\":\"\(outputs)\"",
+      "\"outputs\":\"\(outputs)\"", "\"latency_of\":\"\(outputs)\"",
+      "\"events_unmatched\":\(totals.unmatchedEvents)",
       "\"server_p99_us_max\":\(totals.serverP99Microseconds.map { fixed($0, 1) } ?? "null")",
     ]
     if let ownBefore, let own = processCPUSeconds(getpid()) {

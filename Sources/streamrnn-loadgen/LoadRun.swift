@@ -16,6 +16,8 @@ struct LoadTotals {
   var latency = LatencyRecorder()
   /// `start`, `segment`, `discard` and label events received.
   var events = 0
+  /// With `outputs: events`: events the calibration session did not see (no latency for them).
+  var unmatchedEvents = 0
   /// Sessions that ended with a code other than 1000 (and were not reconnected).
   var failed = 0
   var reconnects = 0
@@ -70,10 +72,16 @@ final class LoadRun: @unchecked Sendable {
     /// Samples per model frame (from `ready`'s `frame_seconds`).
     var hop = 512
     var framesSeen = 0
+    /// The highest frame index received in a `frames` message (-1: none yet).
+    var lastFrame = -1
     var closeCode: Int?
+    /// The calibration session of an `outputs: events` run: all its audio at once, per-frame
+    /// outputs, to learn after which frame each event is decided.
+    let calibrating: Bool
 
-    init(index: Int) {
+    init(index: Int, calibrating: Bool = false) {
       self.index = index
+      self.calibrating = calibrating
       maskKey = WebSocketMaskingKey.random()
     }
   }
@@ -88,8 +96,12 @@ final class LoadRun: @unchecked Sendable {
   let samplesPerMessage: Int
   var clients: [Client]
   var totals = LoadTotals()
-  let start: UInt64
-  let deadline: UInt64
+  /// Monotonic ns the load started and its sessions stop sending.
+  private(set) var start: UInt64 = 0
+  private(set) var deadline: UInt64 = 0
+  /// With `outputs: events`: the frame that decided each event (by ``eventKey``).
+  private var eventFrames: [String: Int] = [:]
+  private var calibrated: EventLoopPromise<Void>
   private var connecting = 0
   private var nextToConnect = 0
   private var remaining: Int
@@ -105,15 +117,21 @@ final class LoadRun: @unchecked Sendable {
     self.pcm = buffer
     self.sampleRate = sampleRate
     samplesPerMessage = sampleRate / 50
-    clients = (0..<settings.streams).map(Client.init)
+    clients = (0..<settings.streams).map { Client(index: $0) }
     remaining = settings.streams
-    start = monotonicNow()
-    deadline = start + UInt64(settings.seconds * 1e9)
     finished = loop.makePromise()
+    calibrated = loop.makePromise()
   }
 
-  /// Starts every session and waits until all have ended (or 30 s after the last send).
+  /// Starts every session and waits until all have ended (or 30 s after the last send). With
+  /// `outputs: events`, one calibration session runs first.
   func run() throws {
+    if settings.outputs == "events" {
+      loop.execute { self.connect(Client(index: 0, calibrating: true)) }
+      try calibrated.futureResult.wait()
+    }
+    start = monotonicNow()
+    deadline = start + UInt64(settings.seconds * 1e9)
     loop.execute {
       self.connectMore()
       self.pacing = self.loop.scheduleRepeatedTask(initialDelay: .milliseconds(1), delay: .milliseconds(1)) {
@@ -212,7 +230,7 @@ final class LoadRun: @unchecked Sendable {
   func opened(_ client: Client) {
     client.phase = .awaitingReady
     sendText(
-      "{\"type\":\"config\",\"sample_rate\":\(sampleRate),\"encoding\":\"pcm_s16le\",\"outputs\":\"\(settings.outputs)\"}",
+      "{\"type\":\"config\",\"sample_rate\":\(sampleRate),\"encoding\":\"pcm_s16le\",\"outputs\":\"\(client.calibrating ? "frames" : settings.outputs)\"}",
       client: client)
   }
 
@@ -221,12 +239,21 @@ final class LoadRun: @unchecked Sendable {
     guard client.phase == .awaitingReady else { return }
     let hop = (frameSeconds * Double(sampleRate)).rounded()
     client.hop = hop >= 1 && hop < 1e7 ? Int(hop) : 512
+    if client.calibrating, let channel = client.channel {
+      // As much audio as a paced session sends, at once.
+      for _ in 0...Int(settings.seconds * 50) { channel.write(binaryFrame(client), promise: nil) }
+      client.phase = .finishing
+      sendText("{\"type\":\"eof\"}", client: client)
+      return
+    }
     client.phase = .sending
     client.nextSend = monotonicNow() + UInt64(client.index % 50) * Self.messageNanoseconds / 50
   }
 
   /// A `frames` message: `count` frames from `startFrame`.
   func frames(_ client: Client, startFrame: Int, count: Int, at now: UInt64) {
+    client.lastFrame = max(client.lastFrame, startFrame + count - 1)
+    guard !client.calibrating else { return }
     for frame in startFrame..<(startFrame + count) {
       let lastSample = (frame + 1) * client.hop - 1
       let message = lastSample / samplesPerMessage
@@ -236,6 +263,30 @@ final class LoadRun: @unchecked Sendable {
       if latency > 20_000_000 { totals.late += 1 }
     }
     client.framesSeen += count
+  }
+
+  /// An event, by ``eventKey``: the calibration session notes the frame that decided it; with
+  /// `outputs: events`, a load session records its latency from the last sample of that frame.
+  func event(_ client: Client, key: String, at now: UInt64) {
+    if client.calibrating {
+      // The server sends an event before the outputs of the frame that decided it.
+      eventFrames[key] = client.lastFrame + 1
+      return
+    }
+    totals.events += 1
+    guard settings.outputs == "events" else { return }
+    guard let frame = eventFrames[key], frame >= 0 else {
+      totals.unmatchedEvents += 1
+      return
+    }
+    let message = ((frame + 1) * client.hop - 1) / samplesPerMessage
+    guard message < client.sentTimes.count else {
+      totals.unmatchedEvents += 1
+      return
+    }
+    let latency = now &- client.sentTimes[message]
+    totals.latency.record(latency)
+    if latency > 20_000_000 { totals.late += 1 }
   }
 
   /// `stats`: with `outputs: events` its frame count is the frames received; its p99 is the
@@ -248,6 +299,16 @@ final class LoadRun: @unchecked Sendable {
   /// The connection is gone (close frame or not): count it, reconnect or finish.
   func end(_ client: Client) {
     guard client.phase != .done else { return }
+    if client.calibrating {
+      client.phase = .done
+      if client.closeCode == 1000 {
+        calibrated.succeed()
+      } else {
+        calibrated.fail(
+          LoadError(description: "the calibration session ended with code \(client.closeCode ?? 1006)"))
+      }
+      return
+    }
     let code = client.closeCode ?? 1006
     let sentSamples = client.position / 2
     let expected = (sentSamples + client.hop - 1) / client.hop  // the last partial frame is padded at eof
@@ -404,7 +465,7 @@ final class StreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     case "ready":
       run.ready(client, frameSeconds: numberField("frame_seconds", in: bytes) ?? 0.032)
     case "start", "segment", "discard", "onset", "offset", "event":
-      run.totals.events += 1
+      run.event(client, key: eventKey(type, bytes), at: now)
     case "stats":
       run.stats(client, frames: integerField("frames", in: bytes), p99: numberField("p99", in: bytes))
     default:
@@ -468,4 +529,16 @@ func numberField(_ key: String, in bytes: UnsafeRawBufferPointer) -> Double? {
     index += 1
   }
   return Double(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[begin..<index]), as: UTF8.self))
+}
+
+/// An event's identity across sessions of the same audio: its type, label and sample positions.
+func eventKey(_ type: String, _ bytes: UnsafeRawBufferPointer) -> String {
+  let start = integerField("start_sample", in: bytes) ?? -1
+  let end = integerField("end_sample", in: bytes) ?? -1
+  return "\(type) \(stringField("label", in: bytes) ?? "") \(start) \(end)"
+}
+
+/// A run that cannot go on (one line).
+struct LoadError: Error, CustomStringConvertible {
+  let description: String
 }
