@@ -107,30 +107,8 @@ final class AudioFastPath: ChannelInboundHandler, RemovableChannelHandler, @unch
     let key =
       frame.maskKey.map { UInt32($0[0]) | UInt32($0[1]) << 8 | UInt32($0[2]) << 16 | UInt32($0[3]) << 24 }
       ?? 0
-    let finite = frame.data.withUnsafeReadableBytes { raw -> Bool in
-      @inline(__always) func byte(_ index: Int) -> UInt8 {
-        raw[index] ^ UInt8(truncatingIfNeeded: key >> (UInt32(index & 3) &* 8))
-      }
-      switch target.encoding {
-      case .pcmS16LE:
-        for index in 0..<count {
-          let value = Int16(bitPattern: UInt16(byte(2 &* index)) | UInt16(byte(2 &* index &+ 1)) << 8)
-          samples[index] = Float(value) / 32768
-        }
-        return true
-      case .pcmF32LE:
-        var finite = true
-        for index in 0..<count {
-          let base = 4 &* index
-          let bits =
-            UInt32(byte(base)) | UInt32(byte(base &+ 1)) << 8 | UInt32(byte(base &+ 2)) << 16
-            | UInt32(byte(base &+ 3)) << 24
-          let value = Float(bitPattern: bits)
-          finite = finite && value.isFinite
-          samples[index] = value
-        }
-        return finite
-      }
+    let finite = frame.data.withUnsafeReadableBytes { raw in
+      decodePCM(raw, target.encoding, maskKey: key, into: samples)
     }
     guard finite,
       (try? target.engine.tryPush(target.handle, UnsafeBufferPointer(rebasing: samples[0..<count])))
@@ -185,5 +163,38 @@ final class AudioFastPath: ChannelInboundHandler, RemovableChannelHandler, @unch
       epoch &+= 1
       markerOutstanding = false
     }.get()
+  }
+}
+
+/// Little-endian samples → floats in [-1, 1) (`pcm_s16le`) or as sent (`pcm_f32le`), each byte
+/// first XORed with the WebSocket masking key (`maskKey`, its first byte lowest; 0: unmasked).
+/// `output` holds at least `raw.count / bytesPerSample` values. False when an f32 sample is not
+/// finite. Does not allocate.
+func decodePCM(
+  _ raw: UnsafeRawBufferPointer, _ encoding: SampleEncoding, maskKey: UInt32,
+  into output: UnsafeMutableBufferPointer<Float>
+) -> Bool {
+  @inline(__always) func byte(_ index: Int) -> UInt8 {
+    raw[index] ^ UInt8(truncatingIfNeeded: maskKey >> (UInt32(index & 3) &* 8))
+  }
+  switch encoding {
+  case .pcmS16LE:
+    for index in 0..<(raw.count / 2) {
+      let value = Int16(bitPattern: UInt16(byte(2 &* index)) | UInt16(byte(2 &* index &+ 1)) << 8)
+      output[index] = Float(value) / 32768
+    }
+    return true
+  case .pcmF32LE:
+    var finite = true
+    for index in 0..<(raw.count / 4) {
+      let base = 4 &* index
+      let bits =
+        UInt32(byte(base)) | UInt32(byte(base &+ 1)) << 8 | UInt32(byte(base &+ 2)) << 16
+        | UInt32(byte(base &+ 3)) << 24
+      let value = Float(bitPattern: bits)
+      finite = finite && value.isFinite
+      output[index] = value
+    }
+    return finite
   }
 }

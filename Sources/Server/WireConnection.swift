@@ -328,7 +328,7 @@ final class WireConnection: @unchecked Sendable {
     guard count > 0 else { return }
     if session.decoded.count < count { session.decoded = [Float](repeating: 0, count: count) }
     let finite = session.decoded.withUnsafeMutableBufferPointer { decoded in
-      bytes.withUnsafeBytes { raw in decode(raw, encoding: session.config.encoding, into: decoded) }
+      bytes.withUnsafeBytes { raw in decodePCM(raw, session.config.encoding, maskKey: 0, into: decoded) }
     }
     guard finite else {
       try await refuse(
@@ -346,34 +346,6 @@ final class WireConnection: @unchecked Sendable {
       try await pushSamples(session, session.converted, count: session.converted.count)
     } else {
       try await pushSamples(session, session.decoded, count: count)
-    }
-  }
-
-  /// Little-endian samples → floats in [-1, 1); false when an f32 sample is not finite.
-  private func decode(
-    _ raw: UnsafeRawBufferPointer, encoding: SampleEncoding, into output: UnsafeMutableBufferPointer<Float>
-  )
-    -> Bool
-  {
-    switch encoding {
-    case .pcmS16LE:
-      for index in 0..<(raw.count / 2) {
-        let value = Int16(bitPattern: UInt16(raw[2 * index]) | UInt16(raw[2 * index + 1]) << 8)
-        output[index] = Float(value) / 32768
-      }
-      return true
-    case .pcmF32LE:
-      var finite = true
-      for index in 0..<(raw.count / 4) {
-        let base = 4 * index
-        let bits =
-          UInt32(raw[base]) | UInt32(raw[base + 1]) << 8 | UInt32(raw[base + 2]) << 16 | UInt32(raw[base + 3])
-          << 24
-        let value = Float(bitPattern: bits)
-        finite = finite && value.isFinite
-        output[index] = value
-      }
-      return finite
     }
   }
 
