@@ -32,8 +32,9 @@ final class AudioFastPath: ChannelInboundHandler, RemovableChannelHandler, @unch
   typealias InboundIn = WebSocketFrame
   typealias InboundOut = WebSocketFrame
 
-  /// The largest message taken here, bytes (larger ones take the usual way).
-  static let largestMessage = 8192
+  /// The largest message taken here, bytes: 8 KiB (the decode buffer), or `--max-message-bytes`
+  /// when smaller (larger ones take the usual way, which refuses them).
+  let largestMessage: Int
 
   /// Where armed audio goes.
   struct Target {
@@ -51,7 +52,7 @@ final class AudioFastPath: ChannelInboundHandler, RemovableChannelHandler, @unch
   private var markerOutstanding = false
   /// Messages sent the usual way after the outstanding marker.
   private var forwardedSinceMarker = 0
-  private let samples = UnsafeMutableBufferPointer<Float>.allocate(capacity: largestMessage / 2)
+  private let samples: UnsafeMutableBufferPointer<Float>
   /// Messages pushed here, and the samples in them (read by the connection, any thread).
   let messages = Atomic<Int>(0)
   let receivedSamples = Atomic<Int>(0)
@@ -60,9 +61,12 @@ final class AudioFastPath: ChannelInboundHandler, RemovableChannelHandler, @unch
 
   private let counter: Counter
 
-  /// A fast path for a connection on `eventLoop`; `counter` counts the messages it pushes.
-  init(eventLoop: any EventLoop, counter: Counter) {
+  /// A fast path for a connection on `eventLoop`, for messages of at most 8 KiB and
+  /// `maxMessageBytes`; `counter` counts the messages it pushes.
+  init(eventLoop: any EventLoop, maxMessageBytes: Int, counter: Counter) {
     self.eventLoop = eventLoop
+    largestMessage = min(8192, maxMessageBytes)
+    samples = .allocate(capacity: 8192 / 2)
     self.counter = counter
     var generator = SystemRandomNumberGenerator()
     nonce = String(generator.next() as UInt64, radix: 36) + String(generator.next() as UInt64, radix: 36)
@@ -100,7 +104,7 @@ final class AudioFastPath: ChannelInboundHandler, RemovableChannelHandler, @unch
   private func take(_ frame: WebSocketFrame, _ target: Target) -> Bool {
     let width = target.encoding.bytesPerSample
     let bytes = frame.data.readableBytes
-    guard bytes > 0, bytes <= Self.largestMessage, bytes % width == 0 else { return false }
+    guard bytes > 0, bytes <= largestMessage, bytes % width == 0 else { return false }
     let count = bytes / width
     // The client's masking key, first byte lowest (clients must mask; an unmasked frame is taken
     // as it is).

@@ -139,7 +139,9 @@ public final class StreamServer: Sendable {
   /// audio takes the usual way) when the pipeline is not as expected.
   private func installFastPath(_ channel: any Channel) async -> AudioFastPath? {
     guard options.audioFastPath else { return nil }
-    let fastPath = AudioFastPath(eventLoop: channel.eventLoop, counter: metrics.fastPathMessages)
+    let fastPath = AudioFastPath(
+      eventLoop: channel.eventLoop, maxMessageBytes: options.maxMessageBytes,
+      counter: metrics.fastPathMessages)
     let installed: Void? = try? await channel.eventLoop.submit {
       let decoder = try channel.pipeline.syncOperations.context(
         handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)

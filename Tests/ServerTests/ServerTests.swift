@@ -301,6 +301,28 @@ struct ServerTests {
     #expect(fastMessages(fastMetrics) > 10, "\(fastMessages(fastMetrics)) messages took the fast path")
   }
 
+  /// With `--max-message-bytes` under the fast path's 8 KiB, a message over the limit is still
+  /// refused (1009) once the session streams, not pushed on the event loop.
+  @Test func aMessageOverTheLimitIsRefusedWhileTheFastPathIsArmed() async throws {
+    let running = try await RunningServer.start { $0.maxMessageBytes = 2048 }
+    let bytes = try pcmBytes(demoSpeech)
+    let transcript = try await converse(running.url) { outbound in
+      try await outbound.write(.text("{\"type\":\"config\",\"outputs\":\"frames\"}"))
+      for start in stride(from: 0, to: 40 * 640, by: 640) {
+        try await outbound.write(.binary(ByteBuffer(bytes: bytes[start..<(start + 640)])))
+        try await Task.sleep(for: .milliseconds(20))
+      }
+      try await outbound.write(.binary(ByteBuffer(bytes: bytes[0..<4096])))
+      try? await Task.sleep(for: .seconds(5))
+    }
+    let metrics = try await httpGet(running.port, "/metrics")
+    await running.stop()
+    #expect(transcript.closeCode == .messageTooLarge)
+    #expect(transcript.of(type: "error").first?["message"] as? String != nil)
+    let taken = metrics.split(separator: "\n").first { $0.hasPrefix("streamrnn_fast_path_messages_total ") }
+    #expect(taken.flatMap { Int($0.split(separator: " ").last ?? "") }.map { $0 > 0 } == true, "armed first")
+  }
+
   @Test func protocolErrorsGetOneLineAndTheirCloseCode() async throws {
     let running = try await RunningServer.start { $0.maxMessageBytes = 65_536 }
     let cases: [(String, [UInt8]?, WebSocketErrorCode, String)] = [
