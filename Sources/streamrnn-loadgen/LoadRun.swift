@@ -101,7 +101,8 @@ final class LoadRun: @unchecked Sendable {
   private(set) var deadline: UInt64 = 0
   /// With `outputs: events`: the frame that decided each event (by ``eventKey``).
   private var eventFrames: [String: Int] = [:]
-  private var calibrated: EventLoopPromise<Void>
+  /// Completed when the calibration session ends (`outputs: events` only).
+  private var calibrated: EventLoopPromise<Void>?
   private var connecting = 0
   private var nextToConnect = 0
   private var remaining: Int
@@ -120,18 +121,22 @@ final class LoadRun: @unchecked Sendable {
     clients = (0..<settings.streams).map { Client(index: $0) }
     remaining = settings.streams
     finished = loop.makePromise()
-    calibrated = loop.makePromise()
   }
 
   /// Starts every session and waits until all have ended (or 30 s after the last send). With
   /// `outputs: events`, one calibration session runs first.
   func run() throws {
     if settings.outputs == "events" {
+      let calibrated = loop.makePromise(of: Void.self)
+      try loop.submit { self.calibrated = calibrated }.wait()
       loop.execute { self.connect(Client(index: 0, calibrating: true)) }
       try calibrated.futureResult.wait()
     }
-    start = monotonicNow()
-    deadline = start + UInt64(settings.seconds * 1e9)
+    let seconds = settings.seconds
+    try loop.submit {
+      self.start = monotonicNow()
+      self.deadline = self.start + UInt64(seconds * 1e9)
+    }.wait()
     loop.execute {
       self.connectMore()
       self.pacing = self.loop.scheduleRepeatedTask(initialDelay: .milliseconds(1), delay: .milliseconds(1)) {
@@ -151,6 +156,8 @@ final class LoadRun: @unchecked Sendable {
   // MARK: Connections
 
   private func connectMore() {
+    // (Not while the calibration session runs: the load starts after it.)
+    guard start != 0 else { return }
     while connecting < settings.connectingAtOnce, nextToConnect < clients.count {
       connect(clients[nextToConnect])
       nextToConnect += 1
@@ -302,9 +309,9 @@ final class LoadRun: @unchecked Sendable {
     if client.calibrating {
       client.phase = .done
       if client.closeCode == 1000 {
-        calibrated.succeed()
+        calibrated?.succeed()
       } else {
-        calibrated.fail(
+        calibrated?.fail(
           LoadError(description: "the calibration session ended with code \(client.closeCode ?? 1006)"))
       }
       return

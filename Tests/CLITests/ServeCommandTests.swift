@@ -30,8 +30,10 @@ struct ServeCommandTests {
   }
 
   /// `streamrnn loadgen` against `streamrnn serve` on one event loop (the concurrency executor
-  /// taken over): every session ends with 1000 and every frame of the audio sent comes back.
-  @Test func theLoadGeneratorGetsEveryFrameBack() throws {
+  /// taken over): every session ends with 1000 and every frame of the audio sent comes back; with
+  /// `--outputs events`, after a calibration session, the events get latencies.
+  @Test(arguments: ["frames", "events"])
+  func theLoadGeneratorGetsEveryFrameBack(outputs: String) throws {
     let (server, url) = try startServer(["--io-threads", "1"])
     defer {
       kill(server.processIdentifier, SIGTERM)
@@ -40,7 +42,7 @@ struct ServeCommandTests {
     let json = FileManager.default.temporaryDirectory.appendingPathComponent("loadgen-\(getpid()).json").path
     defer { try? FileManager.default.removeItem(atPath: json) }
     let result = try streamrnn([
-      "loadgen", url, "--streams", "4", "--seconds", "1.5", "--file",
+      "loadgen", url, "--streams", "4", "--seconds", "3", "--outputs", outputs, "--file",
       packageRoot.appendingPathComponent("Sources/CBundledModels/demo_speech_16k.wav").path,
       "--server-pid", "\(server.processIdentifier)", "--json", json,
     ])
@@ -48,14 +50,21 @@ struct ServeCommandTests {
     let summary = try #require(
       try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
     #expect(summary["close_codes"] as? [String: Int] == ["1000": 4])
-    // 1.5 s of 32 ms frames per session, less the start spread over one 20 ms message.
+    // 3 s of 32 ms frames per session, less the start spread over one 20 ms message.
     let expected = try #require(summary["frames_expected"] as? Int)
-    #expect((4 * 45)...(4 * 47) ~= expected)
+    #expect((4 * 92)...(4 * 94) ~= expected)
     #expect(summary["frames_received"] as? Int == expected)
     #expect(summary["frames_lost"] as? Int == 0)
+    #expect(summary["latency_of"] as? String == outputs)
     let latency = try #require(summary["latency_ms"] as? [String: Double])
     #expect(latency["p50"].map { $0 > 0 && $0 < 1000 } == true)
     #expect(summary["server_cpu_cores"] is Double)
+    if outputs == "events" {
+      // The recording's first 3 s hold a discarded blip and a segment: every session sees them.
+      let events = try #require(summary["events"] as? Int)
+      #expect(events >= 4 * 3)
+      #expect(summary["events_unmatched"] as? Int ?? -1 < events / 2)
+    }
   }
 
   /// `streamrnn serve --port 0 --threads 1 ARGUMENTS`, once it listens: the process and its URL.
