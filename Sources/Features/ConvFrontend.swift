@@ -247,7 +247,7 @@ public final class ConvFrontendExtractor: FeatureExtractor {
   }
 
   private func processChunk(emit: (UnsafeBufferPointer<Float>) -> Void) {
-    var me = self
+    var me = Unmanaged.passUnretained(self)
     withUnsafeMutablePointer(to: &me) { pointer in
       Self.process(UnsafeBufferPointer(start: pointer, count: 1), workspace: workspace) { _, frame in
         emit(frame)
@@ -258,10 +258,11 @@ public final class ConvFrontendExtractor: FeatureExtractor {
   /// Computes the waiting chunks of `extractors` (each ``hasDeferredChunk``, all of one packed
   /// frontend, at most `workspace.chunks` of them) together: each layer's weights are read once
   /// for all of them, and every frame is bit for bit what computing each chunk alone gives. Frames
-  /// go to `emit` with the extractor's position in `extractors`, in order per extractor. Does not
-  /// allocate or lock; one thread at a time per workspace.
+  /// go to `emit` with the extractor's position in `extractors`, in order per extractor. The
+  /// extractors are unretained (no reference counting per chunk): the caller keeps them alive. Does
+  /// not allocate or lock; one thread at a time per workspace.
   public static func processDeferred(
-    _ extractors: UnsafeBufferPointer<ConvFrontendExtractor>, workspace: ConvFrontendWorkspace,
+    _ extractors: UnsafeBufferPointer<Unmanaged<ConvFrontendExtractor>>, workspace: ConvFrontendWorkspace,
     emit: (Int, UnsafeBufferPointer<Float>) -> Void
   ) {
     precondition(extractors.count <= workspace.chunks, "more chunks than the workspace holds")
@@ -271,7 +272,7 @@ public final class ConvFrontendExtractor: FeatureExtractor {
   /// The chunks of `extractors` (all full) through the STFT and the layers, all chunks' time steps
   /// in one batched product per layer.
   private static func process(
-    _ extractors: UnsafeBufferPointer<ConvFrontendExtractor>, workspace: ConvFrontendWorkspace,
+    _ extractors: UnsafeBufferPointer<Unmanaged<ConvFrontendExtractor>>, workspace: ConvFrontendWorkspace,
     emit: (Int, UnsafeBufferPointer<Float>) -> Void
   ) {
     let count = extractors.count
@@ -287,7 +288,7 @@ public final class ConvFrontendExtractor: FeatureExtractor {
     let hop = frontend.hopLength
     // Reflect padding at the end: x[used + i] = x[used − 2 − i]; the STFT windows of every chunk.
     for chunk in 0..<count {
-      let input = extractors[chunk].input
+      let input = extractors[chunk]._withUnsafeGuaranteedRef { $0.input }
       for offset in 0..<frontend.padRight { input[used + offset] = input[used - 2 - offset] }
       for t in 0..<stftFrames { xs[chunk * stftFrames + t] = UnsafePointer(input + t * hop) }
     }
@@ -358,7 +359,7 @@ public final class ConvFrontendExtractor: FeatureExtractor {
     for chunk in 0..<count {
       let output = workspace.buffers[chunk * bufferCount + bufferCount - 1]
       for t in 0..<time { emit(chunk, UnsafeBufferPointer(start: output + t * channels, count: channels)) }
-      extractors[chunk].chunkDone()
+      extractors[chunk]._withUnsafeGuaranteedRef { $0.chunkDone() }
     }
   }
 

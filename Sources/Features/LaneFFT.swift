@@ -105,11 +105,13 @@ public final class LaneFFT: @unchecked Sendable {
 
   /// Transforms `count` frames (1…``lanes``): frame `l` is `size` samples from `frames[l]`, each
   /// multiplied by `window[n]` first; the magnitude `sqrt(re² + im²)` of its bin `f` goes to
-  /// `outputs[l][f]` (``bins`` values). With `power` true, `re² + im²` instead. Does not allocate
-  /// or lock; one thread at a time per plan.
+  /// `outputs[l][f]` (``bins`` values). With `power` true, `re² + im²` instead. With
+  /// `interleaved`, all go to one buffer, `outputs[0]`, `[bins][lanes]`: bin `f` of frame `l` at
+  /// `f · lanes + l` (the lanes past `count` get zeros' transform, 0). Does not allocate or lock;
+  /// one thread at a time per plan.
   public func transform(
     _ frames: UnsafePointer<UnsafePointer<Float>>, count: Int, window: UnsafePointer<Float>,
-    outputs: UnsafePointer<UnsafeMutablePointer<Float>>, power: Bool = false
+    outputs: UnsafePointer<UnsafeMutablePointer<Float>>, power: Bool = false, interleaved: Bool = false
   ) {
     precondition(count >= 1 && count <= lanes, "1 to \(lanes) frames per transform")
     if count < usedLanes {
@@ -121,6 +123,6 @@ public final class LaneFFT: @unchecked Sendable {
       }
     }
     usedLanes = count
-    kernel(frames, count, window, outputs, power, plan, twiddles, work)
+    kernel(frames, count, window, outputs, power, interleaved, plan, twiddles, work)
   }
 }

@@ -1,3 +1,4 @@
+import Recurrent
 import StreamCore
 
 #if canImport(Glibc)
@@ -236,40 +237,48 @@ public final class LogMelExtractor: FeatureExtractor {
   /// Computes the waiting frames of `extractors` (each ``hasDeferredFrame``, all of
   /// `workspace`'s configuration, at most 16 of them) together: one batched FFT,
   /// then each frame's mel filterbank and log, bit for bit what computing each alone gives. Frames go
-  /// to `emit` with the extractor's position in `extractors`. Does not allocate or lock; one thread
-  /// at a time per workspace.
+  /// to `emit` with the extractor's position in `extractors`. The extractors are unretained (no
+  /// reference counting per frame): the caller keeps them alive. Does not allocate or lock; one
+  /// thread at a time per workspace.
   public static func processDeferred(
-    _ extractors: UnsafeBufferPointer<LogMelExtractor>, workspace: LogMelWorkspace,
+    _ extractors: UnsafeBufferPointer<Unmanaged<LogMelExtractor>>, workspace: LogMelWorkspace,
     emit: (Int, UnsafeBufferPointer<Float>) -> Void
   ) {
     guard let fft = workspace.batchFFT, extractors.count > 0 else { return }
     precondition(extractors.count <= fft.lanes, "more frames than one batched transform")
     let configuration = workspace.configuration
     for index in 0..<extractors.count {
-      let extractor = extractors[index]
-      precondition(extractor.hasDeferredFrame && extractor.workspace === workspace, "no frame waits there")
-      workspace.framePointers[index] = extractor.deferred!
-      extractor.hasDeferredFrame = false
+      extractors[index]._withUnsafeGuaranteedRef { extractor in
+        precondition(extractor.hasDeferredFrame && extractor.workspace === workspace, "no frame waits there")
+        workspace.framePointers[index] = extractor.deferred!
+        extractor.hasDeferredFrame = false
+      }
     }
+    // The spectra interleaved (`[bins][16]`), the mel sums of all 16 lanes in vector arithmetic
+    // (each lane's sums the same operations as a lone frame's), then each frame's logs.
     fft.transform(
       workspace.framePointers, count: extractors.count, window: workspace.window,
-      outputs: workspace.powerPointers, power: configuration.power == 2)
+      outputs: workspace.batchPowerPointer, power: configuration.power == 2, interleaved: true)
+    raiseToPower(workspace.batchPower, count: 16 * (configuration.nFFT / 2 + 1), workspace: workspace)
+    LaneFFTKernel.melWide(
+      workspace.batchPower, workspace.melTable, workspace.melWeights, configuration.nMels, workspace.batchMel)
+    let offset = configuration.logOffset
+    let output = workspace.output
     for index in 0..<extractors.count {
-      finishFrame(workspace.powerPointers[index], workspace: workspace)
-      emit(index, UnsafeBufferPointer(start: workspace.output, count: configuration.nMels))
+      for mel in 0..<configuration.nMels { output[mel] = logf(workspace.batchMel[mel * 16 + index] + offset) }
+      emit(index, UnsafeBufferPointer(start: output, count: configuration.nMels))
     }
   }
 
-  /// From a frame's ``LaneFFT`` output (`|X|²` when `power` is 2, `|X|` otherwise) to `output`:
-  /// `|X|^power`, then ``melLog(_:workspace:)``.
+  /// `|X|^power` in place from a ``LaneFFT`` output (`|X|²` when `power` is 2, `|X|` otherwise).
   @inline(__always)
-  private static func finishFrame(_ spectrum: UnsafeMutablePointer<Float>, workspace: LogMelWorkspace) {
-    let configuration = workspace.configuration
-    let power = configuration.power
+  private static func raiseToPower(
+    _ spectrum: UnsafeMutablePointer<Float>, count: Int, workspace: LogMelWorkspace
+  ) {
+    let power = workspace.configuration.power
     if power != 2 && power != 1 {
-      for bin in 0..<(configuration.nFFT / 2 + 1) { spectrum[bin] = powf(spectrum[bin], power) }
+      for bin in 0..<count { spectrum[bin] = powf(spectrum[bin], power) }
     }
-    melLog(spectrum, workspace: workspace)
   }
 
   /// `log(mel(spectrum) + offset)` into `output`, from `|X|^power`.
@@ -290,8 +299,11 @@ public final class LogMelExtractor: FeatureExtractor {
       workspace.framePointers[0] = frame
       fft.transform(
         workspace.framePointers, count: 1, window: window, outputs: workspace.singlePower,
-        power: configuration.power == 2)
-      Self.finishFrame(power, workspace: workspace)
+        power: configuration.power == 2, interleaved: true)
+      Self.raiseToPower(power, count: configuration.nFFT / 2 + 1, workspace: workspace)
+      LaneFFTKernel.melNarrow(power, workspace.melTable, workspace.melWeights, configuration.nMels, output)
+      let offset = configuration.logOffset
+      for mel in 0..<configuration.nMels { output[mel] = logf(output[mel] + offset) }
       return
     }
     let nFFT = configuration.nFFT
@@ -329,11 +341,19 @@ public final class LogMelWorkspace: @unchecked Sendable {
   /// Whether frames of several streams can be transformed together
   /// (``LogMelExtractor/processDeferred(_:workspace:emit:)``).
   public var batches: Bool { batchFFT != nil }
-  /// `[16][n_fft / 2 + 1]`: a batch's spectra.
+  /// `[n_fft / 2 + 1][16]`: a batch's spectra, interleaved (bin `f` of lane `l` at `f · 16 + l`),
+  /// 64-byte aligned.
   let batchPower: UnsafeMutablePointer<Float>
-  /// `[16]` each: a transform's frames and spectra.
+  /// `[1]`: ``batchPower`` (the transform's output argument).
+  let batchPowerPointer: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+  /// `[n_mels][16]`: a batch's mel sums, interleaved as ``batchPower``.
+  let batchMel: UnsafeMutablePointer<Float>
+  /// `[n_mels][3]`: each mel's first bin, bin count and first weight (``LaneFFTKernel/Mel``), and
+  /// the weights, from ``filterbank``.
+  let melTable: UnsafeMutablePointer<Int>
+  let melWeights: UnsafeMutablePointer<Float>
+  /// `[16]`: a transform's frames.
   let framePointers: UnsafeMutablePointer<UnsafePointer<Float>>
-  let powerPointers: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
   /// `[1]`: a lone frame's spectrum, ``power``.
   let singlePower: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
 
@@ -367,20 +387,35 @@ public final class LogMelWorkspace: @unchecked Sendable {
     batchFFT = singleFFT == nil ? nil : LaneFFT(size: nFFT, lanes: 16)
     let lanes = 16
     let bins = nFFT / 2 + 1
-    batchPower = .allocate(capacity: lanes * bins)
-    batchPower.initialize(repeating: 0, count: lanes * bins)
+    batchPower = UnsafeMutableRawPointer.allocate(byteCount: lanes * bins * 4, alignment: 64)
+      .initializeMemory(as: Float.self, repeating: 0, count: lanes * bins)
+    batchPowerPointer = .allocate(capacity: 1)
+    batchPowerPointer.initialize(to: batchPower)
+    let mels = configuration.nMels
+    batchMel = UnsafeMutableRawPointer.allocate(byteCount: lanes * mels * 4, alignment: 64)
+      .initializeMemory(as: Float.self, repeating: 0, count: lanes * mels)
+    melTable = .allocate(capacity: 3 * mels)
+    for mel in 0..<mels {
+      (melTable + 3 * mel).initialize(to: filterbank.firstBin[mel])
+      (melTable + 3 * mel + 1).initialize(to: filterbank.binSpan[mel])
+      (melTable + 3 * mel + 2).initialize(to: filterbank.weightStart[mel])
+    }
+    melWeights = .allocate(capacity: max(1, filterbank.weights.count))
+    melWeights.initialize(repeating: 0, count: max(1, filterbank.weights.count))
+    melWeights.update(from: filterbank.weights, count: filterbank.weights.count)
     framePointers = .allocate(capacity: lanes)
     framePointers.initialize(repeating: UnsafePointer(windowed), count: lanes)
-    powerPointers = .allocate(capacity: lanes)
-    for lane in 0..<lanes { (powerPointers + lane).initialize(to: batchPower + lane * bins) }
     singlePower = .allocate(capacity: 1)
     singlePower.initialize(to: power)
   }
 
   deinit {
-    for buffer in [window, windowed, power, output, reflected, batchPower] { buffer.deallocate() }
+    for buffer in [window, windowed, power, output, reflected, batchPower, batchMel, melWeights] {
+      buffer.deallocate()
+    }
+    melTable.deallocate()
+    batchPowerPointer.deallocate()
     framePointers.deallocate()
-    powerPointers.deallocate()
     singlePower.deallocate()
   }
 }

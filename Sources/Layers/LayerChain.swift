@@ -214,7 +214,7 @@ public final class LayerChain: @unchecked Sendable {
       case .recurrent(let model):
         model.step(
           UnsafeBufferPointer(start: current, count: model.inputSize),
-          state: &state.recurrent[recurrentIndex],
+          state: &state.recurrentStates[recurrentIndex],
           output: UnsafeMutableBufferPointer(start: next, count: model.outputSize))
         recurrentIndex += 1
       case .textbookGRU(let gru):
@@ -354,8 +354,15 @@ public final class LayerChain: @unchecked Sendable {
 /// stream. Use from one thread at a time.
 public final class LayerChainState {
   let chain: LayerChain
-  /// The recurrent layers' states, in chain order.
-  public internal(set) var recurrent: [RecurrentState]
+  /// The recurrent layers' states, in chain order (copies: a step after a copy was taken copies the
+  /// state's storage once, as a value should).
+  public var recurrent: [RecurrentState] {
+    Array(UnsafeBufferPointer(start: recurrentStates, count: recurrentCount))
+  }
+  /// `[recurrentCount]`: the recurrent layers' states, in a buffer of their own (an array element
+  /// taken `inout` costs a uniqueness check and an exclusivity check per step).
+  let recurrentStates: UnsafeMutablePointer<RecurrentState>
+  let recurrentCount: Int
   /// All histories, one region per layer (`historyOffsets`).
   let histories: UnsafeMutablePointer<Float>
   let historyOffsets: UnsafeMutablePointer<Int>
@@ -372,10 +379,13 @@ public final class LayerChainState {
   init(chain: LayerChain) {
     self.chain = chain
     let layers = chain.layers
-    recurrent = layers.compactMap { layer in
+    let states = layers.compactMap { layer -> RecurrentState? in
       if case .recurrent(let model) = layer { return try? model.makeStepState() }
       return nil
     }
+    recurrentCount = states.count
+    recurrentStates = .allocate(capacity: max(1, states.count))
+    recurrentStates.initialize(from: states, count: states.count)
     historyOffsets = .allocate(capacity: layers.count)
     var total = 0
     for (index, layer) in layers.enumerated() {
@@ -401,10 +411,10 @@ public final class LayerChainState {
     window.initialize(repeating: 0, count: max(chain.windowWidth, 1))
     histories.initialize(repeating: 0, count: max(total, 1))
     positions.initialize(repeating: 0, count: layers.count)
-    for index in recurrent.indices {
+    for index in 0..<recurrentCount {
       if let start = chain.initialStates[index] {
-        try? recurrent[index].setH(start.h)
-        if let c = start.c { try? recurrent[index].setC(c) }
+        try? recurrentStates[index].setH(start.h)
+        if let c = start.c { try? recurrentStates[index].setC(c) }
       }
     }
   }
@@ -414,6 +424,7 @@ public final class LayerChainState {
   func buffer(_ ping: Bool) -> UnsafeMutablePointer<Float> { ping ? self.ping : pong }
 
   deinit {
+    recurrentStates.deinitialize(count: recurrentCount).deallocate()
     histories.deallocate()
     historyOffsets.deallocate()
     positions.deallocate()
@@ -426,11 +437,11 @@ public final class LayerChainState {
   /// Back to the start of a stream: recurrent states at their initial values (zeros unless the chain
   /// gives `h_0`/`c_0`), histories and counters zero. Does not allocate.
   public func reset() {
-    for index in recurrent.indices {
-      recurrent[index].reset()
+    for index in 0..<recurrentCount {
+      recurrentStates[index].reset()
       if let start = chain.initialStates[index] {
-        try? recurrent[index].setH(start.h)
-        if let c = start.c { try? recurrent[index].setC(c) }
+        try? recurrentStates[index].setH(start.h)
+        if let c = start.c { try? recurrentStates[index].setC(c) }
       }
     }
     histories.update(repeating: 0, count: max(historyCount, 1))

@@ -168,7 +168,8 @@ extension LayerChain {
         for position in 0..<activeCount {
           let s = batch.state(position)
           batch.recurrent.set(
-            position, input: s.buffer(inPing), state: &s.recurrent[recurrentIndex], output: s.buffer(!inPing))
+            position, input: s.buffer(inPing), state: &s.recurrentStates[recurrentIndex],
+            output: s.buffer(!inPing))
         }
         model.stepBatch(batch.recurrent, count: activeCount)
         recurrentIndex += 1

@@ -75,7 +75,8 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
         lstm: RecurrentKernelsPortable.updateLSTM,
         rnn: RecurrentKernelsPortable.updateRNN, activation: RecurrentKernelsPortable.applyActivation,
         softmax: RecurrentKernelsPortable.softmax,
-        fft16: RecurrentKernelsPortable.laneRealFFT16, fft1: RecurrentKernelsPortable.laneRealFFT1)
+        fft16: RecurrentKernelsPortable.laneRealFFT16, fft1: RecurrentKernelsPortable.laneRealFFT1,
+        mel16: RecurrentKernelsPortable.laneMel16, mel1: RecurrentKernelsPortable.laneMel1)
     case .avx2:
       #if arch(x86_64)
         return KernelFunctions(
@@ -90,7 +91,8 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
           lstm: RecurrentKernelsAVX2.updateLSTM,
           rnn: RecurrentKernelsAVX2.updateRNN, activation: RecurrentKernelsAVX2.applyActivation,
           softmax: RecurrentKernelsAVX2.softmax,
-          fft16: RecurrentKernelsAVX2.laneRealFFT16, fft1: RecurrentKernelsAVX2.laneRealFFT1)
+          fft16: RecurrentKernelsAVX2.laneRealFFT16, fft1: RecurrentKernelsAVX2.laneRealFFT1,
+          mel16: RecurrentKernelsAVX2.laneMel16, mel1: RecurrentKernelsAVX2.laneMel1)
       #else
         return RecurrentKernel.portable.functions
       #endif
@@ -108,7 +110,8 @@ public enum RecurrentKernel: String, Sendable, CaseIterable {
           lstm: RecurrentKernelsAVX512.updateLSTM,
           rnn: RecurrentKernelsAVX512.updateRNN, activation: RecurrentKernelsAVX512.applyActivation,
           softmax: RecurrentKernelsAVX512.softmax,
-          fft16: RecurrentKernelsAVX512.laneRealFFT16, fft1: RecurrentKernelsAVX512.laneRealFFT1)
+          fft16: RecurrentKernelsAVX512.laneRealFFT16, fft1: RecurrentKernelsAVX512.laneRealFFT1,
+          mel16: RecurrentKernelsAVX512.laneMel16, mel1: RecurrentKernelsAVX512.laneMel1)
       #else
         return RecurrentKernel.portable.functions
       #endif
@@ -187,18 +190,36 @@ struct KernelFunctions: Sendable {
   /// `laneRealFFT16` and `laneRealFFT1` (``LaneFFTKernel``).
   let fft16: LaneFFTKernel.Transform
   let fft1: LaneFFTKernel.Transform
+  /// `laneMel16` and `laneMel1` (``LaneFFTKernel``).
+  let mel16: LaneFFTKernel.Mel
+  let mel1: LaneFFTKernel.Mel
 }
 
 /// The batched real FFT's entry points (RecurrentKernelSource/LaneFFTKernels.swift) of the
 /// ``RecurrentKernel/preferred`` build: `Features.LaneFFT` calls them with its plan.
 public enum LaneFFTKernel {
-  /// Frames, count, window, outputs, power, plan, twiddles, work (see `laneRealFFT16`).
+  /// Frames, count, window, outputs, power, interleaved, plan, twiddles, work (see
+  /// `laneRealFFT16`).
   public typealias Transform =
     @Sendable (
       UnsafePointer<UnsafePointer<Float>>, Int, UnsafePointer<Float>,
       UnsafePointer<UnsafeMutablePointer<Float>>,
-      Bool, UnsafePointer<Int>, UnsafePointer<Float>, UnsafeMutableRawPointer
+      Bool, Bool, UnsafePointer<Int>, UnsafePointer<Float>, UnsafeMutableRawPointer
     ) -> Void
+
+  /// Spectrum, table, weights, mel count, output (see `laneMel16`).
+  public typealias Mel =
+    @Sendable (
+      UnsafePointer<Float>, UnsafePointer<Int>, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>
+    ) ->
+    Void
+
+  /// Mel sums of 16 interleaved spectra at once.
+  public static let melWide: Mel = RecurrentKernel.preferred.functions.mel16
+
+  /// Mel sums of one spectrum, in scalar arithmetic: the same bits as that frame's lane of
+  /// ``melWide``.
+  public static let melNarrow: Mel = RecurrentKernel.preferred.functions.mel1
 
   /// 16 frames at once.
   public static let wide: Transform = RecurrentKernel.preferred.functions.fft16

@@ -7,14 +7,16 @@
 /// The transform of `count` frames (at most 16), 16 lanes. `plan`: `[half, stageCount, splitOffset,
 /// radix₀, offset₀, radix₁, offset₁, …]`; `twiddles`: each stage's `(cos, −sin)` pairs from its
 /// offset (in floats), the split's from `splitOffset`; `work`: `4 · half · 16` floats, 64-byte
-/// aligned. Outputs: `|X|` per bin, or `|X|²` with `power`.
+/// aligned. Outputs: `|X|` per bin, or `|X|²` with `power`: bin `f` of frame `l` at
+/// `outputs[l][f]`, or with `interleaved` at `outputs[0][f · 16 + l]` (one `[bins][16]` buffer, the
+/// lanes past `count` holding what their zeros give).
 @inline(never)
 public func laneRealFFT16(
   _ frames: UnsafePointer<UnsafePointer<Float>>, _ count: Int, _ window: UnsafePointer<Float>,
-  _ outputs: UnsafePointer<UnsafeMutablePointer<Float>>, _ power: Bool, _ plan: UnsafePointer<Int>,
-  _ twiddles: UnsafePointer<Float>, _ work: UnsafeMutableRawPointer
+  _ outputs: UnsafePointer<UnsafeMutablePointer<Float>>, _ power: Bool, _ interleaved: Bool,
+  _ plan: UnsafePointer<Int>, _ twiddles: UnsafePointer<Float>, _ work: UnsafeMutableRawPointer
 ) {
-  laneRealFFT(SIMD16<Float>.self, frames, count, window, outputs, power, plan, twiddles, work)
+  laneRealFFT(SIMD16<Float>.self, frames, count, window, outputs, power, interleaved, plan, twiddles, work)
 }
 
 /// ``laneRealFFT16`` for one frame, in scalar arithmetic (`work`: `4 · half` floats): the same
@@ -22,10 +24,51 @@ public func laneRealFFT16(
 @inline(never)
 public func laneRealFFT1(
   _ frames: UnsafePointer<UnsafePointer<Float>>, _ count: Int, _ window: UnsafePointer<Float>,
-  _ outputs: UnsafePointer<UnsafeMutablePointer<Float>>, _ power: Bool, _ plan: UnsafePointer<Int>,
-  _ twiddles: UnsafePointer<Float>, _ work: UnsafeMutableRawPointer
+  _ outputs: UnsafePointer<UnsafeMutablePointer<Float>>, _ power: Bool, _ interleaved: Bool,
+  _ plan: UnsafePointer<Int>, _ twiddles: UnsafePointer<Float>, _ work: UnsafeMutableRawPointer
 ) {
-  laneRealFFT(Float.self, frames, count, window, outputs, power, plan, twiddles, work)
+  laneRealFFT(Float.self, frames, count, window, outputs, power, interleaved, plan, twiddles, work)
+}
+
+/// Mel filterbank sums of 16 frames at once, from ``laneRealFFT16``'s interleaved output:
+/// `output[m · 16 + l] = Σ_j weights[start_m + j] · spectrum[(first_m + j) · 16 + l]` for `j` in
+/// `0 ..< span_m`, summed in that order with separate multiplications and additions — for each lane
+/// the same operations, so the same bits, as a scalar loop over one frame (``laneMel1``).
+/// `table`: `[melCount][3]` (`first_m`, `span_m`, `start_m`).
+@inline(never)
+public func laneMel16(
+  _ spectrum: UnsafePointer<Float>, _ table: UnsafePointer<Int>, _ weights: UnsafePointer<Float>,
+  _ melCount: Int, _ output: UnsafeMutablePointer<Float>
+) {
+  laneMel(SIMD16<Float>.self, spectrum, table, weights, melCount, output)
+}
+
+/// ``laneMel16`` for one frame (`spectrum` `[bins]`, `output` `[melCount]`), in scalar arithmetic.
+@inline(never)
+public func laneMel1(
+  _ spectrum: UnsafePointer<Float>, _ table: UnsafePointer<Int>, _ weights: UnsafePointer<Float>,
+  _ melCount: Int, _ output: UnsafeMutablePointer<Float>
+) {
+  laneMel(Float.self, spectrum, table, weights, melCount, output)
+}
+
+@inline(__always)
+func laneMel<Lanes: FFTLanes>(
+  _: Lanes.Type, _ spectrum: UnsafePointer<Float>, _ table: UnsafePointer<Int>,
+  _ weights: UnsafePointer<Float>,
+  _ melCount: Int, _ output: UnsafeMutablePointer<Float>
+) {
+  let lanes = Lanes.laneCount
+  for mel in 0..<melCount {
+    let first = table[3 &* mel]
+    let span = table[3 &* mel &+ 1]
+    let row = weights + table[3 &* mel &+ 2]
+    var sum = Lanes(repeating: 0)
+    for index in 0..<span {
+      sum = sum + Lanes(repeating: row[index]) * Lanes.loadLanes(spectrum + (first &+ index) &* lanes)
+    }
+    sum.storeLanes(output + mel &* lanes)
+  }
 }
 
 /// The values one butterfly works on: a vector of frames' values (`SIMD16<Float>`) or one frame's
@@ -39,24 +82,36 @@ protocol FFTLanes {
   static prefix func - (a: Self) -> Self
   func squareRoot() -> Self
   subscript(lane lane: Int) -> Float { get }
+  /// `laneCount` floats from `pointer` (no alignment needed).
+  static func loadLanes(_ pointer: UnsafePointer<Float>) -> Self
+  /// Writes the `laneCount` floats to `pointer` (no alignment needed).
+  func storeLanes(_ pointer: UnsafeMutablePointer<Float>)
 }
 
 extension SIMD16: FFTLanes where Scalar == Float {
   static var laneCount: Int { 16 }
   subscript(lane lane: Int) -> Float { self[lane] }
+  @_transparent static func loadLanes(_ pointer: UnsafePointer<Float>) -> Self {
+    UnsafeRawPointer(pointer).loadUnaligned(as: Self.self)
+  }
+  @_transparent func storeLanes(_ pointer: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(pointer).storeBytes(of: self, as: Self.self)
+  }
 }
 
 extension Float: FFTLanes {
   static var laneCount: Int { 1 }
   @_transparent init(repeating value: Float) { self = value }
   subscript(lane lane: Int) -> Float { self }
+  @_transparent static func loadLanes(_ pointer: UnsafePointer<Float>) -> Self { pointer.pointee }
+  @_transparent func storeLanes(_ pointer: UnsafeMutablePointer<Float>) { pointer.pointee = self }
 }
 
 @inline(__always)
 func laneRealFFT<Lanes: FFTLanes>(
   _: Lanes.Type, _ frames: UnsafePointer<UnsafePointer<Float>>, _ count: Int, _ window: UnsafePointer<Float>,
-  _ outputs: UnsafePointer<UnsafeMutablePointer<Float>>, _ power: Bool, _ plan: UnsafePointer<Int>,
-  _ twiddles: UnsafePointer<Float>, _ work: UnsafeMutableRawPointer
+  _ outputs: UnsafePointer<UnsafeMutablePointer<Float>>, _ power: Bool, _ interleaved: Bool,
+  _ plan: UnsafePointer<Int>, _ twiddles: UnsafePointer<Float>, _ work: UnsafeMutableRawPointer
 ) {
   let lanes = Lanes.laneCount
   let half = plan[0]
@@ -129,7 +184,11 @@ func laneRealFFT<Lanes: FFTLanes>(
     let xi = ei + (or * wi + oi * wr)
     var value = xr * xr + xi * xi
     if !power { value = value.squareRoot() }
-    for lane in 0..<count { outputs[lane][k] = value[lane: lane] }
+    if interleaved {
+      value.storeLanes(outputs[0] + k &* lanes)
+    } else {
+      for lane in 0..<count { outputs[lane][k] = value[lane: lane] }
+    }
   }
 }
 

@@ -201,7 +201,7 @@ struct LogMelBatchTests {
         guard !waiting.isEmpty else { continue }
         #expect(waiting.count == 3)
         batches += 1
-        waiting.withUnsafeBufferPointer {
+        waiting.map { Unmanaged.passUnretained($0) }.withUnsafeBufferPointer {
           LogMelExtractor.processDeferred($0, workspace: workspace) { entry, frame in
             got[streams.firstIndex { $0 === waiting[entry] }!].append(Array(frame))
           }
