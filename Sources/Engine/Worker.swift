@@ -74,7 +74,7 @@ final class Worker: @unchecked Sendable {
   let largestBatch = Atomic<Int>(0)
   let singleBatches = Atomic<Int>(0)
   /// The session being fed (read by ``queue(_:)``).
-  private unowned(unsafe) var current: Session?
+  private var current: Unmanaged<Session>?
   /// Whether this pass has queued a record (the delivery thread is woken once, at its end).
   private var emitted = false
   /// The delivery thread's wake-up (set at start).
@@ -282,7 +282,7 @@ final class Worker: @unchecked Sendable {
     frontendCount = 0
     // Each computed frame goes to its session's pending frames.
     func queueFrame(_ entry: Int, _ frame: UnsafeBufferPointer<Float>) {
-      current = frontendSessions[entry].takeUnretainedValue()
+      current = frontendSessions[entry]
       queue(frame)
     }
     if let workspace = workspace?.frontend {
@@ -308,7 +308,7 @@ final class Worker: @unchecked Sendable {
   private func feed(_ session: Session) -> Bool {
     var worked = false
     let ring = session.output
-    current = session
+    current = .passUnretained(session)
     if session.pendingCount == 0, ring.capacity - ring.count >= 3 {
       let count = session.input.read(into: scratch)
       if count > 0 {
@@ -355,12 +355,13 @@ final class Worker: @unchecked Sendable {
   /// stepped alone first, so frames stay in order.
   @inline(__always)
   private func queue(_ frame: UnsafeBufferPointer<Float>) {
-    guard let session = current else { return }
-    if session.pendingCount == session.pendingCapacity {
-      stepAlone(session, session.oldestPending)
-      session.popPending()
+    current?._withUnsafeGuaranteedRef { session in
+      if session.pendingCount == session.pendingCapacity {
+        stepAlone(session, session.oldestPending)
+        session.popPending()
+      }
+      session.pushPending(frame)
     }
-    session.pushPending(frame)
   }
 
   /// Steps the batch and hands each produced record to its session's output queue.
