@@ -114,9 +114,10 @@ public final class StreamServer: Sendable {
       }
       return .upgrade([:])
     } onUpgrade: { [self] inbound, outbound, context in
+      let channel = context.requestContext.channel
       try await serve(
-        inbound: inbound, outbound: outbound, logger: context.logger,
-        fastPath: await installFastPath(context.requestContext.channel))
+        inbound: inbound, outbound: outbound, logger: context.logger, eventLoop: channel.eventLoop,
+        fastPath: await installFastPath(channel))
     }
     // A frame up to twice the message limit is read, so that an oversized message is answered
     // with an error line (and counted) before close 1009; a frame beyond that is refused by the
@@ -153,7 +154,7 @@ public final class StreamServer: Sendable {
   /// One WebSocket connection, counted towards ``ServerOptions/maxSessions`` from here.
   func serve(
     inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger,
-    fastPath: AudioFastPath?
+    eventLoop: any EventLoop, fastPath: AudioFastPath?
   ) async throws {
     let admitted = connections.add(1, ordering: .relaxed).newValue
     defer { connections.subtract(1, ordering: .relaxed) }
@@ -164,8 +165,9 @@ public final class StreamServer: Sendable {
       try? await outbound.close(.policyViolation, reason: nil)
       return
     }
-    try await WireConnection(server: self, outbound: outbound, logger: logger, fastPath: fastPath).run(
-      inbound: inbound)
+    try await WireConnection(
+      server: self, outbound: outbound, logger: logger, eventLoop: eventLoop, fastPath: fastPath
+    ).run(inbound: inbound)
   }
 
   /// Serves until SIGTERM or SIGINT, then drains (see the type's description) and stops the

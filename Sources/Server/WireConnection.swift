@@ -12,10 +12,14 @@ import WireProtocol
 /// One WebSocket connection: the protocol's state machine (config → ready → audio, reset, eof →
 /// stats, close) over one engine session.
 ///
-/// Three tasks: a reader forwards the client's messages, a ticker marks time (idle timeout, drain,
-/// a writer stuck on a client that does not read), and the main loop — the only one that touches
-/// the session or writes to the client — takes those and the engine's results from one event
-/// stream, in order. Audio is pushed with back-pressure: when the session's input queue is full
+/// Three tasks: a reader forwards the client's messages, a watcher ends the connection when a write
+/// has been stuck for 5 s on a client that does not read, and the main loop — the only one that
+/// touches the session or writes to the client — takes the messages, ticks and the engine's results
+/// from one event stream, in order. Time is marked by a timer on the connection's event loop
+/// (every 250 ms), which wakes the main loop only when there may be something to do (an idle
+/// timeout, the drain, an ending session): with a `Task.sleep` loop per connection, a thousand
+/// connections cost 4,000 timer wake-ups a second on Dispatch's threads and as many main-loop
+/// turns, about a tenth of the server's CPU. Audio is pushed with back-pressure: when the session's input queue is full
 /// the main loop waits, so the client's TCP window closes instead of audio being dropped.
 final class WireConnection: @unchecked Sendable {
   private let server: StreamServer
@@ -26,11 +30,19 @@ final class WireConnection: @unchecked Sendable {
   private let continuation: AsyncStream<ConnectionEvent>.Continuation
   /// Monotonic ns when the main loop started its current write, 0 when not writing.
   private let writeStarted = Atomic<UInt64>(0)
+  private let eventLoop: any EventLoop
+  /// Fired by the timer when a write has been stuck for 5 s.
+  private let stuck = StuckWriterSignal()
+  /// Monotonic ns of the last message the main loop took (written there, read by the timer).
+  private let lastReceived = Atomic<UInt64>(monotonicNow())
+  /// Whether the session is ending (``finishing`` set; written by the main loop, read by the timer).
+  private let ending = Atomic<Bool>(false)
 
   // Main loop only.
-  private var lastReceived = monotonicNow()
   private var session: OpenSession?
-  private var finishing: WebSocketErrorCode?
+  private var finishing: WebSocketErrorCode? {
+    didSet { ending.store(finishing != nil, ordering: .relaxed) }
+  }
   private var done = false
 
   /// An open engine session and what converts the client's audio for it.
@@ -61,10 +73,14 @@ final class WireConnection: @unchecked Sendable {
     }
   }
 
-  init(server: StreamServer, outbound: WebSocketOutboundWriter, logger: Logger, fastPath: AudioFastPath?) {
+  init(
+    server: StreamServer, outbound: WebSocketOutboundWriter, logger: Logger, eventLoop: any EventLoop,
+    fastPath: AudioFastPath?
+  ) {
     self.server = server
     self.outbound = outbound
     self.logger = logger
+    self.eventLoop = eventLoop
     self.fastPath = fastPath
     (events, continuation) = AsyncStream.makeStream(of: ConnectionEvent.self)
   }
@@ -83,6 +99,10 @@ final class WireConnection: @unchecked Sendable {
     }
     var failure: (any Error)?
     var stuckWriter = false
+    let timer = eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) {
+      [self] _ in pulse()
+    }
+    defer { timer.cancel() }
     await withTaskGroup(of: Ended.self) { group in
       group.addTask {
         do {
@@ -108,14 +128,8 @@ final class WireConnection: @unchecked Sendable {
         return .reader
       }
       group.addTask {
-        // Ticks; ends early when a write has been stuck for 5 s: the client does not read.
-        while !Task.isCancelled {
-          try? await Task.sleep(for: .milliseconds(250))
-          continuation.yield(.tick)
-          let started = self.writeStarted.load(ordering: .relaxed)
-          if started != 0, monotonicNow() &- started > 5_000_000_000 { return .ticker(stuckWriter: true) }
-        }
-        return .ticker(stuckWriter: false)
+        // Ends the connection when a write has been stuck for 5 s: the client does not read.
+        .ticker(stuckWriter: await self.stuck.wait())
       }
       group.addTask {
         do {
@@ -153,11 +167,11 @@ final class WireConnection: @unchecked Sendable {
     for await event in events {
       switch event {
       case .text(let text):
-        lastReceived = monotonicNow()
+        lastReceived.store(monotonicNow(), ordering: .relaxed)
         try await receive(text: text)
         askForFastPath()
       case .binary(let bytes):
-        lastReceived = monotonicNow()
+        lastReceived.store(monotonicNow(), ordering: .relaxed)
         try await receive(binary: bytes)
         askForFastPath()
       case .armMarker(let epoch):
@@ -369,6 +383,25 @@ final class WireConnection: @unchecked Sendable {
 
   // MARK: The end
 
+  /// Whether nothing has come from the client for ``ServerOptions/idleTimeout`` (any thread).
+  private func isIdle(now: UInt64) -> Bool {
+    let last = max(
+      lastReceived.load(ordering: .relaxed), fastPath?.lastReceived.load(ordering: .relaxed) ?? 0)
+    return Double(now &- last) / 1e9 > server.options.idleTimeout
+  }
+
+  /// The timer, on the event loop every 250 ms: fires ``stuck`` when a write has been stuck for
+  /// 5 s, and wakes the main loop with a tick when the session may have to end (idle, drain) or
+  /// is ending (the engine's end is then checked for).
+  private func pulse() {
+    let now = monotonicNow()
+    let started = writeStarted.load(ordering: .relaxed)
+    if started != 0, now &- started > 5_000_000_000 { stuck.fire() }
+    if ending.load(ordering: .relaxed) || server.drainDeadlinePassed || isIdle(now: now) {
+      continuation.yield(.tick)
+    }
+  }
+
   private func tick() async throws {
     if finishing != nil {
       // The engine delivers the end as an event; should the engine have stopped, do not wait.
@@ -377,8 +410,7 @@ final class WireConnection: @unchecked Sendable {
       }
       return
     }
-    let last = max(lastReceived, fastPath?.lastReceived.load(ordering: .relaxed) ?? 0)
-    let idle = Double(monotonicNow() &- last) / 1e9 > server.options.idleTimeout
+    let idle = isIdle(now: monotonicNow())
     let forced = server.drainDeadlinePassed
     guard idle || forced else { return }
     let code: WebSocketErrorCode = forced ? .goingAway : .normalClosure
@@ -464,5 +496,40 @@ final class WireConnection: @unchecked Sendable {
         "frames": "\(summary.map { "\($0.delivered)" } ?? "-")",
         "dropped_samples": "\(summary.map { "\($0.droppedSamples)" } ?? "-")",
       ])
+  }
+}
+
+/// A one-time signal from the connection's timer to its watcher task: ``wait()`` returns true once
+/// ``fire()`` has been called, false when the waiting task is cancelled (the connection ended).
+final class StuckWriterSignal: Sendable {
+  private let state = Mutex<(fired: Bool, waiter: CheckedContinuation<Bool, Never>?)>((false, nil))
+
+  /// Suspends until ``fire()`` (true) or the task's cancellation (false).
+  func wait() async -> Bool {
+    await withTaskCancellationHandler {
+      await withCheckedContinuation { (waiter: CheckedContinuation<Bool, Never>) in
+        let now: Bool? = state.withLock { state in
+          if state.fired { return true }
+          if Task.isCancelled { return false }
+          state.waiter = waiter
+          return nil
+        }
+        if let now { waiter.resume(returning: now) }
+      }
+    } onCancel: {
+      state.withLock { state in
+        defer { state.waiter = nil }
+        return state.waiter
+      }?.resume(returning: false)
+    }
+  }
+
+  /// Wakes the waiter with true (now, or when it starts waiting).
+  func fire() {
+    state.withLock { state in
+      state.fired = true
+      defer { state.waiter = nil }
+      return state.waiter
+    }?.resume(returning: true)
   }
 }
