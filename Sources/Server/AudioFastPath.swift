@@ -174,28 +174,36 @@ final class AudioFastPath: ChannelInboundHandler, RemovableChannelHandler, @unch
 /// first XORed with the WebSocket masking key (`maskKey`, its first byte lowest; 0: unmasked).
 /// `output` holds at least `raw.count / bytesPerSample` values. False when an f32 sample is not
 /// finite. Does not allocate.
+///
+/// Works a 32-bit word at a time (the key repeats every four bytes from the payload's start, so a
+/// word at a multiple of four unmasks with one XOR): two s16 samples or one f32 per word; the
+/// compiler vectorises the loops. An s16 message of an odd sample count ends with one sample done
+/// byte-wise.
 func decodePCM(
   _ raw: UnsafeRawBufferPointer, _ encoding: SampleEncoding, maskKey: UInt32,
   into output: UnsafeMutableBufferPointer<Float>
 ) -> Bool {
-  @inline(__always) func byte(_ index: Int) -> UInt8 {
-    raw[index] ^ UInt8(truncatingIfNeeded: maskKey >> (UInt32(index & 3) &* 8))
-  }
+  let words = raw.count / 4
   switch encoding {
   case .pcmS16LE:
-    for index in 0..<(raw.count / 2) {
-      let value = Int16(bitPattern: UInt16(byte(2 &* index)) | UInt16(byte(2 &* index &+ 1)) << 8)
-      output[index] = Float(value) / 32768
+    for index in 0..<words {
+      let word =
+        UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 &* index, as: UInt32.self)) ^ maskKey
+      output[2 &* index] = Float(Int16(truncatingIfNeeded: word)) / 32768
+      output[2 &* index &+ 1] = Float(Int16(truncatingIfNeeded: word >> 16)) / 32768
+    }
+    if raw.count / 2 > 2 &* words {
+      // The last sample: bytes 4·words and 4·words+1 take key bytes 0 and 1.
+      let low = UInt16(raw[4 &* words]) | UInt16(raw[4 &* words &+ 1]) << 8
+      output[2 &* words] = Float(Int16(bitPattern: low ^ UInt16(truncatingIfNeeded: maskKey))) / 32768
     }
     return true
   case .pcmF32LE:
     var finite = true
-    for index in 0..<(raw.count / 4) {
-      let base = 4 &* index
-      let bits =
-        UInt32(byte(base)) | UInt32(byte(base &+ 1)) << 8 | UInt32(byte(base &+ 2)) << 16
-        | UInt32(byte(base &+ 3)) << 24
-      let value = Float(bitPattern: bits)
+    for index in 0..<words {
+      let word =
+        UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 &* index, as: UInt32.self)) ^ maskKey
+      let value = Float(bitPattern: word)
       finite = finite && value.isFinite
       output[index] = value
     }

@@ -34,6 +34,8 @@ public final class StreamServer: Sendable {
   private let drainOver = Atomic<Bool>(false)
   private let running = Atomic<Bool>(true)
   private let serviceGroup = Mutex<ServiceGroup?>(nil)
+  /// Marks time for the open connections.
+  let clock = ConnectionClock()
 
   /// Checks the options and starts one engine per model (its worker threads run from here on).
   /// - Throws: ``StreamError`` for an invalid option or a model the engine cannot run.
@@ -116,8 +118,8 @@ public final class StreamServer: Sendable {
     } onUpgrade: { [self] inbound, outbound, context in
       let channel = context.requestContext.channel
       try await serve(
-        inbound: inbound, outbound: outbound, logger: context.logger, eventLoop: channel.eventLoop,
-        fastPath: await installFastPath(channel))
+        inbound: inbound, outbound: outbound, logger: context.logger, fastPath: await installFastPath(channel)
+      )
     }
     // A frame up to twice the message limit is read, so that an oversized message is answered
     // with an error line (and counted) before close 1009; a frame beyond that is refused by the
@@ -154,7 +156,7 @@ public final class StreamServer: Sendable {
   /// One WebSocket connection, counted towards ``ServerOptions/maxSessions`` from here.
   func serve(
     inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger,
-    eventLoop: any EventLoop, fastPath: AudioFastPath?
+    fastPath: AudioFastPath?
   ) async throws {
     let admitted = connections.add(1, ordering: .relaxed).newValue
     defer { connections.subtract(1, ordering: .relaxed) }
@@ -166,7 +168,7 @@ public final class StreamServer: Sendable {
       return
     }
     try await WireConnection(
-      server: self, outbound: outbound, logger: logger, eventLoop: eventLoop, fastPath: fastPath
+      server: self, outbound: outbound, logger: logger, fastPath: fastPath
     ).run(inbound: inbound)
   }
 

@@ -15,13 +15,13 @@ import WireProtocol
 /// Three tasks: a reader forwards the client's messages, a watcher ends the connection when a write
 /// has been stuck for 5 s on a client that does not read, and the main loop — the only one that
 /// touches the session or writes to the client — takes the messages, ticks and the engine's results
-/// from one event stream, in order. Time is marked by a timer on the connection's event loop
-/// (every 250 ms), which wakes the main loop only when there may be something to do (an idle
-/// timeout, the drain, an ending session): with a `Task.sleep` loop per connection, a thousand
-/// connections cost 4,000 timer wake-ups a second on Dispatch's threads and as many main-loop
-/// turns, about a tenth of the server's CPU. Audio is pushed with back-pressure: when the session's input queue is full
+/// from one event stream, in order. Time is marked by the server's ``ConnectionClock`` (every
+/// 250 ms), which wakes the main loop only when there may be something to do (an idle timeout,
+/// the drain, an ending session): with a `Task.sleep` loop per connection, a thousand connections
+/// cost 4,000 timer wake-ups a second and as many main-loop turns, about a tenth of the server's
+/// CPU; with a timer per connection on its event loop, 4,000 timer-heap updates, about 3 %. Audio is pushed with back-pressure: when the session's input queue is full
 /// the main loop waits, so the client's TCP window closes instead of audio being dropped.
-final class WireConnection: @unchecked Sendable {
+final class WireConnection: ClockTicked, @unchecked Sendable {
   private let server: StreamServer
   private let outbound: WebSocketOutboundWriter
   private let logger: Logger
@@ -30,7 +30,6 @@ final class WireConnection: @unchecked Sendable {
   private let continuation: AsyncStream<ConnectionEvent>.Continuation
   /// Monotonic ns when the main loop started its current write, 0 when not writing.
   private let writeStarted = Atomic<UInt64>(0)
-  private let eventLoop: any EventLoop
   /// Fired by the timer when a write has been stuck for 5 s.
   private let stuck = StuckWriterSignal()
   /// Monotonic ns of the last message the main loop took (written there, read by the timer).
@@ -74,13 +73,11 @@ final class WireConnection: @unchecked Sendable {
   }
 
   init(
-    server: StreamServer, outbound: WebSocketOutboundWriter, logger: Logger, eventLoop: any EventLoop,
-    fastPath: AudioFastPath?
+    server: StreamServer, outbound: WebSocketOutboundWriter, logger: Logger, fastPath: AudioFastPath?
   ) {
     self.server = server
     self.outbound = outbound
     self.logger = logger
-    self.eventLoop = eventLoop
     self.fastPath = fastPath
     (events, continuation) = AsyncStream.makeStream(of: ConnectionEvent.self)
   }
@@ -99,10 +96,8 @@ final class WireConnection: @unchecked Sendable {
     }
     var failure: (any Error)?
     var stuckWriter = false
-    let timer = eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) {
-      [self] _ in pulse()
-    }
-    defer { timer.cancel() }
+    server.clock.register(self)
+    defer { server.clock.unregister(self) }
     await withTaskGroup(of: Ended.self) { group in
       group.addTask {
         do {
@@ -390,11 +385,10 @@ final class WireConnection: @unchecked Sendable {
     return Double(now &- last) / 1e9 > server.options.idleTimeout
   }
 
-  /// The timer, on the event loop every 250 ms: fires ``stuck`` when a write has been stuck for
-  /// 5 s, and wakes the main loop with a tick when the session may have to end (idle, drain) or
-  /// is ending (the engine's end is then checked for).
-  private func pulse() {
-    let now = monotonicNow()
+  /// The server's clock, every 250 ms: fires ``stuck`` when a write has been stuck for 5 s, and
+  /// wakes the main loop with a tick when the session may have to end (idle, drain) or is ending
+  /// (the engine's end is then checked for).
+  func pulse(now: UInt64) {
     let started = writeStarted.load(ordering: .relaxed)
     if started != 0, now &- started > 5_000_000_000 { stuck.fire() }
     if ending.load(ordering: .relaxed) || server.drainDeadlinePassed || isIdle(now: now) {
