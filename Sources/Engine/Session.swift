@@ -54,7 +54,7 @@ public final class SessionDelivery: @unchecked Sendable {
   public private(set) var summary: SessionSummary?
   private var frames = 0
   private var nonFinite = 0
-  private var latencies = LatencyRecorder()
+  private var latencies = SessionLatencyRecorder()
 
   /// A delivery to `observers`, then (every `every`-th record, none when `quiet`) to `sink`;
   /// without `timings` the records' step and latency times are NaN (written as null), as

@@ -154,6 +154,43 @@ struct PipelineTests {
   }
 }
 
+@Suite("A session's latency distribution")
+struct SessionLatencyTests {
+  /// 1…100,000 µs, each once: every percentile and the largest value within 1 % of the exact one,
+  /// the mean exact; recording allocates nothing; values over 100 s are clamped and counted.
+  @Test func percentilesWithinOnePercentWithoutAllocating() {
+    var recorder = SessionLatencyRecorder()
+    allocation_counter_start()
+    for microseconds in 1...100_000 { recorder.record(UInt64(microseconds) * 1000) }
+    let allocations = allocation_counter_stop()
+    #expect(allocations == 0)
+    let summary = recorder.summary
+    #expect(summary.count == 100_000)
+    for (value, exact) in [
+      (summary.p50, 50_000.0), (summary.p90, 90_000), (summary.p99, 99_000), (summary.max, 100_000),
+    ] {
+      #expect(abs(value - exact) <= 0.01 * exact, "\(value) µs for \(exact) µs")
+    }
+    #expect(abs(summary.mean - 50_000.5) < 1e-6)
+    recorder.record(500_000_000_000)
+    #expect(recorder.count == 100_001)
+    #expect(recorder.summary.max <= 100_000_000 * 1.01)
+    #expect(SessionLatencyRecorder().summary.count == 0)
+  }
+
+  /// The first value recorded into a fresh recorder (of either kind) allocates nothing.
+  @Test func theFirstRecordDoesNotAllocate() {
+    var session = SessionLatencyRecorder()
+    var stream = LatencyRecorder()
+    allocation_counter_start()
+    session.record(1234)
+    stream.record(1234)
+    let allocations = allocation_counter_stop()
+    #expect(allocations == 0)
+    #expect(session.count == 1 && stream.count == 1)
+  }
+}
+
 @Suite("Text output without Foundation")
 struct TextOutputTests {
   @Test func formattedMatchesPrintf() {
