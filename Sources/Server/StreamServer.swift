@@ -123,7 +123,8 @@ public final class StreamServer: Sendable {
     } onUpgrade: { [self] inbound, outbound, context in
       let channel = context.requestContext.channel
       try await serve(
-        inbound: inbound, outbound: outbound, logger: context.logger, fastPath: await installFastPath(channel)
+        inbound: inbound, outbound: outbound, logger: context.logger, channel: channel,
+        fastPath: await installFastPath(channel)
       )
     }
     // A frame up to twice the message limit is read, so that an oversized message is answered
@@ -161,7 +162,7 @@ public final class StreamServer: Sendable {
   /// One WebSocket connection, counted towards ``ServerOptions/maxSessions`` from here.
   func serve(
     inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger,
-    fastPath: AudioFastPath?
+    channel: (any Channel)?, fastPath: AudioFastPath?
   ) async throws {
     let admitted = connections.add(1, ordering: .relaxed).newValue
     defer { connections.subtract(1, ordering: .relaxed) }
@@ -173,7 +174,7 @@ public final class StreamServer: Sendable {
       return
     }
     try await WireConnection(
-      server: self, outbound: outbound, logger: logger, fastPath: fastPath
+      server: self, outbound: outbound, logger: logger, channel: channel, fastPath: fastPath
     ).run(inbound: inbound)
   }
 

@@ -26,6 +26,8 @@ final class WireConnection: ClockTicked, @unchecked Sendable {
   private let outbound: WebSocketOutboundWriter
   private let logger: Logger
   private let fastPath: AudioFastPath?
+  /// The connection's channel (nil in tests that have none): closed when a write is stuck.
+  private let channel: (any Channel)?
   private let events: AsyncStream<ConnectionEvent>
   private let continuation: AsyncStream<ConnectionEvent>.Continuation
   /// Monotonic ns when the main loop started its current write, 0 when not writing.
@@ -34,6 +36,11 @@ final class WireConnection: ClockTicked, @unchecked Sendable {
   private let stuck = StuckWriterSignal()
   /// Monotonic ns of the last message the main loop took (written there, read by the timer).
   private let lastReceived = Atomic<UInt64>(monotonicNow())
+  /// Bytes of client messages the reader has handed to the main loop and the main loop has not yet
+  /// handled; the reader waits while this is over ``unhandledLimit``.
+  private let unhandled = UnhandledBytes()
+  /// 1 MiB, or one message over it.
+  static let unhandledLimit = 1 << 20
   /// Whether the session is ending (``finishing`` set; written by the main loop, read by the timer).
   private let ending = Atomic<Bool>(false)
 
@@ -73,8 +80,10 @@ final class WireConnection: ClockTicked, @unchecked Sendable {
   }
 
   init(
-    server: StreamServer, outbound: WebSocketOutboundWriter, logger: Logger, fastPath: AudioFastPath?
+    server: StreamServer, outbound: WebSocketOutboundWriter, logger: Logger, channel: (any Channel)?,
+    fastPath: AudioFastPath?
   ) {
+    self.channel = channel
     self.server = server
     self.outbound = outbound
     self.logger = logger
@@ -88,6 +97,7 @@ final class WireConnection: ClockTicked, @unchecked Sendable {
     let maxBytes = server.options.maxMessageBytes
     let continuation = self.continuation
     let fastPath = self.fastPath
+    let unhandled = self.unhandled
     /// How each task ended.
     enum Ended: Sendable {
       case reader
@@ -112,8 +122,18 @@ final class WireConnection: ClockTicked, @unchecked Sendable {
             case .binary(let buffer) where buffer.readableBytes > maxBytes:
               continuation.yield(.tooLarge)
               return .reader
-            case .text(let text): continuation.yield(.text(text))
-            case .binary(let buffer): continuation.yield(.binary(Array(buffer.readableBytesView)))
+            case .text(let text):
+              unhandled.bytes.add(text.utf8.count, ordering: .relaxed)
+              continuation.yield(.text(text))
+            case .binary(let buffer):
+              unhandled.bytes.add(buffer.readableBytes, ordering: .relaxed)
+              continuation.yield(.binary(Array(buffer.readableBytesView)))
+            }
+            // The main loop is behind (its session's queue is full, or a write to the client is
+            // stuck): read no further, so TCP holds the client back instead of the event stream
+            // growing without bound.
+            while unhandled.bytes.load(ordering: .relaxed) > Self.unhandledLimit {
+              try await Task.sleep(for: .milliseconds(1))
             }
           }
           continuation.yield(.inboundEnded(nil))
@@ -139,6 +159,10 @@ final class WireConnection: ClockTicked, @unchecked Sendable {
         case .reader: continue
         case .ticker(let stuck):
           stuckWriter = stuck
+          // A write suspended on a channel that cannot take more is not ended by cancelling its
+          // task: closing the channel fails it, and the main loop (and the fast path's audio)
+          // stop with it.
+          if stuck { channel?.close(mode: .all, promise: nil) }
           group.cancelAll()
         case .main(let error):
           failure = error
@@ -162,10 +186,12 @@ final class WireConnection: ClockTicked, @unchecked Sendable {
     for await event in events {
       switch event {
       case .text(let text):
+        defer { unhandled.bytes.subtract(text.utf8.count, ordering: .relaxed) }
         lastReceived.store(monotonicNow(), ordering: .relaxed)
         try await receive(text: text)
         askForFastPath()
       case .binary(let bytes):
+        defer { unhandled.bytes.subtract(bytes.count, ordering: .relaxed) }
         lastReceived.store(monotonicNow(), ordering: .relaxed)
         try await receive(binary: bytes)
         askForFastPath()
@@ -526,4 +552,9 @@ final class StuckWriterSignal: Sendable {
       return state.waiter
     }?.resume(returning: true)
   }
+}
+
+/// A connection's count of client bytes handed to its main loop and not yet handled (any thread).
+final class UnhandledBytes: Sendable {
+  let bytes = Atomic<Int>(0)
 }
