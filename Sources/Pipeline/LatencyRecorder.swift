@@ -55,13 +55,7 @@ public struct LatencyRecorder: Sendable {
 
   /// The summary users see, in microseconds.
   public var summary: LatencySummary {
-    func us(_ value: UInt64) -> Double { Double(value) / 1000 }
-    guard count > 0 else { return LatencySummary(count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0) }
-    return LatencySummary(
-      count: Int(count), p50: us(histogram.valueAtPercentile(50)), p90: us(histogram.valueAtPercentile(90)),
-      p99: us(histogram.valueAtPercentile(99)), p999: us(histogram.valueAtPercentile(99.9)),
-      max: us(histogram.max),
-      mean: Double(total) / Double(count) / 1000)
+    LatencySummary(count: count, total: total, max: histogram.max, percentile: histogram.valueAtPercentile)
   }
 }
 
@@ -96,12 +90,7 @@ public struct SessionLatencyRecorder: Sendable {
 
   /// The summary users see, in microseconds (percentiles and the largest value within 1 % or 1 µs).
   public var summary: LatencySummary {
-    func us(_ value: UInt64) -> Double { Double(value) / 1000 }
-    guard count > 0 else { return LatencySummary(count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0) }
-    return LatencySummary(
-      count: Int(count), p50: us(histogram.valueAtPercentile(50)), p90: us(histogram.valueAtPercentile(90)),
-      p99: us(histogram.valueAtPercentile(99)), p999: us(histogram.valueAtPercentile(99.9)),
-      max: us(histogram.max), mean: Double(total) / Double(count) / 1000)
+    LatencySummary(count: count, total: total, max: histogram.max, percentile: histogram.valueAtPercentile)
   }
 }
 
@@ -152,5 +141,20 @@ public struct LatencySummary: Sendable, Equatable {
       "count": .number(Double(count)), "p50_us": .number(p50), "p90_us": .number(p90), "p99_us": .number(p99),
       "p999_us": .number(p999), "max_us": .number(max), "mean_us": .number(mean),
     ])
+  }
+}
+
+extension LatencySummary {
+  /// From a histogram in nanoseconds: `count` values summing to `total`, the largest `max`, and
+  /// its value at a percentile (0–100).
+  init(count: UInt64, total: UInt64, max: UInt64, percentile: (Double) -> UInt64) {
+    func us(_ value: UInt64) -> Double { Double(value) / 1000 }
+    guard count > 0 else {
+      self.init(count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0)
+      return
+    }
+    self.init(
+      count: Int(count), p50: us(percentile(50)), p90: us(percentile(90)), p99: us(percentile(99)),
+      p999: us(percentile(99.9)), max: us(max), mean: Double(total) / Double(count) / 1000)
   }
 }
