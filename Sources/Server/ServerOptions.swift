@@ -48,6 +48,11 @@ public struct ServerOptions: Sendable {
   /// Push a streaming session's binary messages on the event loop that read them
   /// (`AudioFastPath`); false: every message goes through the connection's tasks.
   public var audioFastPath = true
+  /// Bytes of results that may wait for one client: the connection's SwiftNIO write buffer (its
+  /// high-water mark; a write past it waits, and a write that waits 5 s ends the connection) and
+  /// its socket's send buffer (`SO_SNDBUF`) are each set to this. nil: SwiftNIO's 64 KiB and the
+  /// kernel's autotuning (up to `net.ipv4.tcp_wmem`'s maximum, often 4 MiB, per connection).
+  public var sendBufferBytes: Int?
 
   /// The defaults.
   public init() {}
@@ -81,6 +86,10 @@ public struct ServerOptions: Sendable {
     }
     guard (16...1_000_000).contains(outboundMessages) else {
       throw .invalidOption(name: "outbound messages", value: "\(outboundMessages)", allowed: "16 to 1000000")
+    }
+    if let sendBufferBytes, !(4096...(64 << 20)).contains(sendBufferBytes) {
+      throw .invalidOption(
+        name: "--send-buffer-bytes", value: "\(sendBufferBytes)", allowed: "4096 to 67108864 bytes")
     }
     if !listensOnLoopbackOnly && tokens.isEmpty && !insecure {
       throw .invalidOption(

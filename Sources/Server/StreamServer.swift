@@ -122,6 +122,7 @@ public final class StreamServer: Sendable {
       return .upgrade([:])
     } onUpgrade: { [self] inbound, outbound, context in
       let channel = context.requestContext.channel
+      if let bytes = options.sendBufferBytes { await limitSendBuffer(channel, bytes: bytes) }
       try await serve(
         inbound: inbound, outbound: outbound, logger: context.logger, channel: channel,
         fastPath: await installFastPath(channel)
@@ -142,6 +143,16 @@ public final class StreamServer: Sendable {
       configuration: .init(address: .hostname(options.host, port: options.port), serverName: "streamrnn"),
       onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
       logger: logger)
+  }
+
+  /// Sets `channel`'s write-buffer high-water mark (low: half) and its socket's send buffer to
+  /// `bytes` (``ServerOptions/sendBufferBytes``). A failure leaves the defaults.
+  private func limitSendBuffer(_ channel: any Channel, bytes: Int) async {
+    try? await channel.eventLoop.submit {
+      let options = channel.syncOptions
+      try options?.setOption(.writeBufferWaterMark, value: .init(low: bytes / 2, high: bytes))
+      try options?.setOption(.socketOption(.so_sndbuf), value: .init(bytes))
+    }.get()
   }
 
   /// An ``AudioFastPath`` just after the WebSocket frame decoder of `channel`, or nil (then all

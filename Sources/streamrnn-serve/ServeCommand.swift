@@ -79,6 +79,12 @@ struct ServeCommand: ParsableCommand {
   )
   var noFastPath = false
 
+  @Option(
+    help:
+      "Bytes of results that may wait for one client, in the server and in its socket's send buffer each (4096 to 67108864; default: SwiftNIO's 64 KiB and the kernel's autotuning). Smaller bounds a slow reader's memory and finds it sooner."
+  )
+  var sendBufferBytes: Int?
+
   @Flag(help: "Allow a non-loopback --host without --token-file.")
   var insecure = false
 
@@ -93,6 +99,7 @@ struct ServeCommand: ParsableCommand {
     options.drainSeconds = drainSeconds
     options.insecure = insecure
     options.audioFastPath = !noFastPath
+    options.sendBufferBytes = sendBufferBytes
     if let tokenFile {
       let bytes = try FileBytes.read(tokenFile)
       guard bytes.count <= 1 << 20 else {

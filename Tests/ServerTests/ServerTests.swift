@@ -508,6 +508,36 @@ struct ServerTests {
     await running.stop()
   }
 
+  /// A client that never reads (its receive buffer at the minimum, its socket never read after the
+  /// handshake) streams audio as fast as the server takes it, with per-frame outputs, to a server
+  /// whose send buffers are 4 KiB (`--send-buffer-bytes`, so that a debug build's results fill
+  /// them in seconds): the server holds it back, ends the connection once a write has waited 5 s
+  /// (the client's send fails), counts a slow reader, and a session running alongside gets all
+  /// its results.
+  @Test func aClientThatNeverReadsIsCutOffAndTheOthersGoOn() async throws {
+    let running = try await RunningServer.start { $0.sendBufferBytes = 4096 }
+    let bytes = try pcmBytes(demoSpeech)
+    let port = running.port
+    let silent = Task.detached { neverReadingClient(port: port, audio: bytes, seconds: 60) }
+    let reference = try await converse(running.url) { outbound in
+      try await outbound.write(.text("{\"type\":\"config\"}"))
+      try await sendInPieces(bytes, outbound, seed: 3)
+      try await outbound.write(.text("{\"type\":\"eof\"}"))
+    }
+    #expect(reference.closeCode == .normalClosure && reference.of(type: "segment").count >= 4)
+    let outcome = await silent.value
+    #expect(outcome.handshake, "the handshake succeeded")
+    #expect(outcome.cutOff, "the server closed the connection (sent \(outcome.sentBytes) bytes)")
+    let metrics = try await httpGet(running.port, "/metrics")
+    #expect(
+      metrics.split(separator: "\n").contains {
+        $0.hasPrefix("streamrnn_rejected_connections_total{reason=\"slow_reader\"} ") && !$0.hasSuffix(" 0")
+      }, "counted as a slow reader")
+    for _ in 0..<100 where running.server.openConnections > 0 { try await Task.sleep(for: .milliseconds(50)) }
+    #expect(running.server.openConnections == 0)
+    await running.stop()
+  }
+
   @Test func anIdleSessionGetsItsStatsAndCloses() async throws {
     let running = try await RunningServer.start { $0.idleTimeout = 0.5 }
     let transcript = try await converse(running.url) { outbound in
@@ -594,3 +624,86 @@ func httpGet(_ port: Int, _ path: String) async throws -> String {
 
 /// The status code of a GET.
 func httpStatus(_ port: Int, _ path: String) async throws -> Int { await httpOffPool(port, path).0 }
+
+/// What ``neverReadingClient(port:audio:seconds:)`` saw.
+struct SilentClientOutcome: Sendable {
+  var handshake = false
+  /// The server closed the connection (a send failed with a reset or a broken pipe).
+  var cutOff = false
+  var sentBytes = 0
+}
+
+/// A blocking raw-socket WebSocket client that reads the handshake's answer and nothing more:
+/// `config` with `outputs: frames`, then `audio` (16-bit PCM) looped in 4,000-byte messages as
+/// fast as the server takes them, until a send fails or `seconds` pass. Its receive buffer is set
+/// to the minimum before connecting, so the server's results pile up on the server's side.
+func neverReadingClient(port: Int, audio: [UInt8], seconds: Double) -> SilentClientOutcome {
+  var outcome = SilentClientOutcome()
+  let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  guard socket >= 0 else { return outcome }
+  defer { close(socket) }
+  var small: Int32 = 1024
+  setsockopt(socket, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+  var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+  setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+  guard connectLoopback(socket, port: port) else { return outcome }
+  /// Sends all of `bytes`; false when the connection failed. Gives up at `deadline` (true then).
+  func sendAll(_ bytes: [UInt8], deadline: ContinuousClock.Instant) -> Bool {
+    var offset = 0
+    while offset < bytes.count {
+      if ContinuousClock.now > deadline { return true }
+      let sent = bytes[offset...].withUnsafeBytes {
+        send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+      }
+      if sent > 0 {
+        offset += sent
+        outcome.sentBytes += sent
+      } else if sent < 0, errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR {
+        continue
+      } else {
+        return false
+      }
+    }
+    return true
+  }
+  /// A masked client frame (RFC 6455 §5.2) with a zero masking key.
+  func frame(opcode: UInt8, _ payload: [UInt8]) -> [UInt8] {
+    var header: [UInt8] = [0x80 | opcode]
+    if payload.count < 126 {
+      header.append(0x80 | UInt8(payload.count))
+    } else {
+      header += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
+    }
+    return header + [0, 0, 0, 0] + payload
+  }
+  let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+  let request =
+    "GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    + "Sec-WebSocket-Key: c3RyZWFtcm5uLXRlc3Qta2V5\r\nSec-WebSocket-Version: 13\r\n\r\n"
+  guard sendAll(Array(request.utf8), deadline: deadline) else { return outcome }
+  var answer: [UInt8] = []
+  var buffer = [UInt8](repeating: 0, count: 512)
+  while !answer.suffix(4).elementsEqual([13, 10, 13, 10]) {
+    let count = recv(socket, &buffer, 1, 0)
+    guard count == 1 else { return outcome }
+    answer.append(buffer[0])
+  }
+  outcome.handshake = String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 101")
+  guard outcome.handshake else { return outcome }
+  guard
+    sendAll(frame(opcode: 1, Array("{\"type\":\"config\",\"outputs\":\"frames\"}".utf8)), deadline: deadline)
+  else { return outcome }
+  var position = 0
+  while ContinuousClock.now < deadline {
+    var piece: [UInt8] = []
+    while piece.count < 4000 {
+      piece.append(audio[position])
+      position = (position + 1) % (audio.count & ~1)
+    }
+    if !sendAll(frame(opcode: 2, piece), deadline: deadline) {
+      outcome.cutOff = true
+      return outcome
+    }
+  }
+  return outcome
+}
