@@ -12,6 +12,8 @@ struct ServeCommandTests {
     (["serve", "--token-file", "/nonexistent/tokens"], "tokens"),
     (["serve", "--model", "/nonexistent/model.safetensors"], "model.safetensors"),
     (["serve", "--io-threads", "0"], "--io-threads"),
+    (["serve", "--send-buffer-bytes", "100"], "--send-buffer-bytes"),
+    (["serve", "--send-buffer-bytes", "99999999999"], "--send-buffer-bytes"),
     (["loadgen", "http://127.0.0.1:1/v1/stream", "--file", "x.wav"], "ws://"),
     (["loadgen", "ws://127.0.0.1:99999/v1/stream", "--file", "x.wav"], "port"),
     (["loadgen", "ws://127.0.0.1:1/v1/stream", "--file", "x.wav", "--streams", "0"], "--streams"),
