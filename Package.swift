@@ -114,6 +114,7 @@ let package = Package(
       dependencies: [
         "WireProtocol", "Engine", "Pipeline", "StreamCore", "Features", "Layers", "AudioFile", "ModelIO",
         .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "HummingbirdCore", package: "hummingbird"),
         .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
         .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,6 @@
 import Engine
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -122,6 +123,7 @@ public final class StreamServer: Sendable {
       return .upgrade([:])
     } onUpgrade: { [self] inbound, outbound, context in
       let channel = context.requestContext.channel
+      await PreSessionIdleHandler.remove(from: channel)
       if let bytes = options.sendBufferBytes { await limitSendBuffer(channel, bytes: bytes) }
       try await serve(
         inbound: inbound, outbound: outbound, logger: context.logger, channel: channel,
@@ -132,14 +134,22 @@ public final class StreamServer: Sendable {
     // with an error line (and counted) before close 1009; a frame beyond that is refused by the
     // WebSocket layer from its header alone (close 1009, no line), so memory stays bounded.
     let frameSize = max(2 * options.maxMessageBytes, 1 << 14)
+    let webSocketResponder = webSocketRouter.buildResponder()
     return Application(
       router: router,
-      server: .http1WebSocketUpgrade(
-        webSocketRouter: webSocketRouter,
-        configuration: .init(
-          ws: .init(
-            maxFrameSize: frameSize, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5)))
-      ),
+      server: HTTPServerBuilder { [options] responder in
+        // Until its WebSocket handshake, a connection is closed after `--idle-timeout` without a
+        // byte from the client (a half-open TCP connection, a client that stalls halfway through
+        // its request): it is no session yet, so nothing else would end it.
+        IdleUntilUpgrade(
+          base: HTTP1WebSocketUpgradeChannel(
+            responder: responder, webSocketResponder: webSocketResponder,
+            configuration: .init(
+              ws: .init(
+                maxFrameSize: frameSize, autoPing: .enabled(timePeriod: .seconds(30)),
+                closeTimeout: .seconds(5)))),
+          timeout: .milliseconds(Int64(options.idleTimeout * 1000)))
+      },
       configuration: .init(address: .hostname(options.host, port: options.port), serverName: "streamrnn"),
       onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
       logger: logger)

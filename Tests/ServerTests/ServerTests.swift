@@ -457,7 +457,7 @@ struct ServerTests {
   /// 2026-12-04: 207–233 KB; with the library's input queue of 32,768 floats instead of the
   /// server's 8,192, 295 KB. (A full-size latency histogram per session took another 213 KB: the
   /// release server at 1,000 sessions went from 460 to 247 MB resident without it.)
-  @Test func anOpenSessionCostsLittleHeap() async throws {
+  @Test func anOpenSessionCostsLittleMemory() async throws {
     let sessions = 64
     let running = try await RunningServer.start { $0.maxSessions = sessions }
     let second = Array(try pcmBytes(demoSpeech).prefix(32_000))
@@ -548,6 +548,41 @@ struct ServerTests {
     #expect(transcript.closeCode == .normalClosure)
     #expect(
       transcript.of(type: "stats").first?["frames"] as? Int == 4, "1,600 samples: 3 chunks + the padded rest")
+    await running.stop()
+  }
+
+  /// TCP connections that never send a request, or stop halfway through their handshake, are
+  /// closed after the idle timeout (they are not sessions, so nothing else would end them).
+  @Test func connectionsThatNeverFinishAHandshakeAreClosedWhenIdle() async throws {
+    let running = try await RunningServer.start { $0.idleTimeout = 0.5 }
+    let port = running.port
+    for partial in ["", "GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"] {
+      let closedAfter = await Task.detached { () -> Double? in
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        guard connectLoopback(descriptor, port: port) else { return nil }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let bytes = Array(partial.utf8)
+        if !bytes.isEmpty {
+          _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
+        let start = ContinuousClock.now
+        var byte: UInt8 = 0
+        // Read until the server closes (0, or a reset); the receive timeout (EAGAIN) means it did
+        // not close within 10 s.
+        while true {
+          let received = recv(descriptor, &byte, 1, 0)
+          if received == 0 || (received < 0 && errno == ECONNRESET) { break }
+          if received < 0 { return nil }
+        }
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+      }.value
+      let seconds = try #require(closedAfter, "\(partial.isEmpty ? "silent" : "half a request"): not closed")
+      #expect(seconds < 5, "closed after \(seconds) s")
+    }
     await running.stop()
   }
 
