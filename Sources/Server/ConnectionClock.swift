@@ -30,9 +30,6 @@ final class ConnectionClock: Sendable {
 
   private let state = Mutex(State())
 
-  /// Members now (for tests).
-  var count: Int { state.withLock { $0.members.count } }
-
   /// Pulses `member` from the next tick on, until ``unregister(_:)``.
   func register(_ member: any ClockTicked) {
     let start = state.withLock { state in

@@ -42,15 +42,12 @@ final class PreSessionIdleHandler: ChannelInboundHandler, RemovableChannelHandle
 
   init(timeout: TimeAmount) { self.timeout = timeout }
 
-  /// Takes the handler out of `channel`'s pipeline (after the upgrade); nothing when it is not
-  /// there.
-  static func remove(from channel: any Channel) async {
-    try? await channel.eventLoop.submit {
-      let operations = channel.pipeline.syncOperations
-      if let context = try? operations.context(name: name) {
-        operations.removeHandler(context: context, promise: nil)
-      }
-    }.get()
+  /// Takes the handler out of a pipeline (after the upgrade; on its event loop); nothing when it
+  /// is not there.
+  static func remove(from operations: ChannelPipeline.SynchronousOperations) {
+    if let context = try? operations.context(name: name) {
+      operations.removeHandler(context: context, promise: nil)
+    }
   }
 
   func handlerAdded(context: ChannelHandlerContext) {

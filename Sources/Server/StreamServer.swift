@@ -123,11 +123,9 @@ public final class StreamServer: Sendable {
       return .upgrade([:])
     } onUpgrade: { [self] inbound, outbound, context in
       let channel = context.requestContext.channel
-      await PreSessionIdleHandler.remove(from: channel)
-      if let bytes = options.sendBufferBytes { await limitSendBuffer(channel, bytes: bytes) }
       try await serve(
         inbound: inbound, outbound: outbound, logger: context.logger, channel: channel,
-        fastPath: await installFastPath(channel)
+        fastPath: await prepareSession(channel)
       )
     }
     // A frame up to twice the message limit is read, so that an oversized message is answered
@@ -155,29 +153,32 @@ public final class StreamServer: Sendable {
       logger: logger)
   }
 
-  /// Sets `channel`'s write-buffer high-water mark (low: half) and its socket's send buffer to
-  /// `bytes` (``ServerOptions/sendBufferBytes``). A failure leaves the defaults.
-  private func limitSendBuffer(_ channel: any Channel, bytes: Int) async {
-    try? await channel.eventLoop.submit {
-      let options = channel.syncOptions
-      try options?.setOption(.writeBufferWaterMark, value: .init(low: bytes / 2, high: bytes))
-      try options?.setOption(.socketOption(.so_sndbuf), value: .init(bytes))
+  /// Readies an upgraded connection's `channel` for its session, in one turn of its event loop:
+  /// the pre-session idle timer goes (the session's own idle timeout takes over), the write-buffer
+  /// high-water mark (low: half) and the socket's send buffer are set to
+  /// ``ServerOptions/sendBufferBytes`` when given, and an ``AudioFastPath`` goes in just after the
+  /// WebSocket frame decoder. Returns the fast path, or nil (then all audio takes the usual way)
+  /// when it is off or the pipeline is not as expected; a failed option leaves the defaults.
+  private func prepareSession(_ channel: any Channel) async -> AudioFastPath? {
+    let fastPath =
+      options.audioFastPath
+      ? AudioFastPath(
+        eventLoop: channel.eventLoop, maxMessageBytes: options.maxMessageBytes,
+        counter: metrics.fastPathMessages) : nil
+    let sendBufferBytes = options.sendBufferBytes
+    let installed: Bool? = try? await channel.eventLoop.submit {
+      let operations = channel.pipeline.syncOperations
+      PreSessionIdleHandler.remove(from: operations)
+      if let bytes = sendBufferBytes, let options = channel.syncOptions {
+        try? options.setOption(.writeBufferWaterMark, value: .init(low: bytes / 2, high: bytes))
+        try? options.setOption(.socketOption(.so_sndbuf), value: .init(bytes))
+      }
+      guard let fastPath else { return false }
+      let decoder = try operations.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+      try operations.addHandler(fastPath, position: .after(decoder.handler))
+      return true
     }.get()
-  }
-
-  /// An ``AudioFastPath`` just after the WebSocket frame decoder of `channel`, or nil (then all
-  /// audio takes the usual way) when the pipeline is not as expected.
-  private func installFastPath(_ channel: any Channel) async -> AudioFastPath? {
-    guard options.audioFastPath else { return nil }
-    let fastPath = AudioFastPath(
-      eventLoop: channel.eventLoop, maxMessageBytes: options.maxMessageBytes,
-      counter: metrics.fastPathMessages)
-    let installed: Void? = try? await channel.eventLoop.submit {
-      let decoder = try channel.pipeline.syncOperations.context(
-        handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
-      try channel.pipeline.syncOperations.addHandler(fastPath, position: .after(decoder.handler))
-    }.get()
-    return installed == nil ? nil : fastPath
+    return installed == true ? fastPath : nil
   }
 
   /// One WebSocket connection, counted towards ``ServerOptions/maxSessions`` from here.

@@ -19,8 +19,9 @@ import WireProtocol
 /// 250 ms), which wakes the main loop only when there may be something to do (an idle timeout,
 /// the drain, an ending session): with a `Task.sleep` loop per connection, a thousand connections
 /// cost 4,000 timer wake-ups a second and as many main-loop turns, about a tenth of the server's
-/// CPU; with a timer per connection on its event loop, 4,000 timer-heap updates, about 3 %. Audio is pushed with back-pressure: when the session's input queue is full
-/// the main loop waits, so the client's TCP window closes instead of audio being dropped.
+/// CPU; with a timer per connection on its event loop, 4,000 timer-heap updates, about 3 %. Audio
+/// is pushed with back-pressure: when the session's input queue is full the main loop waits, so
+/// the client's TCP window closes instead of audio being dropped.
 final class WireConnection: ClockTicked, @unchecked Sendable {
   private let server: StreamServer
   private let outbound: WebSocketOutboundWriter
